@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# Shared by every script: repository paths, logging, and PID-tracked process control.
+# Sourced, never executed.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# Runtime state of the native stack (data, logs, PIDs, rendered configs). Git-ignored.
+LOCAL_DIR="${LOCAL_DIR:-$REPO_ROOT/.local}"
+CERTS_DIR="${CERTS_DIR:-$REPO_ROOT/certs}"
+SECRETS_DIR="${SECRETS_DIR:-$REPO_ROOT/secrets}"
+CACHE_DIR="${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecommerce-analytics}"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# pid_alive PIDFILE: true if the process recorded in PIDFILE runs and is the one we started
+# (its command line contains the marker stored beside the PID), so a recycled PID is never
+# mistaken for ours.
+pid_alive() {
+  local pidfile=$1 pid marker
+  [[ -f $pidfile ]] || return 1
+  read -r pid marker < "$pidfile" || return 1
+  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+  [[ -z $marker ]] && return 0
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$marker"
+}
+
+# start_tracked PIDFILE MARKER LOGFILE CMD...: start CMD in its own session, record its PID.
+start_tracked() {
+  local pidfile=$1 marker=$2 logfile=$3; shift 3
+  mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  setsid "$@" >> "$logfile" 2>&1 < /dev/null &
+  echo "$! $marker" > "$pidfile"
+}
+
+# stop_tracked PIDFILE [TIMEOUT_S]: SIGTERM, wait, then SIGKILL; removes PIDFILE.
+stop_tracked() {
+  local pidfile=$1 timeout=${2:-30} pid
+  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return 0; fi
+  read -r pid _ < "$pidfile"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + timeout))
+  while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid did not stop within ${timeout}s; killing"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$pidfile"
+}
+
+# kill_tracked PIDFILE: SIGKILL at once (crash simulation).
+kill_tracked() {
+  local pidfile=$1 pid
+  if pid_alive "$pidfile"; then
+    read -r pid _ < "$pidfile"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$pidfile"
+}
+
+# random_secret: 32 URL-safe characters, never printed by callers.
+random_secret() { openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32; }
+
+# wait_tcp HOST PORT TIMEOUT_S
+wait_tcp() {
+  local host=$1 port=$2 timeout=$3 deadline=$((SECONDS + $3))
+  until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+    (( SECONDS < deadline )) || return 1
+    sleep 0.2
+  done
+}

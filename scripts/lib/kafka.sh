@@ -1,0 +1,137 @@
+# shellcheck shell=bash
+# Kafka helpers for the native cluster: the source of truth (config/kafka), node layout,
+# and running Kafka's Java tools from the Maven-fetched jars. Sourced, never executed.
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+KAFKA_CONFIG_DIR="$REPO_ROOT/config/kafka"
+# shellcheck source=config/kafka/cluster.env
+source "$KAFKA_CONFIG_DIR/cluster.env"
+
+KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
+# Node n listens for clients on KAFKA_BASE_PORT + (n-1)*KAFKA_PORT_STRIDE, replication on +1,
+# and the controller quorum on +2 (19092/19093/19094, 29092/..., 39092/... by default).
+KAFKA_BASE_PORT="${KAFKA_BASE_PORT:-19092}"
+KAFKA_PORT_STRIDE="${KAFKA_PORT_STRIDE:-10000}"
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+KAFKA_LIBS="$CACHE_DIR/kafka-$KAFKA_VERSION/libs"
+KAFKA_STATE="$LOCAL_DIR/kafka"
+ADMIN_PROPERTIES="$KAFKA_STATE/admin.properties"
+CLIENT_ENV="$KAFKA_STATE/client.env"
+
+client_port()     { echo $((KAFKA_BASE_PORT + ($1 - 1) * KAFKA_PORT_STRIDE)); }
+internal_port()   { echo $(( $(client_port "$1") + 1 )); }
+controller_port() { echo $(( $(client_port "$1") + 2 )); }
+node_dir()        { echo "$KAFKA_STATE/node-$1"; }
+node_pidfile()    { echo "$KAFKA_STATE/node-$1/pid"; }
+
+all_nodes() { seq 1 "$KAFKA_NODES"; }
+
+bootstrap_servers() {
+  local n out=()
+  for n in $(all_nodes); do out+=("$KAFKA_HOST:$(client_port "$n")"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+quorum_voters() {
+  local n out=()
+  for n in $(all_nodes); do out+=("$n@$KAFKA_HOST:$(controller_port "$n")"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+super_users() {
+  local n out=("User:admin")
+  for n in $(all_nodes); do out+=("User:CN=kafka-$n"); done
+  (IFS=';'; echo "${out[*]}")
+}
+
+# Users of config/kafka/users.conf, one per line.
+kafka_users() { grep -vE '^\s*(#|$)' "$KAFKA_CONFIG_DIR/users.conf" | awk '{print $1}'; }
+
+password_file() { echo "$SECRETS_DIR/kafka/$1.password"; }
+read_password() {
+  local f; f=$(password_file "$1")
+  [[ -s $f ]] || die "missing $f: run 'make init' first"
+  cat "$f"
+}
+
+# A config table (topics.conf, acls.conf) without comments, with cluster.env variables expanded.
+expand_table() {
+  grep -vE '^\s*(#|$)' "$KAFKA_CONFIG_DIR/$1" | EVENTS_TOPIC=$EVENTS_TOPIC \
+    EVENTS_TOPIC_PARTITIONS=$EVENTS_TOPIC_PARTITIONS DLQ_TOPIC=$DLQ_TOPIC \
+    DLQ_TOPIC_PARTITIONS=$DLQ_TOPIC_PARTITIONS REPLICATION_FACTOR=$REPLICATION_FACTOR \
+    MIN_INSYNC_REPLICAS=$MIN_INSYNC_REPLICAS EVENTS_TOPIC_RETENTION_MS=$EVENTS_TOPIC_RETENTION_MS \
+    DLQ_TOPIC_RETENTION_MS=$DLQ_TOPIC_RETENTION_MS ANALYTICS_GROUP=$ANALYTICS_GROUP envsubst
+}
+
+require_kafka_libs() {
+  [[ -f $KAFKA_LIBS/.complete ]] || die "Kafka $KAFKA_VERSION jars missing in $KAFKA_LIBS: run scripts/kafka-fetch.sh"
+}
+
+# kafka_java CLASS ARGS...: run a Kafka tool in a short-lived JVM tuned for start-up speed.
+kafka_java() {
+  require_kafka_libs
+  java -Xmx384m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
+    -Dlog4j2.configurationFile="$KAFKA_CONFIG_DIR/tools-log4j2.properties" \
+    -cp "$KAFKA_LIBS/*" "$@"
+}
+
+# admin_tool CLASS ARGS...: a tool authenticated as the admin super user.
+admin_tool() {
+  local class=$1; shift
+  kafka_java "$class" --bootstrap-server "$(bootstrap_servers)" --command-config "$ADMIN_PROPERTIES" "$@"
+}
+
+# render_broker_properties NODE: write node N's server.properties (mode 600: it holds secrets).
+render_broker_properties() {
+  local n=$1 dir; dir=$(node_dir "$n")
+  mkdir -p "$dir/data" && chmod 700 "$dir"
+  local out="$dir/server.properties"
+  (
+    umask 077
+    NODE_ID=$n QUORUM_VOTERS=$(quorum_voters) \
+    CLIENT_LISTENER="$KAFKA_HOST:$(client_port "$n")" CLIENT_ADVERTISED="$KAFKA_HOST:$(client_port "$n")" \
+    INTERNAL_LISTENER="$KAFKA_HOST:$(internal_port "$n")" INTERNAL_ADVERTISED="$KAFKA_HOST:$(internal_port "$n")" \
+    CONTROLLER_LISTENER="$KAFKA_HOST:$(controller_port "$n")" \
+    ADMIN_PASSWORD=$(read_password admin) \
+    KEYSTORE_LOCATION="$CERTS_DIR/kafka-$n.p12" KEYSTORE_PASSWORD=$(cat "$CERTS_DIR/keystore.password") \
+    TRUSTSTORE_LOCATION="$CERTS_DIR/ca.crt" SUPER_USERS=$(super_users) LOG_DIRS="$dir/data" \
+    envsubst < "$KAFKA_CONFIG_DIR/broker.properties" > "$out"
+    { echo; echo "# native-overrides.properties"; cat "$KAFKA_CONFIG_DIR/native-overrides.properties"; } >> "$out"
+  )
+}
+
+# The admin's client properties for the Java tools (mode 600).
+render_admin_properties() {
+  mkdir -p "$KAFKA_STATE"
+  (
+    umask 077
+    cat > "$ADMIN_PROPERTIES" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=$SASL_MECHANISM
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(read_password admin)";
+ssl.truststore.type=PEM
+ssl.truststore.location=$CERTS_DIR/ca.crt
+ssl.endpoint.identification.algorithm=https
+PROPS
+  )
+}
+
+# What clients (services, tests) need to reach the cluster. Holds no secret: passwords are
+# read from secrets/kafka/<user>.password through KAFKA_SASL_PASSWORD_FILE.
+render_client_env() {
+  cat > "$CLIENT_ENV" <<ENV
+KAFKA_BROKERS=$(bootstrap_servers)
+KAFKA_SSL_CA_LOCATION=$CERTS_DIR/ca.crt
+KAFKA_SASL_MECHANISM=$SASL_MECHANISM
+KAFKA_EVENTS_TOPIC=$EVENTS_TOPIC
+KAFKA_DLQ_TOPIC=$DLQ_TOPIC
+KAFKA_ANALYTICS_GROUP=$ANALYTICS_GROUP
+KAFKA_SECRETS_DIR=$SECRETS_DIR/kafka
+KAFKA_REPLICATION_FACTOR=$REPLICATION_FACTOR
+KAFKA_MIN_INSYNC_REPLICAS=$MIN_INSYNC_REPLICAS
+KAFKA_EVENTS_TOPIC_PARTITIONS=$EVENTS_TOPIC_PARTITIONS
+KAFKA_NODES=$KAFKA_NODES
+KAFKA_SCRIPTS_DIR=$REPO_ROOT/scripts
+ENV
+}
