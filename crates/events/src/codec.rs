@@ -11,9 +11,8 @@ use uuid::Uuid;
 
 use crate::error::{join_path, DecodeError, FieldErrorKind};
 use crate::model::{
-    rfc3339, CartParameters, CategoryParameters, EndSessionParameters, Event, EventType,
-    Location, Payload, ProductParameters, PurchaseParameters, StartSessionParameters,
-    MAX_PURCHASE_ITEMS,
+    rfc3339, CartParameters, CategoryParameters, EndSessionParameters, Event, EventType, Location,
+    Payload, ProductParameters, PurchaseParameters, StartSessionParameters, MAX_PURCHASE_ITEMS,
 };
 
 /// The envelope version this build writes and reads.
@@ -74,18 +73,28 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
 /// Decode and validate one event, rejecting payloads larger than `limit` bytes.
 pub fn decode_with_limit(bytes: &[u8], limit: usize) -> Result<Event, DecodeError> {
     if bytes.len() > limit {
-        return Err(DecodeError::Oversized { size: bytes.len(), limit });
+        return Err(DecodeError::Oversized {
+            size: bytes.len(),
+            limit,
+        });
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 { at: e.valid_up_to() })?;
-    let fields: Fields<'_> = serde_json::from_str(text).map_err(|e| DecodeError::from_serde("", "", &e))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
+        at: e.valid_up_to(),
+    })?;
+    let fields: Fields<'_> =
+        serde_json::from_str(text).map_err(|e| DecodeError::from_serde("", "", &e))?;
     let envelope = fields.into_envelope()?;
 
     let version: u64 = field(envelope.schema_version, "schema_version")?;
     if version != u64::from(SCHEMA_VERSION) {
-        return Err(DecodeError::UnsupportedSchemaVersion { found: version, supported: SCHEMA_VERSION });
+        return Err(DecodeError::UnsupportedSchemaVersion {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
     }
     let type_name: String = field(envelope.event_type, "event_type")?;
-    let event_type = EventType::parse(&type_name).ok_or(DecodeError::UnknownEventType(type_name))?;
+    let event_type =
+        EventType::parse(&type_name).ok_or(DecodeError::UnknownEventType(type_name))?;
 
     let event = Event {
         event_id: field(envelope.event_id, "event_id")?,
@@ -114,7 +123,12 @@ fn payload(event_type: EventType, raw: &RawValue) -> Result<Payload, DecodeError
     let parsed = parse_payload(event_type, raw);
     match parsed {
         Ok(p) => Ok(p),
-        Err(err @ DecodeError::Field { kind: FieldErrorKind::Missing | FieldErrorKind::Unknown, .. }) => {
+        Err(
+            err @ DecodeError::Field {
+                kind: FieldErrorKind::Missing | FieldErrorKind::Unknown,
+                ..
+            },
+        ) => {
             // A closed-schema failure: if the object fits another type's parameters exactly,
             // say so, since that is the likelier mistake than a stray field.
             let looks_like = EventType::ALL
@@ -122,7 +136,10 @@ fn payload(event_type: EventType, raw: &RawValue) -> Result<Payload, DecodeError
                 .filter(|t| !same_shape(*t, event_type))
                 .find(|t| parse_payload(*t, raw).is_ok());
             match looks_like {
-                Some(t) => Err(DecodeError::ParametersMismatch { event_type: event_type.as_str(), looks_like: t.as_str() }),
+                Some(t) => Err(DecodeError::ParametersMismatch {
+                    event_type: event_type.as_str(),
+                    looks_like: t.as_str(),
+                }),
                 None => Err(err),
             }
         }
@@ -139,11 +156,17 @@ fn same_shape(a: EventType, b: EventType) -> bool {
 fn parse_payload(event_type: EventType, raw: &RawValue) -> Result<Payload, DecodeError> {
     const P: &str = "parameters";
     Ok(match event_type {
-        EventType::SessionStarted => Payload::SessionStarted(field::<StartSessionParameters>(raw, P)?),
+        EventType::SessionStarted => {
+            Payload::SessionStarted(field::<StartSessionParameters>(raw, P)?)
+        }
         EventType::CategoryViewed => Payload::CategoryViewed(field::<CategoryParameters>(raw, P)?),
         EventType::ProductViewed => Payload::ProductViewed(field::<ProductParameters>(raw, P)?),
-        EventType::ProductAddedToCart => Payload::ProductAddedToCart(field::<CartParameters>(raw, P)?),
-        EventType::ProductRemovedFromCart => Payload::ProductRemovedFromCart(field::<CartParameters>(raw, P)?),
+        EventType::ProductAddedToCart => {
+            Payload::ProductAddedToCart(field::<CartParameters>(raw, P)?)
+        }
+        EventType::ProductRemovedFromCart => {
+            Payload::ProductRemovedFromCart(field::<CartParameters>(raw, P)?)
+        }
         EventType::Purchase => Payload::Purchase(field::<PurchaseParameters>(raw, P)?),
         EventType::SessionEnded => Payload::SessionEnded(field::<EndSessionParameters>(raw, P)?),
     })
@@ -151,10 +174,21 @@ fn parse_payload(event_type: EventType, raw: &RawValue) -> Result<Payload, Decod
 
 /// Cross-field rules that no single value type can check.
 fn validate(event: &Event) -> Result<(), DecodeError> {
-    let Payload::Purchase(p) = &event.payload else { return Ok(()) };
-    let bad = |path: &str, detail: String| Err(DecodeError::field(path, FieldErrorKind::Inconsistent, detail));
+    let Payload::Purchase(p) = &event.payload else {
+        return Ok(());
+    };
+    let bad = |path: &str, detail: String| {
+        Err(DecodeError::field(
+            path,
+            FieldErrorKind::Inconsistent,
+            detail,
+        ))
+    };
     if p.items.is_empty() {
-        return bad("parameters.items", "a purchase needs at least one item".into());
+        return bad(
+            "parameters.items",
+            "a purchase needs at least one item".into(),
+        );
     }
     if p.items.len() > MAX_PURCHASE_ITEMS {
         return Err(DecodeError::field(
@@ -167,30 +201,60 @@ fn validate(event: &Event) -> Result<(), DecodeError> {
     let mut total = crate::Money::ZERO;
     for (i, item) in p.items.iter().enumerate() {
         if item.product.currency != currency {
-            return bad(&format!("parameters.items[{i}].product.currency"), format!("{} differs from the order's {}", item.product.currency.as_str(), currency.as_str()));
+            return bad(
+                &format!("parameters.items[{i}].product.currency"),
+                format!(
+                    "{} differs from the order's {}",
+                    item.product.currency.as_str(),
+                    currency.as_str()
+                ),
+            );
         }
         match item.product.price.checked_mul(item.quantity.get()) {
             Some(expected) if expected == item.subtotal => {}
             _ => {
                 return bad(
                     &format!("parameters.items[{i}].subtotal"),
-                    format!("{} is not price {} x quantity {}", item.subtotal, item.product.price, item.quantity.get()),
+                    format!(
+                        "{} is not price {} x quantity {}",
+                        item.subtotal,
+                        item.product.price,
+                        item.quantity.get()
+                    ),
                 )
             }
         }
         total = match total.checked_add(item.subtotal) {
             Some(t) => t,
-            None => return Err(DecodeError::field("parameters.total_amount", FieldErrorKind::OutOfRange, "sum of subtotals overflows")),
+            None => {
+                return Err(DecodeError::field(
+                    "parameters.total_amount",
+                    FieldErrorKind::OutOfRange,
+                    "sum of subtotals overflows",
+                ))
+            }
         };
     }
     if total != p.total_amount {
-        return bad("parameters.total_amount", format!("{} is not the sum of the subtotals {total}", p.total_amount));
+        return bad(
+            "parameters.total_amount",
+            format!("{} is not the sum of the subtotals {total}", p.total_amount),
+        );
     }
     if p.discount_amount > p.total_amount {
-        return bad("parameters.discount_amount", format!("{} exceeds total_amount {}", p.discount_amount, p.total_amount));
+        return bad(
+            "parameters.discount_amount",
+            format!(
+                "{} exceeds total_amount {}",
+                p.discount_amount, p.total_amount
+            ),
+        );
     }
     if p.estimated_delivery_date < event.timestamp {
-        return bad("parameters.estimated_delivery_date", "is before the purchase timestamp".into());
+        return bad(
+            "parameters.estimated_delivery_date",
+            "is before the purchase timestamp".into(),
+        );
     }
     Ok(())
 }
@@ -207,10 +271,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
                 f.write_str("an event object")
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Fields<'a>, M::Error> {
-                let mut out: Vec<(String, &'a RawValue)> = Vec::with_capacity(ENVELOPE_FIELDS.len());
+                let mut out: Vec<(String, &'a RawValue)> =
+                    Vec::with_capacity(ENVELOPE_FIELDS.len());
                 while let Some(key) = map.next_key::<String>()? {
                     if out.iter().any(|(k, _)| *k == key) {
-                        return Err(serde::de::Error::custom(format!("invalid_value: duplicate field `{key}`")));
+                        return Err(serde::de::Error::custom(format!(
+                            "invalid_value: duplicate field `{key}`"
+                        )));
                     }
                     let value: &'a RawValue = map.next_value()?;
                     out.push((key, value));
@@ -235,11 +302,18 @@ struct Envelope<'a> {
 
 impl<'a> Fields<'a> {
     fn into_envelope(self) -> Result<Envelope<'a>, DecodeError> {
-        if let Some((unknown, _)) = self.0.iter().find(|(k, _)| !ENVELOPE_FIELDS.contains(&k.as_str())) {
+        if let Some((unknown, _)) = self
+            .0
+            .iter()
+            .find(|(k, _)| !ENVELOPE_FIELDS.contains(&k.as_str()))
+        {
             return Err(DecodeError::field(
                 join_path("", unknown),
                 FieldErrorKind::Unknown,
-                format!("unknown field `{unknown}`, expected one of {}", ENVELOPE_FIELDS.join(", ")),
+                format!(
+                    "unknown field `{unknown}`, expected one of {}",
+                    ENVELOPE_FIELDS.join(", ")
+                ),
             ));
         }
         let get = |name: &str| {
@@ -247,7 +321,9 @@ impl<'a> Fields<'a> {
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| *v)
-                .ok_or_else(|| DecodeError::field(name, FieldErrorKind::Missing, "required field is absent"))
+                .ok_or_else(|| {
+                    DecodeError::field(name, FieldErrorKind::Missing, "required field is absent")
+                })
         };
         Ok(Envelope {
             schema_version: get("schema_version")?,

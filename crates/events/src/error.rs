@@ -11,15 +11,26 @@ pub enum DecodeError {
     #[error("payload is not valid UTF-8 (first bad byte at {at})")]
     NotUtf8 { at: usize },
     #[error("invalid JSON at line {line} column {column}: {message}")]
-    InvalidJson { line: usize, column: usize, message: String },
+    InvalidJson {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("unknown event_type {0:?}")]
     UnknownEventType(String),
     #[error("unsupported schema_version {found} (this build reads version {supported})")]
     UnsupportedSchemaVersion { found: u64, supported: u16 },
     #[error("parameters of a {event_type} event have the shape of {looks_like} parameters")]
-    ParametersMismatch { event_type: &'static str, looks_like: &'static str },
+    ParametersMismatch {
+        event_type: &'static str,
+        looks_like: &'static str,
+    },
     #[error("{path}: {kind}: {detail}")]
-    Field { path: String, kind: FieldErrorKind, detail: String },
+    Field {
+        path: String,
+        kind: FieldErrorKind,
+        detail: String,
+    },
 }
 
 /// What is wrong with one field of an otherwise well-formed JSON document.
@@ -91,8 +102,16 @@ impl DecodeError {
         }
     }
 
-    pub(crate) fn field(path: impl Into<String>, kind: FieldErrorKind, detail: impl Into<String>) -> Self {
-        Self::Field { path: path.into(), kind, detail: detail.into() }
+    pub(crate) fn field(
+        path: impl Into<String>,
+        kind: FieldErrorKind,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::Field {
+            path: path.into(),
+            kind,
+            detail: detail.into(),
+        }
     }
 
     /// Map a serde_json error met at `path` (relative to `prefix`) to a typed error.
@@ -108,10 +127,18 @@ impl DecodeError {
             Category::Data => {
                 let full_path = join_path(prefix, path);
                 if let Some(field) = between_backticks(&message, "missing field `") {
-                    return Self::field(join_path(&full_path, field), FieldErrorKind::Missing, "required field is absent");
+                    return Self::field(
+                        join_path(&full_path, field),
+                        FieldErrorKind::Missing,
+                        "required field is absent",
+                    );
                 }
                 if let Some(field) = between_backticks(&message, "unknown field `") {
-                    return Self::field(join_path(&full_path, field), FieldErrorKind::Unknown, message.clone());
+                    return Self::field(
+                        join_path(&full_path, field),
+                        FieldErrorKind::Unknown,
+                        message.clone(),
+                    );
                 }
                 if message.starts_with("invalid type") || message.starts_with("invalid length") {
                     return Self::field(full_path, FieldErrorKind::WrongType, message);
@@ -137,7 +164,10 @@ pub struct ValueError {
 
 impl ValueError {
     pub(crate) fn new(kind: FieldErrorKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into() }
+        Self {
+            kind,
+            detail: detail.into(),
+        }
     }
 }
 

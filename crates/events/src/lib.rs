@@ -21,8 +21,8 @@ pub mod values;
 pub use codec::{decode, decode_with_limit, encode, MAX_EVENT_BYTES, SCHEMA_VERSION};
 pub use error::{DecodeError, FieldErrorKind};
 pub use model::{
-    CartParameters, Category, CategoryParameters, EndSessionParameters, Event, EventType,
-    Location, Payload, PaymentMethod, Product, ProductParameters, PurchaseItem,
-    PurchaseParameters, StartSessionParameters,
+    CartParameters, Category, CategoryParameters, EndSessionParameters, Event, EventType, Location,
+    Payload, PaymentMethod, Product, ProductParameters, PurchaseItem, PurchaseParameters,
+    StartSessionParameters,
 };
 pub use values::{CountryCode, Currency, EntityId, Money, PlaceName, Quantity, Text};

@@ -157,7 +157,9 @@ pub struct PurchaseParameters {
 impl PurchaseParameters {
     /// The currency of the order: every item's product carries the same one (validated).
     pub fn currency(&self) -> Currency {
-        self.items.first().map_or(Currency::USD, |i| i.product.currency)
+        self.items
+            .first()
+            .map_or(Currency::USD, |i| i.product.currency)
     }
 
     pub fn item_count(&self) -> u64 {
@@ -246,6 +248,11 @@ pub mod rfc3339 {
     pub fn parse(s: &str) -> Result<DateTime<Utc>, ValueError> {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| ValueError::new(FieldErrorKind::Invalid, format!("{s:?} is not an RFC 3339 timestamp with offset: {e}")))
+            .map_err(|e| {
+                ValueError::new(
+                    FieldErrorKind::Invalid,
+                    format!("{s:?} is not an RFC 3339 timestamp with offset: {e}"),
+                )
+            })
     }
 }

@@ -18,7 +18,9 @@ pub const MAX_MINOR_UNITS: u64 = 10_000_000_000;
 /// system wrote it (`144.92`, `1.0`): encoding prints `minor / 100` as the shortest `f64`
 /// that round-trips, decoding multiplies by 100 and accepts the result only if it is within
 /// 1e-6 of an integer. Every amount up to [`MAX_MINOR_UNITS`] round-trips exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(try_from = "f64", into = "f64")]
 pub struct Money(u64);
 
@@ -27,7 +29,10 @@ impl Money {
 
     pub fn from_minor(minor: u64) -> Result<Self, ValueError> {
         if minor > MAX_MINOR_UNITS {
-            return Err(ValueError::new(FieldErrorKind::OutOfRange, format!("{minor} minor units exceeds {MAX_MINOR_UNITS}")));
+            return Err(ValueError::new(
+                FieldErrorKind::OutOfRange,
+                format!("{minor} minor units exceeds {MAX_MINOR_UNITS}"),
+            ));
         }
         Ok(Money(minor))
     }
@@ -37,11 +42,17 @@ impl Money {
     }
 
     pub fn checked_mul(self, qty: u32) -> Option<Money> {
-        self.0.checked_mul(u64::from(qty)).filter(|m| *m <= MAX_MINOR_UNITS).map(Money)
+        self.0
+            .checked_mul(u64::from(qty))
+            .filter(|m| *m <= MAX_MINOR_UNITS)
+            .map(Money)
     }
 
     pub fn checked_add(self, other: Money) -> Option<Money> {
-        self.0.checked_add(other.0).filter(|m| *m <= MAX_MINOR_UNITS).map(Money)
+        self.0
+            .checked_add(other.0)
+            .filter(|m| *m <= MAX_MINOR_UNITS)
+            .map(Money)
     }
 }
 
@@ -49,15 +60,24 @@ impl TryFrom<f64> for Money {
     type Error = ValueError;
     fn try_from(major: f64) -> Result<Self, ValueError> {
         if !major.is_finite() || major < 0.0 {
-            return Err(ValueError::new(FieldErrorKind::OutOfRange, format!("amount {major} must be a finite number >= 0")));
+            return Err(ValueError::new(
+                FieldErrorKind::OutOfRange,
+                format!("amount {major} must be a finite number >= 0"),
+            ));
         }
         let scaled = major * 100.0;
         if scaled > MAX_MINOR_UNITS as f64 {
-            return Err(ValueError::new(FieldErrorKind::OutOfRange, format!("amount {major} exceeds {}", MAX_MINOR_UNITS / 100)));
+            return Err(ValueError::new(
+                FieldErrorKind::OutOfRange,
+                format!("amount {major} exceeds {}", MAX_MINOR_UNITS / 100),
+            ));
         }
         let minor = scaled.round();
         if (scaled - minor).abs() > 1e-6 {
-            return Err(ValueError::new(FieldErrorKind::Invalid, format!("amount {major} has more than two decimal places")));
+            return Err(ValueError::new(
+                FieldErrorKind::Invalid,
+                format!("amount {major} has more than two decimal places"),
+            ));
         }
         // In range and integral by the checks above.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -106,7 +126,10 @@ impl TryFrom<String> for Currency {
                 let b = c.as_bytes();
                 Ok(Currency([b[0], b[1], b[2]]))
             }
-            None => Err(ValueError::new(FieldErrorKind::Invalid, format!("{s:?} is not a supported ISO 4217 currency with two decimals"))),
+            None => Err(ValueError::new(
+                FieldErrorKind::Invalid,
+                format!("{s:?} is not a supported ISO 4217 currency with two decimals"),
+            )),
         }
     }
 }
@@ -133,7 +156,10 @@ impl TryFrom<String> for CountryCode {
     fn try_from(s: String) -> Result<Self, ValueError> {
         match s.as_bytes() {
             [a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Ok(CountryCode([*a, *b])),
-            _ => Err(ValueError::new(FieldErrorKind::Invalid, format!("{s:?} is not an ISO 3166-1 alpha-2 code"))),
+            _ => Err(ValueError::new(
+                FieldErrorKind::Invalid,
+                format!("{s:?} is not an ISO 3166-1 alpha-2 code"),
+            )),
         }
     }
 }
@@ -169,7 +195,12 @@ impl EntityId {
 impl TryFrom<String> for EntityId {
     type Error = ValueError;
     fn try_from(s: String) -> Result<Self, ValueError> {
-        let unsafe_id = |why: &str| Err(ValueError::new(FieldErrorKind::UnsafeId, format!("{}: {why}", preview(&s))));
+        let unsafe_id = |why: &str| {
+            Err(ValueError::new(
+                FieldErrorKind::UnsafeId,
+                format!("{}: {why}", preview(&s)),
+            ))
+        };
         if s.is_empty() {
             return unsafe_id("empty");
         }
@@ -179,7 +210,10 @@ impl TryFrom<String> for EntityId {
         if s.starts_with("__") {
             return unsafe_id("ids starting with __ are reserved by Firestore");
         }
-        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return unsafe_id("only A-Z, a-z, 0-9, '-' and '_' are allowed");
         }
         Ok(EntityId(s))
@@ -222,7 +256,12 @@ impl PlaceName {
 impl TryFrom<String> for PlaceName {
     type Error = ValueError;
     fn try_from(s: String) -> Result<Self, ValueError> {
-        let unsafe_id = |why: &str| Err(ValueError::new(FieldErrorKind::UnsafeId, format!("{}: {why}", preview(&s))));
+        let unsafe_id = |why: &str| {
+            Err(ValueError::new(
+                FieldErrorKind::UnsafeId,
+                format!("{}: {why}", preview(&s)),
+            ))
+        };
         if s.trim().is_empty() {
             return unsafe_id("empty");
         }
@@ -270,10 +309,16 @@ impl<const MAX: usize> TryFrom<String> for Text<MAX> {
             return Err(ValueError::new(FieldErrorKind::Invalid, "empty text"));
         }
         if s.chars().count() > MAX {
-            return Err(ValueError::new(FieldErrorKind::OutOfRange, format!("{}: longer than {MAX} characters", preview(&s))));
+            return Err(ValueError::new(
+                FieldErrorKind::OutOfRange,
+                format!("{}: longer than {MAX} characters", preview(&s)),
+            ));
         }
         if s.chars().any(char::is_control) {
-            return Err(ValueError::new(FieldErrorKind::Invalid, format!("{}: contains a control character", preview(&s))));
+            return Err(ValueError::new(
+                FieldErrorKind::Invalid,
+                format!("{}: contains a control character", preview(&s)),
+            ));
         }
         Ok(Text(s))
     }
@@ -311,7 +356,10 @@ impl TryFrom<i64> for Quantity {
     fn try_from(n: i64) -> Result<Self, ValueError> {
         match u32::try_from(n) {
             Ok(q) if (1..=MAX_QUANTITY).contains(&q) => Ok(Quantity(q)),
-            _ => Err(ValueError::new(FieldErrorKind::OutOfRange, format!("quantity {n} is not in 1..={MAX_QUANTITY}"))),
+            _ => Err(ValueError::new(
+                FieldErrorKind::OutOfRange,
+                format!("quantity {n} is not in 1..={MAX_QUANTITY}"),
+            )),
         }
     }
 }
@@ -376,7 +424,10 @@ impl TryFrom<i64> for DurationSeconds {
     fn try_from(n: i64) -> Result<Self, ValueError> {
         match u64::try_from(n) {
             Ok(s) if s <= MAX_SESSION_SECONDS => Ok(DurationSeconds(s)),
-            _ => Err(ValueError::new(FieldErrorKind::OutOfRange, format!("duration {n}s is not in 0..={MAX_SESSION_SECONDS}"))),
+            _ => Err(ValueError::new(
+                FieldErrorKind::OutOfRange,
+                format!("duration {n}s is not in 0..={MAX_SESSION_SECONDS}"),
+            )),
         }
     }
 }

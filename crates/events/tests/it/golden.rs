@@ -8,7 +8,9 @@ use events::{decode, encode, EventType};
 use crate::helpers::sample;
 
 fn golden_path(t: EventType) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{}.json", t.as_str()))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{}.json", t.as_str()))
 }
 
 #[test]
@@ -24,8 +26,15 @@ fn every_event_type_matches_its_golden_sample() {
         let golden = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let golden = golden.strip_suffix(b"\n").unwrap_or(&golden);
         let decoded = decode(golden).unwrap_or_else(|e| panic!("{t}: golden does not decode: {e}"));
-        assert_eq!(decoded, expected, "{t}: golden decodes to a different event");
-        assert_eq!(String::from_utf8_lossy(&encode(&decoded)), String::from_utf8_lossy(golden), "{t}: encoding is not canonical");
+        assert_eq!(
+            decoded, expected,
+            "{t}: golden decodes to a different event"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&encode(&decoded)),
+            String::from_utf8_lossy(golden),
+            "{t}: encoding is not canonical"
+        );
     }
 }
 
@@ -44,6 +53,9 @@ fn golden_purchase_keeps_the_original_field_names_and_money_format() {
         r#""schema_version":1"#,
         r#""transaction_id":"#,
     ] {
-        assert!(text.contains(needle), "purchase golden lacks {needle}: {text}");
+        assert!(
+            text.contains(needle),
+            "purchase golden lacks {needle}: {text}"
+        );
     }
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make test`: lint, then start a fresh native cluster, run every unit and integration test
+# against it, and stop the cluster whatever the outcome.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo build --workspace --all-targets --quiet
+
+trap '"$here/local-down.sh"' EXIT
+LOCAL_FRESH=1 "$here/local-up.sh"
+cargo test --workspace --all-targets --no-fail-fast
