@@ -20,3 +20,14 @@ while read -r principal resource pattern name operations; do
   admin_tool org.apache.kafka.tools.AclCommand "${args[@]}" >/dev/null
   log "acl: User:$principal may $operations $resource $name"
 done < <(expand_table acls.conf)
+
+# Create the group coordinator's internal topic now, as the super user, rather than on the
+# first FindCoordinator of an application principal (which would race its first join).
+admin_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --describe --group "$ANALYTICS_GROUP" >/dev/null 2>&1 || true
+for _ in $(seq 1 60); do
+  admin_tool org.apache.kafka.tools.TopicCommand --describe --topic __consumer_offsets 2>/dev/null | grep -q 'PartitionCount' && break
+  sleep 1
+done
+admin_tool org.apache.kafka.tools.TopicCommand --describe --topic __consumer_offsets 2>/dev/null | grep -q 'PartitionCount' \
+  || die "__consumer_offsets was not created"
+log "group coordinator ready"

@@ -104,7 +104,7 @@ impl Cluster {
         let context = ObservedContext::default();
         let mut config: ClientConfig = settings.client_config("it-consumer");
         config
-            .set("group.id", "it-manual-assignment")
+            .set("group.id", self.var("KAFKA_ANALYTICS_GROUP"))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false");
