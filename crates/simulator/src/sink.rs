@@ -1,0 +1,228 @@
+//! Where events go: Kafka (idempotent, `acks=all`, key = session id) or stdout for
+//! `--dry-run`, or memory for tests. Delivery outcomes are counted in [`Stats`].
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use events::EventType;
+use platform::{KafkaSettings, ObservedContext};
+use rdkafka::client::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+/// Counters of a run, shared by the user tasks, the delivery callback and the reporter.
+#[derive(Debug, Default)]
+pub struct Stats {
+    by_type: [AtomicU64; 7],
+    pub enqueued: AtomicU64,
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub late: AtomicU64,
+    pub sessions: AtomicU64,
+    pub bytes: AtomicU64,
+    failures: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    pub fn count_event(&self, t: EventType) {
+        let i = EventType::ALL.iter().position(|x| *x == t).unwrap_or(0);
+        self.by_type[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn by_type(&self) -> Vec<(EventType, u64)> {
+        EventType::ALL
+            .iter()
+            .zip(&self.by_type)
+            .map(|(t, n)| (*t, n.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    fn failure(&self, cause: String) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut f = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *f.entry(cause).or_default() += 1;
+    }
+
+    pub fn failures(&self) -> BTreeMap<String, u64> {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Producer context: counts each delivery report; failures are kept by cause.
+#[derive(Debug)]
+pub struct DeliveryCounter {
+    stats: Arc<Stats>,
+    observed: ObservedContext,
+}
+
+impl ClientContext for DeliveryCounter {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
+        self.observed.log(level, fac, msg);
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.observed.error(error, reason);
+    }
+}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                tracing::warn!(error = %e, "delivery failed");
+                self.stats.failure(e.to_string());
+            }
+        }
+    }
+}
+
+pub enum Sink {
+    Kafka {
+        producer: ThreadedProducer<DeliveryCounter>,
+        topic: String,
+    },
+    Stdout(Mutex<std::io::BufWriter<std::io::Stdout>>),
+    Memory(Mutex<Vec<(String, Vec<u8>)>>),
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sink::Kafka { .. } => "Sink::Kafka",
+            Sink::Stdout(_) => "Sink::Stdout",
+            Sink::Memory(_) => "Sink::Memory",
+        })
+    }
+}
+
+impl Sink {
+    /// An idempotent producer tuned for throughput. The delivery guarantees are set here,
+    /// not left to configuration: idempotence (no duplicates or reordering on retry) implies
+    /// `acks=all`; `message.timeout.ms` bounds how long an undeliverable record is retried.
+    pub fn kafka(
+        settings: &KafkaSettings,
+        topic: &str,
+        stats: Arc<Stats>,
+    ) -> Result<Sink, KafkaError> {
+        let producer = settings
+            .client_config("simulator")
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "zstd")
+            .set("linger.ms", "20")
+            .set("batch.size", "1000000")
+            .set("message.timeout.ms", "120000")
+            .set("queue.buffering.max.messages", "200000")
+            .create_with_context(DeliveryCounter {
+                stats,
+                observed: ObservedContext::default(),
+            })?;
+        Ok(Sink::Kafka {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    pub fn stdout() -> Sink {
+        Sink::Stdout(Mutex::new(std::io::BufWriter::new(std::io::stdout())))
+    }
+
+    pub fn memory() -> Sink {
+        Sink::Memory(Mutex::new(Vec::new()))
+    }
+
+    /// Hand one record over. A full producer queue is backpressure: wait and retry.
+    pub async fn send(&self, key: &str, payload: &[u8], stats: &Stats) {
+        stats
+            .bytes
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        match self {
+            Sink::Kafka { producer, topic } => {
+                let mut record = BaseRecord::to(topic).key(key).payload(payload);
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => {
+                            stats.enqueued.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                            record = r;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Err((e, _)) => {
+                            stats.enqueued.fetch_add(1, Ordering::Relaxed);
+                            stats.failure(e.to_string());
+                            return;
+                        }
+                    }
+                }
+            }
+            Sink::Stdout(out) => {
+                let mut out = out
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let ok = out
+                    .write_all(payload)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .is_ok();
+                stats.enqueued.fetch_add(1, Ordering::Relaxed);
+                if ok {
+                    stats.delivered.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    stats.failure("stdout write failed".into());
+                }
+            }
+            Sink::Memory(v) => {
+                v.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((key.to_owned(), payload.to_vec()));
+                stats.enqueued.fetch_add(1, Ordering::Relaxed);
+                stats.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Wait up to `timeout` for outstanding deliveries.
+    pub fn flush(&self, timeout: Duration) {
+        match self {
+            Sink::Kafka { producer, .. } => {
+                if let Err(e) = producer.flush(timeout) {
+                    tracing::warn!(error = %e, "flush did not complete");
+                }
+            }
+            Sink::Stdout(out) => {
+                let _ = out
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .flush();
+            }
+            Sink::Memory(_) => {}
+        }
+    }
+
+    /// Records written to a memory sink.
+    pub fn records(&self) -> Vec<(String, Vec<u8>)> {
+        match self {
+            Sink::Memory(v) => v
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            _ => Vec::new(),
+        }
+    }
+}
