@@ -45,3 +45,7 @@ local-status: ## Show nodes, quorum and the events topic
 
 local-reset: ## Stop the native stack and wipe its data (.local/)
 	LOCAL_WIPE=1 scripts/local-down.sh
+
+.PHONY: bench-simulator
+bench-simulator: ## Simulator vs Kafka's ProducerPerformance on the native cluster, and 100k-user RSS
+	scripts/bench-simulator.sh

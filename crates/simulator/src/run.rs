@@ -247,6 +247,9 @@ async fn send(shared: &Shared, rng: &mut StdRng, mut event: events::Event) {
     if let Some(limiter) = &shared.limiter {
         limiter.until_ready().await;
     }
+    // Without a rate limit a send may never suspend; spend the task's cooperative budget so
+    // timers (the run duration) and signal handling still get their turn.
+    tokio::task::consume_budget().await;
     let s = &shared.settings;
     if s.late_fraction > 0.0 && rng.random_bool(s.late_fraction) {
         // Late: stamped on an earlier day than the one the event belongs to.

@@ -192,3 +192,30 @@ async fn a_stop_ends_running_sessions_with_session_ended() {
     );
     assert_eq!(summary.sessions as usize, open.len());
 }
+
+#[test]
+fn an_unlimited_rate_run_still_stops_at_its_duration() {
+    // Regression: with no rate limit, user tasks never suspended and starved the timer. The
+    // run happens on its own thread so a hang fails the test instead of blocking it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let sink = Arc::new(Sink::memory());
+        let s = settings(&["--users", "200", "--rate", "0", "--duration", "1s"]);
+        let summary = rt.block_on(run(
+            s,
+            sink,
+            Arc::new(Stats::default()),
+            CancellationToken::new(),
+        ));
+        let _ = tx.send(summary.sessions);
+    });
+    let sessions = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the run stopped by itself within 30 s");
+    assert!(sessions > 0);
+}
