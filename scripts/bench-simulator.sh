@@ -56,6 +56,7 @@ failed=$(awk '/^  failed/ {print $2}' "$WORK/sim.txt")
 record_size=$(awk '{ n++; s += length($0) } END { printf "%d", s / n }' "$WORK/payloads.jsonl")
 
 ( umask 077; cat > "$WORK/producer.properties" <<PROPS
+bootstrap.servers=$KAFKA_BROKERS
 security.protocol=SASL_SSL
 sasl.mechanism=$SASL_MECHANISM
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="simulator" password="$(read_password simulator)";
@@ -71,7 +72,7 @@ PROPS
 )
 log "ProducerPerformance: $sim_records records from $(wc -l < "$WORK/payloads.jsonl") real events (mean $record_size B)"
 kafka_java org.apache.kafka.tools.ProducerPerformance --topic "$TOPIC" --num-records "$sim_records" \
-  --payload-file "$WORK/payloads.jsonl" --throughput -1 --producer.config "$WORK/producer.properties" \
+  --payload-file "$WORK/payloads.jsonl" --throughput -1 --command-config "$WORK/producer.properties" \
   > "$WORK/perf.txt" 2>&1 || { tail -5 "$WORK/perf.txt"; die "ProducerPerformance failed"; }
 # Final line: "N records sent, X records/sec (Y MB/sec), ..."
 perf_line=$(grep 'records sent' "$WORK/perf.txt" | tail -1)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: lint, then start a fresh native cluster, run every unit and integration test
-# against it, and stop the cluster whatever the outcome.
+# `make test`: lint, then start a fresh native cluster and the Firestore emulator, run every
+# unit and integration test against them, and stop both whatever the outcome.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
@@ -11,4 +11,5 @@ cargo build --workspace --all-targets --quiet
 
 trap '"$here/local-down.sh"' EXIT
 LOCAL_FRESH=1 "$here/local-up.sh"
+"$here/firestore-up.sh"
 cargo test --workspace --all-targets --no-fail-fast

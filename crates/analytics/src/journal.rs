@@ -1,0 +1,397 @@
+//! Effectively-once persistence. A flush applies a batch of [`Deltas`] covering, for each
+//! partition, every event up to an offset. Increments are not idempotent, so a flush is made
+//! replay-safe in two atomic steps:
+//!
+//! 1. the batch is written as journal chunks (`_journal/{flush}-{i}`, inert on their own, in
+//!    as many commits as their size needs), then one commit creates the flush's manifest
+//!    (`_flushes/{flush}`) **and** advances the partitions' offset markers
+//!    (`_offsets/{group}~{topic}~{p}`), each marker guarded by its last known update time,
+//!    so a second owner of a partition (a zombie after a rebalance) fails instead of
+//!    counting twice. The manifest is what makes the chunks count;
+//! 2. each chunk is applied in its own commit together with its deletion (precondition: it
+//!    still exists), so a chunk is applied exactly once, by whoever gets there first: this
+//!    flush, or [`recover`] after a crash. Chunks without a manifest belong to a flush that
+//!    never committed; recovery deletes them once they are older than [`ORPHAN_AGE`].
+//!
+//! Events below a partition's marker are never applied again: consumption resumes from the
+//! marker. Every commit stays within [`MAX_WRITES_PER_COMMIT`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use firestore::gcloud_sdk::prost_types::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+use crate::deltas::{DocDelta, FieldValue};
+use crate::store::{int_field, str_field, Precondition, Store, StoreError, MAX_WRITES_PER_COMMIT};
+
+/// Writes counted per document delta in a commit budget: the write itself plus its
+/// transforms, which Firestore has historically counted as a second write.
+const WRITES_PER_DELTA: usize = 2;
+/// Deltas per journal chunk: one chunk is applied in one commit, with its own deletion.
+pub const DELTAS_PER_CHUNK: usize = (MAX_WRITES_PER_COMMIT - 2) / WRITES_PER_DELTA;
+/// Serialized size cap of one chunk (Firestore documents hold at most 1 MiB).
+pub const MAX_CHUNK_BYTES: usize = 700 * 1024;
+/// Bytes of journal chunks written per commit (the gRPC request limit is 4 MiB on the
+/// emulator, 10 MiB in production).
+pub const MAX_COMMIT_BYTES: usize = 3 * 1024 * 1024;
+/// Age after which a chunk without a manifest is known to be abandoned (a flush takes
+/// seconds).
+pub const ORPHAN_AGE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+const JOURNAL: &str = "_journal";
+const FLUSHES: &str = "_flushes";
+
+/// Where a partition's applied offset is stored.
+pub fn marker_path(group: &str, topic: &str, partition: i32) -> String {
+    format!("_offsets/{group}~{topic}~{partition}")
+}
+
+/// A partition's persisted position: every event below `next_offset` is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    pub next_offset: i64,
+    /// The marker document's update time, the precondition of the next advance.
+    pub update_time: Option<Timestamp>,
+}
+
+pub async fn read_marker(
+    store: &Store,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<Marker>, StoreError> {
+    Ok(store
+        .get(&marker_path(group, topic, partition))
+        .await?
+        .and_then(|doc| {
+            int_field(&doc, "next_offset").map(|next_offset| Marker {
+                next_offset,
+                update_time: doc.update_time,
+            })
+        }))
+}
+
+/// What one flush persists.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub deltas: BTreeMap<String, DocDelta>,
+    /// Per partition: the new `next_offset`, and the marker as last read or written.
+    pub advances: Vec<(i32, i64, Option<Marker>)>,
+}
+
+/// How many Firestore writes a flush did, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlushStats {
+    pub writes: u64,
+    pub commits: u64,
+    pub chunks: u64,
+}
+
+fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
+    let mut out: Vec<Vec<(String, DocDelta)>> = Vec::new();
+    let mut bytes = 0;
+    for (path, delta) in deltas.into_iter().filter(|(_, d)| !d.is_empty()) {
+        let size = path.len() + serde_json::to_string(&delta).map_or(0, |s| s.len());
+        let full = out
+            .last()
+            .is_none_or(|c| c.len() >= DELTAS_PER_CHUNK || bytes + size > MAX_CHUNK_BYTES);
+        if full {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        if let Some(c) = out.last_mut() {
+            c.push((path, delta));
+        }
+    }
+    out
+}
+
+/// Retry `op` on transient errors with capped exponential backoff, until it succeeds, fails
+/// otherwise, or `stop` is cancelled (then the last transient error is returned).
+pub async fn with_retry<T, F, Fut>(
+    what: &str,
+    stop: &CancellationToken,
+    mut op: F,
+) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, op = what, retry_in_ms = backoff.as_millis() as u64, "transient Firestore error");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = stop.cancelled() => return Err(e),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Persist `batch` (see the module doc). Returns the partitions' new markers.
+pub async fn flush(
+    store: &Store,
+    group: &str,
+    topic: &str,
+    batch: Batch,
+    stop: &CancellationToken,
+) -> Result<(Vec<(i32, Marker)>, FlushStats), StoreError> {
+    let chunks = chunks(batch.deltas);
+    let flush_id = uuid::Uuid::new_v4();
+    let mut stats = FlushStats::default();
+    let now = Utc::now();
+
+    // Step 1a: the chunks, inert until the manifest exists.
+    let mut chunk_paths = Vec::with_capacity(chunks.len());
+    let mut pending = Vec::new();
+    let mut pending_bytes = 0;
+    for (i, chunk) in chunks.iter().enumerate() {
+        let path = format!("{JOURNAL}/{flush_id}-{i}");
+        let json = serde_json::to_string(chunk).map_err(|e| StoreError::Permanent {
+            code: firestore::gcloud_sdk::tonic::Code::Internal,
+            message: format!("cannot serialize a journal chunk: {e}"),
+        })?;
+        if !pending.is_empty()
+            && (pending_bytes + json.len() > MAX_COMMIT_BYTES
+                || pending.len() >= MAX_WRITES_PER_COMMIT)
+        {
+            stats.writes += pending.len() as u64;
+            stats.commits += 1;
+            let writes = std::mem::take(&mut pending);
+            with_retry("journal", stop, || store.commit(writes.clone())).await?;
+            pending_bytes = 0;
+        }
+        pending_bytes += json.len();
+        let fields = BTreeMap::from([
+            ("deltas".to_owned(), FieldValue::Str(json)),
+            ("flush".to_owned(), FieldValue::Str(flush_id.to_string())),
+            ("created_at".to_owned(), FieldValue::Time(now)),
+        ]);
+        pending.push(store.replace_write(&path, fields, Precondition::Exists(false)));
+        chunk_paths.push(path);
+    }
+    if !pending.is_empty() {
+        stats.writes += pending.len() as u64;
+        stats.commits += 1;
+        with_retry("journal", stop, || store.commit(pending.clone())).await?;
+    }
+
+    // Step 1b: the manifest and the markers, atomically.
+    let manifest = format!("{FLUSHES}/{flush_id}");
+    let mut writes = Vec::with_capacity(1 + batch.advances.len());
+    writes.push(store.replace_write(
+        &manifest,
+        BTreeMap::from([
+            (
+                "chunks".to_owned(),
+                FieldValue::Int(chunk_paths.len() as i64),
+            ),
+            ("group".to_owned(), FieldValue::from(group)),
+            ("created_at".to_owned(), FieldValue::Time(now)),
+        ]),
+        Precondition::Exists(false),
+    ));
+    for (partition, next_offset, marker) in &batch.advances {
+        let fields = BTreeMap::from([
+            ("next_offset".to_owned(), FieldValue::Int(*next_offset)),
+            ("group".to_owned(), FieldValue::from(group)),
+            ("topic".to_owned(), FieldValue::from(topic)),
+            (
+                "partition".to_owned(),
+                FieldValue::Int(i64::from(*partition)),
+            ),
+            ("updated_at".to_owned(), FieldValue::Time(now)),
+        ]);
+        let guard = match marker.as_ref().and_then(|m| m.update_time) {
+            Some(t) => Precondition::UpdateTime(t),
+            None => Precondition::Exists(false),
+        };
+        writes.push(store.replace_write(&marker_path(group, topic, *partition), fields, guard));
+    }
+    if writes.len() > MAX_WRITES_PER_COMMIT {
+        return Err(StoreError::Permanent {
+            code: firestore::gcloud_sdk::tonic::Code::InvalidArgument,
+            message: format!("{} partitions exceed one commit", batch.advances.len()),
+        });
+    }
+    stats.writes += writes.len() as u64;
+    let results = with_retry("manifest", stop, || store.commit(writes.clone())).await?;
+    stats.commits += 1;
+    let markers: Vec<(i32, Marker)> = batch
+        .advances
+        .iter()
+        .zip(results.iter().skip(1))
+        .map(|((p, next, _), r)| {
+            (
+                *p,
+                Marker {
+                    next_offset: *next,
+                    update_time: r.update_time,
+                },
+            )
+        })
+        .collect();
+
+    // Step 2: apply each chunk with its deletion.
+    for (chunk, path) in chunks.iter().zip(&chunk_paths) {
+        stats.writes += apply_chunk(store, chunk, path, stop).await? as u64;
+        stats.commits += 1;
+        stats.chunks += 1;
+    }
+    stats.writes += 1;
+    stats.commits += 1;
+    let delete = store.delete_write(&manifest, Precondition::None);
+    if let Err(e) = with_retry("manifest cleanup", stop, || {
+        store.commit(vec![delete.clone()])
+    })
+    .await
+    {
+        tracing::warn!(error = %e, "manifest left behind; recovery removes it");
+    }
+    Ok((markers, stats))
+}
+
+/// Apply one journal chunk and delete it in one commit. A chunk already applied (deleted)
+/// by someone else is skipped. Returns the number of writes.
+async fn apply_chunk(
+    store: &Store,
+    chunk: &[(String, DocDelta)],
+    journal_path: &str,
+    stop: &CancellationToken,
+) -> Result<usize, StoreError> {
+    let mut writes: Vec<_> = chunk
+        .iter()
+        .map(|(p, d)| store.delta_write(p, d, Precondition::None))
+        .collect();
+    writes.push(store.delete_write(journal_path, Precondition::Exists(true)));
+    let n = writes.len();
+    match with_retry("apply", stop, || store.commit(writes.clone())).await {
+        Ok(_) => Ok(n),
+        Err(StoreError::Conflict { .. }) => {
+            tracing::info!(journal = journal_path, "journal chunk already applied");
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Finish flushes interrupted between their steps (a crash): apply every chunk whose flush
+/// has a manifest, delete abandoned chunks and finished manifests. Safe to run concurrently
+/// from several instances. Returns the chunks applied.
+pub async fn recover(store: &Store, stop: &CancellationToken) -> Result<usize, StoreError> {
+    let docs = with_retry("list journal", stop, || store.list(JOURNAL)).await?;
+    let mut manifests: BTreeMap<String, bool> = BTreeMap::new();
+    let mut applied = 0;
+    for doc in docs {
+        let path = store.relative(&doc.name).to_owned();
+        let flush = str_field(&doc, "flush").unwrap_or_default().to_owned();
+        let committed = match manifests.get(&flush) {
+            Some(c) => *c,
+            None => {
+                let manifest = format!("{FLUSHES}/{flush}");
+                let c = with_retry("read manifest", stop, || store.get(&manifest))
+                    .await?
+                    .is_some();
+                manifests.insert(flush.clone(), c);
+                c
+            }
+        };
+        if !committed {
+            let created = doc
+                .create_time
+                .map(|t| chrono::DateTime::from_timestamp(t.seconds, 0).unwrap_or_default());
+            if created.is_some_and(|t| Utc::now() - t > ORPHAN_AGE) {
+                tracing::warn!(journal = %path, "deleting a chunk of a flush that never committed");
+                let _ = store
+                    .commit(vec![store.delete_write(&path, Precondition::None)])
+                    .await;
+            }
+            continue;
+        }
+        let Some(json) = str_field(&doc, "deltas") else {
+            tracing::error!(journal = %path, "journal chunk without deltas; leaving it for inspection");
+            continue;
+        };
+        let chunk: Vec<(String, DocDelta)> = match serde_json::from_str(json) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(journal = %path, error = %e, "unreadable journal chunk; leaving it for inspection");
+                continue;
+            }
+        };
+        if apply_chunk(store, &chunk, &path, stop).await? > 0 {
+            applied += 1;
+        }
+    }
+    // Manifests whose chunks are all applied are done.
+    let remaining: std::collections::BTreeSet<String> =
+        with_retry("list journal", stop, || store.list(JOURNAL))
+            .await?
+            .iter()
+            .filter_map(|d| str_field(d, "flush").map(str::to_owned))
+            .collect();
+    for manifest in with_retry("list manifests", stop, || store.list(FLUSHES)).await? {
+        let path = store.relative(&manifest.name).to_owned();
+        let id = path.rsplit('/').next().unwrap_or_default();
+        if !remaining.contains(id) {
+            let _ = store
+                .commit(vec![store.delete_write(&path, Precondition::None)])
+                .await;
+        }
+    }
+    if applied > 0 {
+        tracing::warn!(
+            chunks = applied,
+            "recovered journal chunks of an interrupted flush"
+        );
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_the_commit_budget_and_size() {
+        let mut deltas = BTreeMap::new();
+        for i in 0..1000 {
+            let mut d = DocDelta::default();
+            d.increments.insert("views_count".into(), 1);
+            d.unions.insert(
+                "x".into(),
+                vec![FieldValue::Str("y".repeat(if i % 100 == 0 {
+                    200_000
+                } else {
+                    10
+                }))],
+            );
+            deltas.insert(format!("products/p{i}/statistics/lifetime"), d);
+        }
+        let cs = chunks(deltas);
+        assert_eq!(cs.iter().map(Vec::len).sum::<usize>(), 1000);
+        for c in &cs {
+            assert!(c.len() <= DELTAS_PER_CHUNK);
+            assert!(c.len() * WRITES_PER_DELTA < MAX_WRITES_PER_COMMIT);
+            let bytes: usize = c
+                .iter()
+                .map(|(p, d)| p.len() + serde_json::to_string(d).map_or(0, |s| s.len()))
+                .sum();
+            assert!(bytes <= MAX_CHUNK_BYTES || c.len() == 1, "{bytes}");
+        }
+    }
+
+    #[test]
+    fn empty_deltas_are_not_written() {
+        let mut deltas = BTreeMap::new();
+        deltas.insert("a/b".to_owned(), DocDelta::default());
+        assert!(chunks(deltas).is_empty());
+    }
+}

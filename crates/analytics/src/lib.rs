@@ -1,0 +1,22 @@
+//! The analytics service: the event stream in, marketing statistics in Firestore out,
+//! effectively once.
+//!
+//! # Layout
+//! - [`pipeline`]: the Kafka consumer, key-affine dispatch to the worker pool, flushes,
+//!   rebalances, shutdown.
+//! - [`worker`]: decode, validate, deduplicate, aggregate; dead-letter poison.
+//! - [`aggregate`]: per event type, the exact [`deltas`] (pure, no I/O).
+//! - [`journal`]: the two-step atomic flush that makes replays no-ops, and crash recovery.
+//! - [`store`]: Firestore commits, reads and value conversion.
+//! - [`metrics`]: Prometheus counters and gauges.
+
+pub mod admin;
+pub mod aggregate;
+pub mod deltas;
+pub mod journal;
+pub mod metrics;
+pub mod pipeline;
+pub mod report;
+pub mod settings;
+pub mod store;
+pub mod worker;

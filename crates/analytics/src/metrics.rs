@@ -1,0 +1,174 @@
+//! Prometheus metrics, kept in atomics and rendered as text on `/metrics`. Labels are low
+//! cardinality: event type, outcome, dead-letter reason, partition.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use events::EventType;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    counted: [AtomicU64; 7],
+    duplicates: AtomicU64,
+    dead_lettered: Mutex<BTreeMap<&'static str, u64>>,
+    sessions_loaded: AtomicU64,
+    pub queued: AtomicI64,
+    pub flushes: AtomicU64,
+    pub flush_failures: AtomicU64,
+    flush_micros_sum: AtomicU64,
+    flush_micros_max: AtomicU64,
+    pub firestore_writes: AtomicU64,
+    pub firestore_commits: AtomicU64,
+    pub firestore_errors: AtomicU64,
+    pub resets: AtomicU64,
+    /// Highest writes/second to one document seen between two flushes, x1000.
+    pub max_doc_writes_per_second_milli: AtomicU64,
+    lag: Mutex<BTreeMap<i32, i64>>,
+    pub ready: std::sync::atomic::AtomicBool,
+}
+
+fn idx(t: EventType) -> usize {
+    EventType::ALL.iter().position(|x| *x == t).unwrap_or(0)
+}
+
+impl Metrics {
+    pub fn counted(&self, t: EventType) {
+        self.counted[idx(t)].fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn counted_total(&self) -> u64 {
+        self.counted.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+    pub fn duplicate(&self) {
+        self.duplicates.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates.load(Ordering::Relaxed)
+    }
+    pub fn dead_lettered(&self, reason: &'static str) {
+        *self
+            .dead_lettered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(reason)
+            .or_default() += 1;
+    }
+    pub fn dead_lettered_total(&self) -> u64 {
+        self.dead_lettered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .sum()
+    }
+    pub fn session_loaded(&self) {
+        self.sessions_loaded.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn flushed(&self, micros: u64, writes: u64, commits: u64) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.flush_micros_sum.fetch_add(micros, Ordering::Relaxed);
+        self.flush_micros_max.fetch_max(micros, Ordering::Relaxed);
+        self.firestore_writes.fetch_add(writes, Ordering::Relaxed);
+        self.firestore_commits.fetch_add(commits, Ordering::Relaxed);
+    }
+    pub fn set_lag(&self, partition: i32, lag: i64) {
+        self.lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(partition, lag);
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let r = Ordering::Relaxed;
+        let _ = writeln!(out, "# TYPE analytics_events_total counter");
+        for t in EventType::ALL {
+            let _ = writeln!(
+                out,
+                "analytics_events_total{{type=\"{t}\",outcome=\"counted\"}} {}",
+                self.counted[idx(t)].load(r)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "analytics_events_total{{outcome=\"duplicate\"}} {}",
+            self.duplicates.load(r)
+        );
+        let _ = writeln!(out, "# TYPE analytics_dead_lettered_total counter");
+        for (reason, n) in self
+            .dead_lettered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "analytics_dead_lettered_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# TYPE analytics_queue_depth gauge\nanalytics_queue_depth {}",
+            self.queued.load(r)
+        );
+        let _ = writeln!(out, "# TYPE analytics_consumer_lag gauge");
+        for (p, lag) in self
+            .lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(out, "analytics_consumer_lag{{partition=\"{p}\"}} {lag}");
+        }
+        let flushes = self.flushes.load(r);
+        let _ = writeln!(
+            out,
+            "# TYPE analytics_flushes_total counter\nanalytics_flushes_total {flushes}"
+        );
+        let _ = writeln!(
+            out,
+            "analytics_flush_failures_total {}",
+            self.flush_failures.load(r)
+        );
+        let _ = writeln!(out, "# TYPE analytics_flush_seconds summary");
+        let _ = writeln!(
+            out,
+            "analytics_flush_seconds_sum {}",
+            self.flush_micros_sum.load(r) as f64 / 1e6
+        );
+        let _ = writeln!(out, "analytics_flush_seconds_count {flushes}");
+        let _ = writeln!(
+            out,
+            "analytics_flush_seconds_max {}",
+            self.flush_micros_max.load(r) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE analytics_firestore_writes_total counter\nanalytics_firestore_writes_total {}",
+            self.firestore_writes.load(r)
+        );
+        let _ = writeln!(
+            out,
+            "analytics_firestore_commits_total {}",
+            self.firestore_commits.load(r)
+        );
+        let _ = writeln!(
+            out,
+            "analytics_firestore_errors_total {}",
+            self.firestore_errors.load(r)
+        );
+        let _ = writeln!(
+            out,
+            "analytics_session_loads_total {}",
+            self.sessions_loaded.load(r)
+        );
+        let _ = writeln!(out, "analytics_resets_total {}", self.resets.load(r));
+        let _ = writeln!(
+            out,
+            "# TYPE analytics_doc_writes_per_second_max gauge\nanalytics_doc_writes_per_second_max {}",
+            self.max_doc_writes_per_second_milli.load(r) as f64 / 1000.0
+        );
+        out
+    }
+}

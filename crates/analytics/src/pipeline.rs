@@ -1,0 +1,541 @@
+//! The consumer side: one poll loop (on a blocking thread) owns the Kafka consumer, routes
+//! each record to a worker by its key (so a session's events keep their order), and every
+//! flush interval collects the workers' deltas with a barrier and persists them with their
+//! offsets ([`journal`]). Kafka offsets are committed only after that; they are a hint, the
+//! Firestore markers are the truth, and a partition is always resumed from its marker.
+//!
+//! Backpressure: worker queues are bounded; when one is full the poll loop blocks, stops
+//! polling, and librdkafka's own bounded prefetch fills and stops fetching.
+//! Rebalances: revoked partitions are flushed and committed inside the revoke callback,
+//! before the group moves them; assigned partitions start at their markers, after any
+//! journal left by a crashed flush has been applied.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use events::Currency;
+use futures::future::join_all;
+use platform::{KafkaSettings, ObservedContext};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::FutureProducer;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::deltas::Deltas;
+use crate::journal::{self, Marker};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::worker::{self, Record, Work, WorkerContext};
+
+/// Settings of the consumer pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub topic: String,
+    pub group: String,
+    pub dlq_topic: String,
+    pub workers: usize,
+    /// Capacity of each worker's queue. When full, the poll loop waits (backpressure).
+    pub queue_capacity: usize,
+    /// Deltas are coalesced in memory this long, so no document is written more often.
+    pub flush_interval: Duration,
+    /// A flush also happens after this many records, bounding memory and commit size.
+    pub max_records_per_flush: u64,
+    pub currency: Currency,
+    pub max_event_bytes: usize,
+    pub session_capacity: usize,
+    /// How long a shutdown may spend draining and persisting before giving up (offsets are
+    /// then not committed, and the events are processed again on restart).
+    pub drain_timeout: Duration,
+}
+
+/// The consumer's context: rebalance callbacks drive the coordinator.
+#[allow(missing_debug_implementations)]
+pub struct AnalyticsContext {
+    observed: ObservedContext,
+    coordinator: Arc<Mutex<Coordinator>>,
+    metrics: Arc<Metrics>,
+}
+
+impl ClientContext for AnalyticsContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
+        self.observed.log(level, fac, msg);
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.observed.error(error, reason);
+    }
+    fn stats(&self, statistics: Statistics) {
+        for topic in statistics.topics.values() {
+            for (p, part) in &topic.partitions {
+                if *p >= 0 && part.consumer_lag >= 0 {
+                    self.metrics.set_lag(*p, part.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for AnalyticsContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let mut c = lock(&self.coordinator);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Err(e) = c.on_assign(tpl) {
+                    c.fatal
+                        .get_or_insert_with(|| format!("cannot take over partitions: {e:#}"));
+                }
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::error!(error = %e, "assign failed");
+                }
+                self.metrics
+                    .ready
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if let Err(e) = c.flush(consumer, "revoke") {
+                    tracing::error!(error = %e, "flush before revoke failed; the next owner replays from the last marker");
+                }
+                c.partitions.clear();
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(error = %e, "unassign failed");
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+fn lock(c: &Mutex<Coordinator>) -> MutexGuard<'_, Coordinator> {
+    c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Debug)]
+struct PartitionState {
+    marker: Option<Marker>,
+    /// Next offset to dispatch: everything below is with the workers or persisted.
+    next: i64,
+}
+
+/// Owns the flush protocol. Used only from the poll thread (directly or in callbacks).
+struct Coordinator {
+    cfg: PipelineConfig,
+    store: Store,
+    rt: Handle,
+    workers: Vec<mpsc::Sender<Work>>,
+    metrics: Arc<Metrics>,
+    partitions: BTreeMap<i32, PartitionState>,
+    pending: u64,
+    last_flush: Instant,
+    /// When each document was last written, for the writes-per-document-per-second metric.
+    last_write: HashMap<String, Instant>,
+    /// Cancelled when retries must stop (drain timeout at shutdown).
+    give_up: CancellationToken,
+    fatal: Option<String>,
+}
+
+impl Coordinator {
+    fn worker_for(&self, key: Option<&[u8]>) -> usize {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        (h.finish() % self.workers.len() as u64) as usize
+    }
+
+    fn dispatch(&mut self, m: &BorrowedMessage<'_>) {
+        let Some(state) = self.partitions.get_mut(&m.partition()) else {
+            tracing::warn!(
+                partition = m.partition(),
+                "record of an unassigned partition"
+            );
+            return;
+        };
+        if m.offset() < state.next {
+            return; // already persisted (before a reset's seek took effect)
+        }
+        state.next = m.offset() + 1;
+        let record = Record {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+        };
+        let w = self.worker_for(record.key.as_deref());
+        self.metrics
+            .queued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.workers[w].blocking_send(Work::Record(record)).is_err() {
+            self.fatal.get_or_insert_with(|| "a worker stopped".into());
+        }
+        self.pending += 1;
+    }
+
+    fn flush_due(&self) -> bool {
+        self.pending > 0
+            && (self.pending >= self.cfg.max_records_per_flush
+                || self.last_flush.elapsed() >= self.cfg.flush_interval)
+    }
+
+    fn on_assign(&mut self, tpl: &mut TopicPartitionList) -> anyhow::Result<()> {
+        let (store, give_up) = (self.store.clone(), self.give_up.clone());
+        self.rt
+            .block_on(journal::recover(&store, &give_up))
+            .context("journal recovery")?;
+        self.reset_workers();
+        let assigned: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        for (topic, p) in assigned {
+            let marker = self.read_marker(p)?;
+            let offset = marker
+                .as_ref()
+                .map_or(Offset::Beginning, |m| Offset::Offset(m.next_offset));
+            tpl.set_partition_offset(&topic, p, offset)?;
+            let next = marker.as_ref().map_or(0, |m| m.next_offset);
+            tracing::info!(partition = p, next, "partition assigned");
+            self.partitions.insert(p, PartitionState { marker, next });
+        }
+        self.pending = 0;
+        Ok(())
+    }
+
+    fn read_marker(&self, p: i32) -> anyhow::Result<Option<Marker>> {
+        let (store, give_up, group, topic) =
+            (&self.store, &self.give_up, &self.cfg.group, &self.cfg.topic);
+        self.rt
+            .block_on(journal::with_retry("read marker", give_up, || {
+                journal::read_marker(store, group, topic, p)
+            }))
+            .with_context(|| format!("reading the offset marker of partition {p}"))
+    }
+
+    fn reset_workers(&self) {
+        let acks: Vec<_> = self
+            .workers
+            .iter()
+            .filter_map(|w| {
+                let (tx, rx) = oneshot::channel();
+                w.blocking_send(Work::Reset(tx)).ok().map(|()| rx)
+            })
+            .collect();
+        self.rt.block_on(join_all(acks));
+    }
+
+    /// Forget everything not persisted and resume every partition at its marker.
+    fn reset(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        self.metrics
+            .resets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.reset_workers();
+        let partitions: Vec<i32> = self.partitions.keys().copied().collect();
+        for p in partitions {
+            let marker = self.read_marker(p)?;
+            let next = marker.as_ref().map_or(0, |m| m.next_offset);
+            let offset = marker
+                .as_ref()
+                .map_or(Offset::Beginning, |_| Offset::Offset(next));
+            consumer
+                .seek(&self.cfg.topic, p, offset, Duration::from_secs(10))
+                .with_context(|| format!("seeking partition {p}"))?;
+            self.partitions.insert(p, PartitionState { marker, next });
+        }
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Persist everything dispatched so far, then commit the offsets to Kafka.
+    fn flush(
+        &mut self,
+        consumer: &BaseConsumer<AnalyticsContext>,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let advances: Vec<(i32, i64, Option<Marker>)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| {
+                s.marker
+                    .as_ref()
+                    .map_or(s.next > 0, |m| s.next > m.next_offset)
+            })
+            .map(|(p, s)| (*p, s.next, s.marker.clone()))
+            .collect();
+        if advances.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let result = self.rt.block_on(collect(&self.workers));
+        let (deltas, dead_letters) = match result {
+            Ok(x) => x,
+            Err(e) => return self.failed(consumer, e),
+        };
+        // Dead letters must be durable before their offsets are.
+        let deliveries = self.rt.block_on(join_all(dead_letters));
+        if let Some(failure) = deliveries.iter().find_map(|d| match d {
+            Ok(Ok(_)) => None,
+            Ok(Err((e, _))) => Some(e.to_string()),
+            Err(_) => Some("dead-letter delivery cancelled".to_owned()),
+        }) {
+            tracing::warn!(error = %failure, "dead-letter delivery failed; replaying from the markers");
+            self.metrics
+                .flush_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return self.reset(consumer);
+        }
+        let paths: Vec<String> = deltas.docs.keys().cloned().collect();
+        let batch = journal::Batch {
+            deltas: deltas.docs,
+            advances,
+        };
+        let (store, give_up, group, topic) = (
+            self.store.clone(),
+            self.give_up.clone(),
+            self.cfg.group.clone(),
+            self.cfg.topic.clone(),
+        );
+        match self
+            .rt
+            .block_on(journal::flush(&store, &group, &topic, batch, &give_up))
+        {
+            Ok((markers, stats)) => {
+                let mut tpl = TopicPartitionList::new();
+                for (p, m) in markers {
+                    tpl.add_partition_offset(&topic, p, Offset::Offset(m.next_offset))?;
+                    if let Some(s) = self.partitions.get_mut(&p) {
+                        s.marker = Some(m);
+                    }
+                }
+                let micros = started.elapsed().as_micros() as u64;
+                self.metrics.flushed(micros, stats.writes, stats.commits);
+                self.track_write_rate(paths);
+                tracing::debug!(
+                    reason,
+                    records = self.pending,
+                    writes = stats.writes,
+                    commits = stats.commits,
+                    micros,
+                    "flushed"
+                );
+                self.pending = 0;
+                self.last_flush = Instant::now();
+                if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                    tracing::warn!(error = %e, "Kafka offset commit failed; the Firestore markers stay authoritative");
+                }
+                Ok(())
+            }
+            Err(e) => self.failed(consumer, e),
+        }
+    }
+
+    fn failed(
+        &mut self,
+        consumer: &BaseConsumer<AnalyticsContext>,
+        e: StoreError,
+    ) -> anyhow::Result<()> {
+        self.metrics
+            .flush_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics
+            .firestore_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match e {
+            StoreError::Conflict { .. } => {
+                tracing::warn!(error = %e, "another consumer advanced a marker first; resuming from the markers");
+                self.reset(consumer)
+            }
+            StoreError::Transient { .. } => {
+                Err(anyhow!("gave up persisting after the drain timeout: {e}"))
+            }
+            StoreError::Permanent { .. } => {
+                let message = format!("Firestore refused the writes: {e}");
+                self.fatal.get_or_insert(message.clone());
+                Err(anyhow!(message))
+            }
+        }
+    }
+
+    fn track_write_rate(&mut self, paths: Vec<String>) {
+        let now = Instant::now();
+        let mut max: f64 = 0.0;
+        for p in paths {
+            if let Some(prev) = self.last_write.insert(p, now) {
+                max = max.max(1.0 / now.duration_since(prev).as_secs_f64().max(1e-3));
+            }
+        }
+        self.metrics
+            .max_doc_writes_per_second_milli
+            .fetch_max((max * 1000.0) as u64, std::sync::atomic::Ordering::Relaxed);
+        if self.last_write.len() > 1_000_000 {
+            self.last_write.clear();
+        }
+    }
+}
+
+/// Barrier: every worker hands over its batch.
+async fn collect(
+    workers: &[mpsc::Sender<Work>],
+) -> Result<(Deltas, Vec<rdkafka::producer::DeliveryFuture>), StoreError> {
+    let mut replies = Vec::with_capacity(workers.len());
+    for w in workers {
+        let (tx, rx) = oneshot::channel();
+        if w.send(Work::Barrier(tx)).await.is_ok() {
+            replies.push(rx);
+        }
+    }
+    let mut deltas = Deltas::default();
+    let mut dead_letters = Vec::new();
+    for rx in replies {
+        match rx.await {
+            Ok(Ok(batch)) => {
+                deltas.merge(batch.deltas);
+                dead_letters.extend(batch.dead_letters);
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(StoreError::Permanent {
+                    code: firestore::gcloud_sdk::tonic::Code::Internal,
+                    message: "a worker stopped".into(),
+                })
+            }
+        }
+    }
+    Ok((deltas, dead_letters))
+}
+
+/// Run the pipeline until `shutdown`, then drain, persist, commit and leave the group.
+pub async fn run(
+    cfg: PipelineConfig,
+    kafka: KafkaSettings,
+    store: Store,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let give_up = CancellationToken::new();
+    let dlq: FutureProducer<ObservedContext> = kafka
+        .client_config("analytics-dlq")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "60000")
+        .create_with_context(ObservedContext::default())
+        .context("creating the dead-letter producer")?;
+    let mut senders = Vec::with_capacity(cfg.workers);
+    let mut handles = Vec::with_capacity(cfg.workers);
+    let worker_ctx = WorkerContext {
+        store: store.clone(),
+        dlq,
+        dlq_topic: cfg.dlq_topic.clone(),
+        source_topic: cfg.topic.clone(),
+        currency: cfg.currency,
+        max_event_bytes: cfg.max_event_bytes,
+        session_capacity: cfg.session_capacity,
+        metrics: metrics.clone(),
+        stop: give_up.clone(),
+    };
+    for _ in 0..cfg.workers.max(1) {
+        let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
+        senders.push(tx);
+        handles.push(tokio::spawn(worker::run(worker_ctx.clone(), rx)));
+    }
+    let coordinator = Arc::new(Mutex::new(Coordinator {
+        cfg: cfg.clone(),
+        store,
+        rt: Handle::current(),
+        workers: senders,
+        metrics: metrics.clone(),
+        partitions: BTreeMap::new(),
+        pending: 0,
+        last_flush: Instant::now(),
+        last_write: HashMap::new(),
+        give_up: give_up.clone(),
+        fatal: None,
+    }));
+    let context = AnalyticsContext {
+        observed: ObservedContext::default(),
+        coordinator: coordinator.clone(),
+        metrics: metrics.clone(),
+    };
+    let consumer: BaseConsumer<AnalyticsContext> = kafka
+        .client_config("analytics")
+        .set("group.id", &cfg.group)
+        // Offsets are committed by the flush, after Firestore has the data.
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // A group with no marker starts at the beginning: no backlog is skipped.
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", "5000")
+        // Bounded prefetch: with the workers full, fetching stops.
+        .set("queued.max.messages.kbytes", "16384")
+        .create_with_context(context)
+        .context("creating the consumer")?;
+    consumer.subscribe(&[&cfg.topic]).context("subscribing")?;
+    tracing::info!(topic = %cfg.topic, group = %cfg.group, workers = cfg.workers, "analytics consuming");
+
+    let drain_timeout = cfg.drain_timeout;
+    let poll = tokio::task::spawn_blocking(move || {
+        poll_loop(consumer, coordinator, shutdown, give_up, drain_timeout)
+    });
+    let result = poll.await.context("poll loop panicked")?;
+    for h in handles {
+        h.abort();
+    }
+    result
+}
+
+fn poll_loop(
+    consumer: BaseConsumer<AnalyticsContext>,
+    coordinator: Arc<Mutex<Coordinator>>,
+    shutdown: CancellationToken,
+    give_up: CancellationToken,
+    drain_timeout: Duration,
+) -> anyhow::Result<()> {
+    while !shutdown.is_cancelled() {
+        let message = consumer.poll(Duration::from_millis(100));
+        let mut c = lock(&coordinator);
+        if let Some(f) = &c.fatal {
+            return Err(anyhow!("{f}"));
+        }
+        match message {
+            Some(Ok(m)) => c.dispatch(&m),
+            Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                return Err(anyhow!("fatal consumer error: {code}"))
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            None => {}
+        }
+        if c.flush_due() {
+            if let Err(e) = c.flush(&consumer, "interval") {
+                if c.fatal.is_some() {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "flush failed");
+            }
+        }
+    }
+    tracing::info!("draining");
+    let rt = lock(&coordinator).rt.clone();
+    rt.spawn(async move {
+        tokio::time::sleep(drain_timeout).await;
+        give_up.cancel();
+    });
+    let result = lock(&coordinator).flush(&consumer, "shutdown");
+    consumer.unsubscribe();
+    drop(consumer); // leaves the group
+    result.map(|()| tracing::info!("drained, offsets committed, left the group"))
+}

@@ -1,0 +1,136 @@
+//! Analytics settings from flags and environment variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use events::Currency;
+use platform::KafkaArgs;
+
+use crate::pipeline::PipelineConfig;
+
+/// Consume the event stream and keep marketing statistics in Firestore.
+#[derive(Debug, Parser)]
+#[command(name = "analytics", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub firestore: FirestoreArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume and aggregate (the default).
+    Run,
+    /// Print a readable summary of the statistics for a day and lifetime.
+    Report {
+        /// Day (YYYY-MM-DD, UTC); default: the most recent day with sessions.
+        #[arg(long)]
+        day: Option<String>,
+        /// How many top products to list.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FirestoreArgs {
+    /// Google Cloud project of the Firestore database. With FIRESTORE_EMULATOR_HOST set the
+    /// emulator is used; otherwise Application Default Credentials
+    /// (GOOGLE_APPLICATION_CREDENTIALS = a service-account key file).
+    #[arg(long, env = "GCLOUD_PROJECT", global = true)]
+    pub project: Option<String>,
+    /// Seconds a Firestore call may take before it counts as a transient failure.
+    #[arg(
+        long,
+        env = "FIRESTORE_TIMEOUT_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[arg(long, env = "EVENTS_TOPIC", default_value = "e-commerce-events")]
+    pub topic: String,
+    #[arg(long, env = "DLQ_TOPIC", default_value = "e-commerce-events-dlq")]
+    pub dlq_topic: String,
+    #[arg(long, env = "ANALYTICS_GROUP", default_value = "analytics")]
+    pub group: String,
+    /// Worker tasks; a session's events always go to the same one.
+    #[arg(long, env = "ANALYTICS_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+    /// Records queued per worker before the poll loop waits.
+    #[arg(long, env = "ANALYTICS_QUEUE_CAPACITY", default_value_t = 2048)]
+    pub queue_capacity: usize,
+    /// Milliseconds deltas are coalesced before a flush (no document is written more often).
+    #[arg(long, env = "ANALYTICS_FLUSH_INTERVAL_MS", default_value_t = 1000)]
+    pub flush_interval_ms: u64,
+    /// Records after which a flush happens regardless of the interval.
+    #[arg(
+        long,
+        env = "ANALYTICS_MAX_RECORDS_PER_FLUSH",
+        default_value_t = 50_000
+    )]
+    pub max_records_per_flush: u64,
+    /// The shop's currency; purchases in another are dead-lettered.
+    #[arg(long, env = "ANALYTICS_CURRENCY", default_value = "USD")]
+    pub currency: String,
+    #[arg(long, env = "ANALYTICS_MAX_EVENT_BYTES", default_value_t = events::MAX_EVENT_BYTES)]
+    pub max_event_bytes: usize,
+    /// Sessions kept in memory per worker for deduplication.
+    #[arg(long, env = "ANALYTICS_SESSION_CAPACITY", default_value_t = 100_000)]
+    pub session_capacity: usize,
+    /// Seconds a shutdown may spend persisting before giving up.
+    #[arg(long, env = "ANALYTICS_DRAIN_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub drain_timeout_seconds: u64,
+    /// Address of the admin HTTP server (/healthz, /readyz, /metrics).
+    #[arg(long, env = "ANALYTICS_ADMIN_ADDR", default_value = "127.0.0.1:9464")]
+    pub admin_addr: SocketAddr,
+}
+
+impl RunArgs {
+    pub fn pipeline_config(&self) -> Result<PipelineConfig, Vec<String>> {
+        let mut errors = Vec::new();
+        let currency = Currency::try_from(self.currency.clone())
+            .map_err(|e| errors.push(format!("ANALYTICS_CURRENCY: {e}")))
+            .ok();
+        if self.workers == 0 {
+            errors.push("ANALYTICS_WORKERS must be at least 1".into());
+        }
+        if self.flush_interval_ms == 0 {
+            errors.push("ANALYTICS_FLUSH_INTERVAL_MS must be at least 1".into());
+        }
+        for (name, v) in [
+            ("EVENTS_TOPIC", &self.topic),
+            ("DLQ_TOPIC", &self.dlq_topic),
+            ("ANALYTICS_GROUP", &self.group),
+        ] {
+            if v.trim().is_empty() || v.contains('/') || v.contains('~') {
+                errors.push(format!("{name} must be non-empty without '/' or '~'"));
+            }
+        }
+        match currency {
+            Some(currency) if errors.is_empty() => Ok(PipelineConfig {
+                topic: self.topic.clone(),
+                group: self.group.clone(),
+                dlq_topic: self.dlq_topic.clone(),
+                workers: self.workers,
+                queue_capacity: self.queue_capacity,
+                flush_interval: Duration::from_millis(self.flush_interval_ms),
+                max_records_per_flush: self.max_records_per_flush.max(1),
+                currency,
+                max_event_bytes: self.max_event_bytes,
+                session_capacity: self.session_capacity,
+                drain_timeout: Duration::from_secs(self.drain_timeout_seconds),
+            }),
+            _ => Err(errors),
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Firestore I/O, at the edge: one atomic `Commit` per call (the `firestore` crate's batch
+//! writers use the non-atomic BatchWrite RPC, so commits are built here from the raw API),
+//! conversion of [`Deltas`] into writes (masked upsert + increment / array-union
+//! transforms), single-document reads, and journal listing for crash recovery.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use firestore::gcloud_sdk::google::firestore::v1 as pb;
+use firestore::gcloud_sdk::prost_types::Timestamp;
+use firestore::gcloud_sdk::tonic::{Code, Status};
+use firestore::{FirestoreDb, FirestoreDbOptions};
+use pb::document_transform::field_transform::TransformType;
+use pb::document_transform::FieldTransform;
+use pb::precondition::ConditionType;
+use pb::value::ValueType;
+
+use crate::deltas::{DocDelta, FieldValue};
+
+/// Most writes in one Firestore commit (production limit; the emulator does not enforce it).
+pub const MAX_WRITES_PER_COMMIT: usize = 500;
+
+/// How a Firestore call failed, which decides what the caller does next.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// Retry with backoff: the service is unavailable, overloaded or timed out.
+    #[error("transient Firestore error ({code:?}): {message}")]
+    Transient { code: Code, message: String },
+    /// A precondition failed: someone else wrote first (a replayed or fenced-off write).
+    #[error("Firestore precondition failed ({code:?}): {message}")]
+    Conflict { code: Code, message: String },
+    /// Retrying cannot help (permissions, invalid request, ...): stop cleanly.
+    #[error("permanent Firestore error ({code:?}): {message}")]
+    Permanent { code: Code, message: String },
+}
+
+impl StoreError {
+    fn from_status(s: &Status) -> StoreError {
+        let (code, message) = (s.code(), s.message().to_owned());
+        match code {
+            // A request over the gRPC size limit fails the same way every time.
+            Code::ResourceExhausted if message.contains("maximum size") => {
+                StoreError::Permanent { code, message }
+            }
+            Code::FailedPrecondition | Code::AlreadyExists | Code::NotFound => {
+                StoreError::Conflict { code, message }
+            }
+            Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Aborted
+            | Code::ResourceExhausted
+            | Code::Internal
+            | Code::Unknown
+            | Code::Cancelled => StoreError::Transient { code, message },
+            _ => StoreError::Permanent { code, message },
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient { .. })
+    }
+}
+
+/// A Firestore database (real, or the emulator when `FIRESTORE_EMULATOR_HOST` is set).
+#[derive(Clone)]
+pub struct Store {
+    db: FirestoreDb,
+    /// `projects/{p}/databases/(default)/documents`
+    root: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).finish()
+    }
+}
+
+/// A precondition on a write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Precondition {
+    None,
+    Exists(bool),
+    UpdateTime(Timestamp),
+}
+
+impl Store {
+    pub async fn connect(
+        project_id: &str,
+        timeout: Duration,
+    ) -> Result<Store, firestore::errors::FirestoreError> {
+        let db = FirestoreDb::with_options(FirestoreDbOptions::new(project_id.to_owned())).await?;
+        let root = db.get_documents_path().clone();
+        Ok(Store { db, root, timeout })
+    }
+
+    pub fn name(&self, path: &str) -> String {
+        format!("{}/{}", self.root, path)
+    }
+
+    /// The path relative to the documents root of a full document name.
+    pub fn relative<'a>(&self, name: &'a str) -> &'a str {
+        name.strip_prefix(&self.root)
+            .map_or(name, |p| p.trim_start_matches('/'))
+    }
+
+    /// One atomic commit. Returns each write's result (update times) in order.
+    pub async fn commit(&self, writes: Vec<pb::Write>) -> Result<Vec<pb::WriteResult>, StoreError> {
+        debug_assert!(writes.len() <= MAX_WRITES_PER_COMMIT);
+        let request = pb::CommitRequest {
+            database: self.db.get_database_path().clone(),
+            writes,
+            transaction: vec![],
+            request_options: None,
+        };
+        let mut client = self.db.client().get();
+        match tokio::time::timeout(self.timeout, client.commit(request)).await {
+            Ok(Ok(response)) => Ok(response.into_inner().write_results),
+            Ok(Err(status)) => Err(StoreError::from_status(&status)),
+            Err(_) => Err(StoreError::Transient {
+                code: Code::DeadlineExceeded,
+                message: format!("no answer within {:?}", self.timeout),
+            }),
+        }
+    }
+
+    /// Read one document; `None` if it does not exist.
+    pub async fn get(&self, path: &str) -> Result<Option<pb::Document>, StoreError> {
+        let request = pb::GetDocumentRequest {
+            name: self.name(path),
+            mask: None,
+            consistency_selector: None,
+            request_options: None,
+        };
+        let mut client = self.db.client().get();
+        match tokio::time::timeout(self.timeout, client.get_document(request)).await {
+            Ok(Ok(doc)) => Ok(Some(doc.into_inner())),
+            Ok(Err(status)) if status.code() == Code::NotFound => Ok(None),
+            Ok(Err(status)) => Err(StoreError::from_status(&status)),
+            Err(_) => Err(StoreError::Transient {
+                code: Code::DeadlineExceeded,
+                message: "get timed out".into(),
+            }),
+        }
+    }
+
+    /// Every document of a top-level collection (paged).
+    pub async fn list(&self, collection: &str) -> Result<Vec<pb::Document>, StoreError> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = pb::ListDocumentsRequest {
+                parent: self.root.clone(),
+                collection_id: collection.to_owned(),
+                page_size: 300,
+                page_token: page_token.clone(),
+                order_by: String::new(),
+                mask: None,
+                show_missing: false,
+                consistency_selector: None,
+                request_options: None,
+            };
+            let mut client = self.db.client().get();
+            let response =
+                match tokio::time::timeout(self.timeout, client.list_documents(request)).await {
+                    Ok(Ok(r)) => r.into_inner(),
+                    Ok(Err(status)) => return Err(StoreError::from_status(&status)),
+                    Err(_) => {
+                        return Err(StoreError::Transient {
+                            code: Code::DeadlineExceeded,
+                            message: "list timed out".into(),
+                        })
+                    }
+                };
+            out.extend(response.documents);
+            if response.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = response.next_page_token;
+        }
+    }
+
+    /// The write applying `delta` to `path`: an upsert of the set fields (other fields
+    /// untouched) with increment and array-union transforms, all in one write.
+    pub fn delta_write(
+        &self,
+        path: &str,
+        delta: &DocDelta,
+        precondition: Precondition,
+    ) -> pb::Write {
+        let fields = delta
+            .sets
+            .iter()
+            .map(|(k, v)| (k.clone(), value(v)))
+            .collect();
+        let mut transforms: Vec<FieldTransform> = delta
+            .increments
+            .iter()
+            .filter(|(_, v)| **v != 0)
+            .map(|(k, v)| FieldTransform {
+                field_path: k.clone(),
+                transform_type: Some(TransformType::Increment(int(*v))),
+            })
+            .collect();
+        transforms.extend(delta.unions.iter().map(|(k, vs)| FieldTransform {
+            field_path: k.clone(),
+            transform_type: Some(TransformType::AppendMissingElements(pb::ArrayValue {
+                values: vs.iter().map(value).collect(),
+            })),
+        }));
+        pb::Write {
+            update_mask: Some(pb::DocumentMask {
+                field_paths: delta.sets.keys().cloned().collect(),
+            }),
+            update_transforms: transforms,
+            current_document: precondition.into_pb(),
+            operation: Some(pb::write::Operation::Update(pb::Document {
+                name: self.name(path),
+                fields,
+                create_time: None,
+                update_time: None,
+            })),
+        }
+    }
+
+    /// A write replacing the whole document at `path` with `fields`.
+    pub fn replace_write(
+        &self,
+        path: &str,
+        fields: BTreeMap<String, FieldValue>,
+        precondition: Precondition,
+    ) -> pb::Write {
+        pb::Write {
+            update_mask: None,
+            update_transforms: vec![],
+            current_document: precondition.into_pb(),
+            operation: Some(pb::write::Operation::Update(pb::Document {
+                name: self.name(path),
+                fields: fields.iter().map(|(k, v)| (k.clone(), value(v))).collect(),
+                create_time: None,
+                update_time: None,
+            })),
+        }
+    }
+
+    pub fn delete_write(&self, path: &str, precondition: Precondition) -> pb::Write {
+        pb::Write {
+            update_mask: None,
+            update_transforms: vec![],
+            current_document: precondition.into_pb(),
+            operation: Some(pb::write::Operation::Delete(self.name(path))),
+        }
+    }
+}
+
+impl Precondition {
+    fn into_pb(self) -> Option<pb::Precondition> {
+        match self {
+            Precondition::None => None,
+            Precondition::Exists(e) => Some(pb::Precondition {
+                condition_type: Some(ConditionType::Exists(e)),
+            }),
+            Precondition::UpdateTime(t) => Some(pb::Precondition {
+                condition_type: Some(ConditionType::UpdateTime(t)),
+            }),
+        }
+    }
+}
+
+fn int(v: i64) -> pb::Value {
+    pb::Value {
+        value_type: Some(ValueType::IntegerValue(v)),
+    }
+}
+
+fn timestamp(t: &DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Our value as a Firestore value.
+pub fn value(v: &FieldValue) -> pb::Value {
+    let vt = match v {
+        FieldValue::Int(n) => ValueType::IntegerValue(*n),
+        FieldValue::Double(d) => ValueType::DoubleValue(*d),
+        FieldValue::Str(s) => ValueType::StringValue(s.clone()),
+        FieldValue::Time(t) => ValueType::TimestampValue(timestamp(t)),
+        FieldValue::Map(m) => ValueType::MapValue(pb::MapValue {
+            fields: m.iter().map(|(k, v)| (k.clone(), value(v))).collect(),
+        }),
+        FieldValue::Array(a) => ValueType::ArrayValue(pb::ArrayValue {
+            values: a.iter().map(value).collect(),
+        }),
+    };
+    pb::Value {
+        value_type: Some(vt),
+    }
+}
+
+/// Read helpers for documents.
+pub fn int_field(doc: &pb::Document, field: &str) -> Option<i64> {
+    match doc.fields.get(field).and_then(|v| v.value_type.as_ref()) {
+        Some(ValueType::IntegerValue(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+pub fn str_field<'a>(doc: &'a pb::Document, field: &str) -> Option<&'a str> {
+    match doc.fields.get(field).and_then(|v| v.value_type.as_ref()) {
+        Some(ValueType::StringValue(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The string elements of an array field.
+pub fn str_array(doc: &pb::Document, field: &str) -> Vec<String> {
+    match doc.fields.get(field).and_then(|v| v.value_type.as_ref()) {
+        Some(ValueType::ArrayValue(a)) => a
+            .values
+            .iter()
+            .filter_map(|v| match &v.value_type {
+                Some(ValueType::StringValue(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}

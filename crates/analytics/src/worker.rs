@@ -1,0 +1,312 @@
+//! A worker of the pool: decodes, validates and deduplicates the events of the sessions
+//! routed to it (all events of a session go to one worker, in partition order), turns them
+//! into [`Deltas`], and dead-letters what cannot be counted. The coordinator collects a
+//! worker's batch with a barrier message at each flush.
+//!
+//! Deduplication is by `event_id` per session. A session's seen ids live in memory; a
+//! session not in memory (first seen after a restart or rebalance, or evicted) gets them
+//! from its `sessions_history` document, which every flush updates atomically with the
+//! counters. Only sessions whose events are all flushed are ever evicted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use events::{decode_with_limit, Currency, Event, EventType, Payload};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::aggregate;
+use crate::deltas::Deltas;
+use crate::journal::with_retry;
+use crate::metrics::Metrics;
+use crate::store::{str_array, Store, StoreError};
+
+/// A message from the coordinator.
+#[allow(missing_debug_implementations)]
+pub enum Work {
+    Record(Record),
+    /// Hand over everything processed since the last barrier.
+    Barrier(oneshot::Sender<Result<WorkerBatch, StoreError>>),
+    /// Forget all state (after a failed flush or a rebalance); acknowledged when done.
+    Reset(oneshot::Sender<()>),
+}
+
+/// A Kafka record, owned.
+#[derive(Debug)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// What a worker produced since the last barrier.
+#[derive(Default)]
+pub struct WorkerBatch {
+    pub deltas: Deltas,
+    /// Dead-letter deliveries; a flush waits for all of them before advancing offsets.
+    pub dead_letters: Vec<DeliveryFuture>,
+    pub counted: BTreeMap<EventType, u64>,
+    pub duplicates: u64,
+    pub dead_lettered: BTreeMap<&'static str, u64>,
+}
+
+/// What the workers share.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub store: Store,
+    pub dlq: FutureProducer<platform::ObservedContext>,
+    pub dlq_topic: String,
+    pub source_topic: String,
+    pub currency: Currency,
+    pub max_event_bytes: usize,
+    /// Sessions kept in memory per worker after a flush; beyond, flushed ones are dropped.
+    pub session_capacity: usize,
+    pub metrics: Arc<Metrics>,
+    pub stop: CancellationToken,
+}
+
+impl std::fmt::Debug for WorkerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerContext")
+            .field("dlq_topic", &self.dlq_topic)
+            .finish()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    seen: HashSet<Uuid>,
+    ended: bool,
+    /// Has events not yet handed over at a barrier.
+    dirty: bool,
+}
+
+/// Why an event is dead-lettered.
+struct Rejection {
+    reason: &'static str,
+    detail: String,
+}
+
+impl std::fmt::Debug for WorkerBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerBatch")
+            .field("docs", &self.deltas.len())
+            .field("dead_letters", &self.dead_letters.len())
+            .finish()
+    }
+}
+
+pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
+    let mut sessions: HashMap<Uuid, Session> = HashMap::new();
+    let mut batch = WorkerBatch::default();
+    let mut failure: Option<StoreError> = None;
+    while let Some(work) = inbox.recv().await {
+        match work {
+            Work::Record(record) => {
+                ctx.metrics
+                    .queued
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                if failure.is_some() {
+                    continue; // the next barrier reports the failure; nothing more is counted
+                }
+                if let Err(e) = process(&ctx, &mut sessions, &mut batch, record).await {
+                    failure = Some(e);
+                }
+            }
+            Work::Barrier(reply) => {
+                let result = match failure.take() {
+                    Some(e) => Err(e),
+                    None => Ok(std::mem::take(&mut batch)),
+                };
+                for s in sessions.values_mut() {
+                    s.dirty = false;
+                }
+                trim(&mut sessions, ctx.session_capacity);
+                let _ = reply.send(result);
+            }
+            Work::Reset(reply) => {
+                sessions.clear();
+                batch = WorkerBatch::default();
+                failure = None;
+                let _ = reply.send(());
+            }
+        }
+    }
+}
+
+/// Keep at most `capacity` sessions: drop ended ones first, then any (all are clean here).
+fn trim(sessions: &mut HashMap<Uuid, Session>, capacity: usize) {
+    if sessions.len() <= capacity {
+        return;
+    }
+    sessions.retain(|_, s| !s.ended || s.dirty);
+    if sessions.len() > capacity {
+        let excess = sessions.len() - capacity;
+        let victims: Vec<Uuid> = sessions
+            .iter()
+            .filter(|(_, s)| !s.dirty)
+            .map(|(k, _)| *k)
+            .take(excess)
+            .collect();
+        for k in victims {
+            sessions.remove(&k);
+        }
+    }
+}
+
+async fn process(
+    ctx: &WorkerContext,
+    sessions: &mut HashMap<Uuid, Session>,
+    batch: &mut WorkerBatch,
+    record: Record,
+) -> Result<(), StoreError> {
+    let payload = record.payload.as_deref().unwrap_or_default();
+    let event = match decode_with_limit(payload, ctx.max_event_bytes) {
+        Ok(e) => e,
+        Err(e) => {
+            dead_letter(
+                ctx,
+                batch,
+                &record,
+                Rejection {
+                    reason: e.reason(),
+                    detail: e.to_string(),
+                },
+            )
+            .await;
+            return Ok(());
+        }
+    };
+    if let Err(rejection) = check(ctx, &event, &record) {
+        dead_letter(ctx, batch, &record, rejection).await;
+        return Ok(());
+    }
+    let session = match sessions.get_mut(&event.session_id) {
+        Some(s) => s,
+        None => {
+            let seen = load_seen(ctx, event.session_id).await?;
+            sessions.entry(event.session_id).or_insert(Session {
+                seen,
+                ..Session::default()
+            })
+        }
+    };
+    if !session.seen.insert(event.event_id) {
+        batch.duplicates += 1;
+        ctx.metrics.duplicate();
+        return Ok(());
+    }
+    session.dirty = true;
+    session.ended |= matches!(event.payload, Payload::SessionEnded(_));
+    aggregate::apply(&event, &mut batch.deltas);
+    *batch.counted.entry(event.event_type()).or_default() += 1;
+    ctx.metrics.counted(event.event_type());
+    Ok(())
+}
+
+/// Rules beyond the wire contract.
+fn check(ctx: &WorkerContext, event: &Event, record: &Record) -> Result<(), Rejection> {
+    if record.key.as_deref() != Some(event.key().as_bytes()) {
+        return Err(Rejection {
+            reason: "wrong_key",
+            detail: "the record key is not the event's session_id".into(),
+        });
+    }
+    if let Payload::Purchase(p) = &event.payload {
+        if p.currency() != ctx.currency {
+            return Err(Rejection {
+                reason: "unsupported_currency",
+                detail: format!(
+                    "purchase in {} but this deployment counts {}",
+                    p.currency().as_str(),
+                    ctx.currency.as_str()
+                ),
+            });
+        }
+    }
+    let product = match &event.payload {
+        Payload::ProductViewed(p) => Some(&p.product),
+        Payload::ProductAddedToCart(p) | Payload::ProductRemovedFromCart(p) => Some(&p.product),
+        _ => None,
+    };
+    if product.is_some_and(|p| p.currency != ctx.currency) {
+        return Err(Rejection {
+            reason: "unsupported_currency",
+            detail: format!(
+                "product priced in another currency than {}",
+                ctx.currency.as_str()
+            ),
+        });
+    }
+    Ok(())
+}
+
+async fn load_seen(ctx: &WorkerContext, session: Uuid) -> Result<HashSet<Uuid>, StoreError> {
+    let path = format!("sessions_history/{session}");
+    let doc = with_retry("load session", &ctx.stop, || ctx.store.get(&path)).await?;
+    ctx.metrics.session_loaded();
+    Ok(doc
+        .map(|d| {
+            str_array(&d, "event_ids")
+                .iter()
+                .filter_map(|s| Uuid::parse_str(s).ok())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Send the original bytes to the dead-letter topic with the reason in headers.
+async fn dead_letter(
+    ctx: &WorkerContext,
+    batch: &mut WorkerBatch,
+    record: &Record,
+    rejection: Rejection,
+) {
+    let Rejection { reason, detail } = rejection;
+    let source = format!(
+        "{}/{}/{}",
+        ctx.source_topic, record.partition, record.offset
+    );
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "dlq.reason",
+            value: Some(reason),
+        })
+        .insert(Header {
+            key: "dlq.detail",
+            value: Some(detail.as_str()),
+        })
+        .insert(Header {
+            key: "dlq.source",
+            value: Some(source.as_str()),
+        });
+    let payload = record.payload.as_deref().unwrap_or_default();
+    let mut future = FutureRecord::to(&ctx.dlq_topic)
+        .payload(payload)
+        .headers(headers);
+    if let Some(k) = record.key.as_deref() {
+        future = future.key(k);
+    }
+    loop {
+        match ctx.dlq.send_result(future) {
+            Ok(delivery) => {
+                batch.dead_letters.push(delivery);
+                break;
+            }
+            Err((e, f)) => {
+                // Queue full: backpressure. Anything else is retried too; the flush waits.
+                tracing::debug!(error = %e, "dead-letter enqueue retry");
+                future = f;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    *batch.dead_lettered.entry(reason).or_default() += 1;
+    ctx.metrics.dead_lettered(reason);
+    tracing::debug!(reason, %source, "dead-lettered");
+}

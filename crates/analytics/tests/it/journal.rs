@@ -1,0 +1,146 @@
+//! The flush protocol against the emulator, step by step: a crash between the manifest and
+//! the application of its chunks is recovered exactly once; chunks without a manifest never
+//! count; a stale marker precondition is refused.
+use std::collections::BTreeMap;
+
+use analytics::deltas::{DocDelta, FieldValue};
+use analytics::journal::{self, Batch};
+use analytics::store::{int_field, Precondition, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::Bed;
+
+fn delta(n: i64) -> DocDelta {
+    let mut d = DocDelta::default();
+    d.increments.insert("views_count".into(), n);
+    d
+}
+
+#[tokio::test]
+async fn an_interrupted_flush_is_recovered_exactly_once_and_orphans_never_count() {
+    let bed = Bed::new("journal");
+    let store = bed.store().await;
+    let stop = CancellationToken::new();
+    let chunk = vec![("products/p1/statistics/lifetime".to_owned(), delta(5))];
+    let json = serde_json::to_string(&chunk).expect("json");
+    let now = FieldValue::Time(chrono::Utc::now());
+    // A flush that crashed after its manifest: chunk + manifest exist, nothing applied.
+    let committed = vec![
+        store.replace_write(
+            "_journal/f1-0",
+            BTreeMap::from([
+                ("deltas".into(), FieldValue::Str(json.clone())),
+                ("flush".into(), "f1".into()),
+                ("created_at".into(), now.clone()),
+            ]),
+            Precondition::Exists(false),
+        ),
+        store.replace_write(
+            "_flushes/f1",
+            BTreeMap::from([("chunks".into(), FieldValue::Int(1))]),
+            Precondition::Exists(false),
+        ),
+        // A flush that crashed before its manifest: its chunk must never count.
+        store.replace_write(
+            "_journal/f2-0",
+            BTreeMap::from([
+                ("deltas".into(), FieldValue::Str(json)),
+                ("flush".into(), "f2".into()),
+                ("created_at".into(), now),
+            ]),
+            Precondition::Exists(false),
+        ),
+    ];
+    store.commit(committed).await.expect("seeded");
+
+    assert_eq!(journal::recover(&store, &stop).await.expect("recover"), 1);
+    assert_eq!(
+        journal::recover(&store, &stop)
+            .await
+            .expect("recover again"),
+        0,
+        "a second recovery applies nothing"
+    );
+    let doc = store
+        .get("products/p1/statistics/lifetime")
+        .await
+        .expect("read")
+        .expect("applied");
+    assert_eq!(int_field(&doc, "views_count"), Some(5));
+    assert!(
+        store.get("_journal/f1-0").await.expect("read").is_none(),
+        "applied chunk deleted"
+    );
+    assert!(
+        store.get("_flushes/f1").await.expect("read").is_none(),
+        "finished manifest deleted"
+    );
+    assert!(
+        store.get("_journal/f2-0").await.expect("read").is_some(),
+        "a recent orphan is left alone (its flush may be running)"
+    );
+}
+
+#[tokio::test]
+async fn a_flush_with_a_stale_marker_is_refused_whole() {
+    let bed = Bed::new("fence");
+    let store = bed.store().await;
+    let stop = CancellationToken::new();
+    let (group, topic) = ("g", "t");
+    let first = Batch {
+        deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(1))]),
+        advances: vec![(0, 10, None)],
+    };
+    let (markers, _) = journal::flush(&store, group, topic, first, &stop)
+        .await
+        .expect("first flush");
+    // A zombie that still believes the partition is unclaimed (no marker) is fenced off...
+    let zombie = Batch {
+        deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(100))]),
+        advances: vec![(0, 20, None)],
+    };
+    let err = journal::flush(&store, group, topic, zombie, &stop)
+        .await
+        .expect_err("fenced");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    // ...and so is one holding an outdated marker.
+    let stale = markers[0].1.clone();
+    let second = Batch {
+        deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(1))]),
+        advances: vec![(0, 20, Some(stale.clone()))],
+    };
+    journal::flush(&store, group, topic, second, &stop)
+        .await
+        .expect("owner advances");
+    let late = Batch {
+        deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(100))]),
+        advances: vec![(0, 30, Some(stale))],
+    };
+    assert!(journal::flush(&store, group, topic, late, &stop)
+        .await
+        .is_err());
+
+    let doc = store
+        .get("statistics/lifetime")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        int_field(&doc, "views_count"),
+        Some(2),
+        "only the owner's flushes counted"
+    );
+    let m = journal::read_marker(&store, group, topic, 0)
+        .await
+        .expect("marker")
+        .expect("exists");
+    assert_eq!(m.next_offset, 20);
+    // The refused flushes left chunks without manifests; they never count.
+    assert_eq!(journal::recover(&store, &stop).await.expect("recover"), 0);
+    let doc = store
+        .get("statistics/lifetime")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(int_field(&doc, "views_count"), Some(2));
+}

@@ -1,0 +1,195 @@
+//! The pipeline end to end: simulator → Kafka (SASL_SSL) → analytics → Firestore emulator,
+//! compared with the independent computation of [`expected`].
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+
+use crate::helpers::{assert_matches, expected, stop, Bed, Guard};
+
+fn poison() -> Vec<(Option<&'static str>, Vec<u8>)> {
+    let valid = br#"{"event_id":"9a0e6c1e-8f1b-4f63-9a55-0c8d2f1e7b10","event_type":"session_started","session_id":"1b3c5d7e-0000-4000-8000-000000000001","timestamp":"2026-01-01T00:00:00Z","user_id":"2c4e6a8b-0000-4000-8000-000000000002","location":{"country":"US","state":"Texas","city":"Houston","latitude":29.76,"longitude":-95.36},"parameters":{"user_agent":"x"},"schema_version":1}"#.to_vec();
+    vec![
+        (Some("k"), b"{not json".to_vec()),
+        (Some("k"), br#"{"event_type":"page_viewed"}"#.to_vec()),
+        (Some("k"), vec![0xff, 0xfe, 0x00]),
+        (Some("k"), vec![b' '; 70 * 1024]),
+        (
+            Some("k"),
+            String::from_utf8_lossy(&valid)
+                .replace("Texas", "../../statistics")
+                .into_bytes(),
+        ),
+        (
+            Some("k"),
+            String::from_utf8_lossy(&valid)
+                .replace("session_started", "page_viewed")
+                .into_bytes(),
+        ),
+        (Some("wrong-key"), valid),
+        (None, b"[]".to_vec()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_aggregate_is_exact_with_duplicates_late_events_and_poison() {
+    let bed = Bed::new("exact");
+    bed.create_topics(6).await;
+    bed.simulate(&[
+        "--users",
+        "30",
+        "--sessions",
+        "150",
+        "--rate",
+        "0",
+        "--duplicate-fraction",
+        "0.05",
+        "--late-fraction",
+        "0.05",
+        "--seed",
+        "21",
+    ])
+    .await;
+    let poison = poison();
+    bed.inject(&poison).await;
+    bed.simulate(&[
+        "--users",
+        "10",
+        "--sessions",
+        "50",
+        "--rate",
+        "0",
+        "--seed",
+        "22",
+    ])
+    .await;
+
+    let store = bed.store().await;
+    let mut analytics = Guard(Some(bed.analytics("a", &[])));
+    bed.wait_caught_up(&store, Duration::from_secs(120)).await;
+    let status = stop(analytics.0.as_mut().expect("child"), "-TERM");
+    assert!(status.success(), "analytics exit status {status}");
+
+    let records = bed.read(&bed.topic());
+    let x = expected(&records);
+    assert!(x.duplicates > 0, "the test needs injected duplicates");
+    assert_eq!(x.poison, poison.len());
+    assert_matches(&store, &x).await;
+
+    // Every poison record is in the dead-letter topic, once per source record, with a reason.
+    let dlq = bed.read(&bed.dlq());
+    let sources: std::collections::BTreeSet<_> = dlq
+        .iter()
+        .map(|r| r.headers.get("dlq.source").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(sources.len(), poison.len(), "{dlq:?}");
+    let reasons: std::collections::BTreeSet<_> = dlq
+        .iter()
+        .filter_map(|r| r.headers.get("dlq.reason").cloned())
+        .collect();
+    for reason in [
+        "invalid_json",
+        "missing_field",
+        "unknown_event_type",
+        "not_utf8",
+        "oversized",
+        "unsafe_id",
+        "wrong_key",
+        "wrong_type",
+    ] {
+        assert!(reasons.contains(reason), "no {reason} in {reasons:?}");
+    }
+    // Nothing derived from the poison was written: its session has no history.
+    assert!(store
+        .get("sessions_history/1b3c5d7e-0000-4000-8000-000000000001")
+        .await
+        .expect("read")
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_arbitrary_moments_loses_and_doubles_nothing() {
+    let bed = Bed::new("kill");
+    bed.create_topics(6).await;
+    bed.simulate(&[
+        "--users",
+        "40",
+        "--sessions",
+        "3000",
+        "--rate",
+        "0",
+        "--duplicate-fraction",
+        "0.03",
+        "--seed",
+        "31",
+    ])
+    .await;
+    let total: i64 = bed.end_offsets(&bed.topic()).values().sum();
+    let store = bed.store().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut persisted = 0;
+    for round in 0..3 {
+        // Each instance is killed after it has persisted something, at a random moment:
+        // mid-batch, mid-flush or between flushes.
+        let mut child = Guard(Some(bed.analytics(
+            &format!("kill{round}"),
+            &[("ANALYTICS_MAX_RECORDS_PER_FLUSH", "1500")],
+        )));
+        bed.wait_progress(&store, persisted, Duration::from_secs(90))
+            .await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
+        stop(child.0.as_mut().expect("child"), "-KILL");
+        persisted = bed.persisted(&store).await;
+        assert!(
+            persisted < total,
+            "round {round} finished the topic before being killed; make the workload larger"
+        );
+    }
+    let mut last = Guard(Some(bed.analytics("final", &[])));
+    bed.wait_caught_up(&store, Duration::from_secs(180)).await;
+    assert!(stop(last.0.as_mut().expect("child"), "-TERM").success());
+    let x = expected(&bed.read(&bed.topic()));
+    assert_matches(&store, &x).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_joining_and_leaving_share_the_work_exactly() {
+    let bed = Bed::new("rebalance");
+    bed.create_topics(6).await;
+    let store = bed.store().await;
+    let mut a = Guard(Some(bed.analytics("a", &[])));
+    let producer = {
+        let bed_env = Bed {
+            env: bed.env.clone(),
+            emulator: bed.emulator.clone(),
+            id: bed.id.clone(),
+        };
+        tokio::spawn(async move {
+            bed_env
+                .simulate(&[
+                    "--users",
+                    "40",
+                    "--sessions",
+                    "1500",
+                    "--rate",
+                    "2500",
+                    "--duplicate-fraction",
+                    "0.02",
+                    "--seed",
+                    "41",
+                ])
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut b = Guard(Some(bed.analytics("b", &[])));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        stop(b.0.as_mut().expect("child"), "-TERM").success(),
+        "b left cleanly"
+    );
+    producer.await.expect("simulation");
+    bed.wait_caught_up(&store, Duration::from_secs(180)).await;
+    assert!(stop(a.0.as_mut().expect("child"), "-TERM").success());
+    let x = expected(&bed.read(&bed.topic()));
+    assert_matches(&store, &x).await;
+}

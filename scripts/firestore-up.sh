@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Start the Firestore emulator (preinstalled with the Google Cloud CLI) on 127.0.0.1, tracked
+# by PID, and wait until it answers. Writes .local/firestore/env (FIRESTORE_EMULATOR_HOST).
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+
+PORT="${FIRESTORE_PORT:-8681}"
+HEAP="${FIRESTORE_HEAP:-1g}"
+EMU_JAR="${FIRESTORE_EMULATOR_JAR:-/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar}"
+STATE="$LOCAL_DIR/firestore"
+mkdir -p "$STATE"
+
+[[ -f $EMU_JAR ]] || die "Firestore emulator not found at $EMU_JAR (it ships with google-cloud-cli-firestore-emulator)"
+if pid_alive "$STATE/pid"; then log "Firestore emulator already running"; exit 0; fi
+# Java directly (not the gcloud wrapper, which leaves java orphaned when killed); bounded heap.
+start_tracked "$STATE/pid" "cloud-firestore-emulator" "$STATE/emulator.log" \
+  java "-Xmx$HEAP" -Duser.language=en -cp "$EMU_JAR" com.google.cloud.datastore.emulator.firestore.CloudFirestore \
+  start --host=127.0.0.1 --port="$PORT"
+for _ in $(seq 1 150); do
+  if curl -sf "http://127.0.0.1:$PORT/" 2>/dev/null | grep -q Ok; then
+    echo "FIRESTORE_EMULATOR_HOST=127.0.0.1:$PORT" > "$STATE/env"
+    log "Firestore emulator ready on 127.0.0.1:$PORT"
+    exit 0
+  fi
+  pid_alive "$STATE/pid" || { tail -20 "$STATE/emulator.log" >&2; die "Firestore emulator exited"; }
+  sleep 0.2
+done
+tail -20 "$STATE/emulator.log" >&2
+stop_tracked "$STATE/pid"
+die "Firestore emulator did not answer within 30s"
