@@ -180,13 +180,20 @@ fn each_event_type_produces_its_exact_deltas() {
             _ => {}
         }
     }
-    // Late-night sessions cross midnight: each event counts on its own day.
-    let days: std::collections::BTreeSet<String> = events
-        .iter()
-        .map(|e| e.timestamp.format("%Y-%m-%d").to_string())
-        .collect();
-    assert!(days.len() >= 1);
-    let _ = purchase;
+    // The session starts at 23:30: events after midnight count on the next day.
+    let mut d = Deltas::default();
+    let last = events.last().expect("events");
+    apply(last, &mut d);
+    let day = last.timestamp.format("%Y-%m-%d").to_string();
+    assert_eq!(
+        inc(&d, &format!("statistics/{day}"), "ended_sessions_count"),
+        1
+    );
+    assert_eq!(
+        inc(&d, "statistics/2026-03-01", "ended_sessions_count"),
+        i64::from(day == "2026-03-01")
+    );
+    assert!(matches!(purchase.payload, Payload::Purchase(_)));
 }
 
 proptest! {
