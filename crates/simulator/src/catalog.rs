@@ -239,8 +239,9 @@ impl Catalog {
             .collect()
     }
 
-    pub fn random_payment_method(&self, rng: &mut StdRng) -> &PaymentMethod {
-        &self.payment_methods[weighted_index(rng, self.payment_weights.iter().copied())]
+    /// A payment method index, drawn by the methods' shares.
+    pub fn random_payment_index(&self, rng: &mut StdRng) -> usize {
+        weighted_index(rng, self.payment_weights.iter().copied())
     }
 
     /// User number `index`: the same person for the same catalog seed.

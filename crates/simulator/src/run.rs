@@ -15,7 +15,7 @@ use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, User};
 use crate::session;
 use crate::settings::{ClockMode, Settings};
 use crate::sink::{Sink, Stats};
@@ -190,9 +190,9 @@ async fn user_task(shared: Arc<Shared>, index: u64) {
             ClockMode::Realtime => Utc::now(),
             ClockMode::Synthetic => clock,
         };
-        let events = session::play(&mut rng, &shared.catalog, &user, start, &s.behavior);
+        let plan = session::plan(&mut rng, &shared.catalog, start, &s.behavior);
         shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
-        let last = emit_session(&shared, &mut rng, events).await;
+        let last = emit_session(&shared, &mut rng, &user, &plan).await;
         // A pause between two sessions of the same user.
         clock = last + chrono::Duration::seconds(rng.random_range(60..=3600));
         if s.clock == ClockMode::Realtime {
@@ -206,18 +206,18 @@ async fn user_task(shared: Arc<Shared>, index: u64) {
     }
 }
 
-/// Send a session's events; returns the timestamp of the last one. If the run stops midway
-/// the session ends at once with a `session_ended`.
+/// Send a session's events, each built from its plan only now; returns the timestamp of the
+/// last one. If the run stops midway the session ends at once with a `session_ended`.
 async fn emit_session(
     shared: &Shared,
     rng: &mut StdRng,
-    events: Vec<events::Event>,
+    user: &User,
+    plan: &session::Plan,
 ) -> DateTime<Utc> {
     let s = &shared.settings;
-    let session_start = events.first().map_or(s.start_time, |e| e.timestamp);
-    let mut last = session_start;
-    let n = events.len();
-    for (i, mut event) in events.into_iter().enumerate() {
+    let mut last = plan.start;
+    let n = plan.steps.len();
+    for (i, planned) in plan.steps.iter().enumerate() {
         let is_last = i + 1 == n;
         if shared.stop.is_cancelled() && !is_last && i > 0 {
             // Abandon the rest: the user leaves now.
@@ -225,20 +225,20 @@ async fn emit_session(
                 ClockMode::Realtime => Utc::now().max(last + chrono::Duration::milliseconds(1)),
                 ClockMode::Synthetic => last + chrono::Duration::seconds(1),
             };
-            event.timestamp = end;
-            event.payload = session::ended_payload(session_start, end);
-            send(shared, rng, event).await;
+            let mut ended = plan.steps[n - 1].clone();
+            ended.at = end;
+            send(shared, rng, plan.render(&ended, &shared.catalog, user)).await;
             return end;
         }
         if s.clock == ClockMode::Realtime {
-            let wait = (event.timestamp - Utc::now()).to_std().unwrap_or_default();
+            let wait = (planned.at - Utc::now()).to_std().unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = shared.stop.cancelled() => {}
             }
         }
-        last = event.timestamp;
-        send(shared, rng, event).await;
+        last = planned.at;
+        send(shared, rng, plan.render(planned, &shared.catalog, user)).await;
     }
     last
 }

@@ -8,11 +8,10 @@ use std::ops::RangeInclusive;
 use chrono::{DateTime, Duration, Utc};
 use events::values::DurationSeconds;
 use events::{
-    CartParameters, CategoryParameters, EndSessionParameters, Event, Money, Payload, Product,
+    CartParameters, CategoryParameters, EndSessionParameters, Event, Money, Payload,
     ProductParameters, PurchaseItem, PurchaseParameters, Quantity, StartSessionParameters,
 };
 use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
 use rand::RngExt;
 use uuid::Uuid;
 
@@ -62,35 +61,256 @@ fn quantity(q: u32) -> Quantity {
     Quantity::try_from(i64::from(q)).unwrap_or_else(|e| panic!("cart quantity {q}: {e}"))
 }
 
-/// Builds a session's events with strictly increasing timestamps.
-struct Timeline<'a> {
-    rng: &'a mut StdRng,
-    user: &'a User,
-    session_id: Uuid,
-    now: DateTime<Utc>,
-    step_ms: RangeInclusive<i64>,
-    events: Vec<Event>,
+/// What happens at one step of a session, as catalog indices and numbers: a few dozen bytes,
+/// so a user task holds its whole session plan cheaply and builds each [`Event`] only when
+/// it is sent (100k concurrent users stay within memory).
+#[derive(Debug, Clone)]
+pub enum Step {
+    Start {
+        user_agent: u16,
+    },
+    Category {
+        category: u16,
+    },
+    Product {
+        category: u16,
+        product: u16,
+    },
+    Add {
+        category: u16,
+        product: u16,
+        quantity: u32,
+    },
+    Remove {
+        category: u16,
+        product: u16,
+        quantity: u32,
+    },
+    Purchase(Box<PurchasePlan>),
+    End,
 }
 
-impl Timeline<'_> {
-    fn push(&mut self, payload: Payload) {
-        let event_id = random_uuid(self.rng);
-        self.events.push(Event {
-            event_id,
-            session_id: self.session_id,
-            user_id: self.user.id,
-            timestamp: self.now,
-            location: self.user.location.clone(),
-            payload,
+/// A purchase: the cart lines and the drawn amounts.
+#[derive(Debug, Clone)]
+pub struct PurchasePlan {
+    lines: Vec<(u16, u16, u32)>,
+    discount_cents: u64,
+    shipping_cents: u64,
+    delivery_days: i64,
+    payment_method: u16,
+    transaction_id: Uuid,
+}
+
+/// One planned event.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub event_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub step: Step,
+}
+
+/// A whole session, planned.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub session_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub steps: Vec<Planned>,
+}
+
+fn ix(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or_else(|_| unreachable!("catalog indices fit in u16"))
+}
+
+/// Plan one session. It always starts with `Start` and ends with `End`; removals only take
+/// what the cart holds; a purchase only happens with a non-empty cart.
+pub fn plan(
+    rng: &mut StdRng,
+    catalog: &Catalog,
+    start: DateTime<Utc>,
+    behavior: &Behavior,
+) -> Plan {
+    let session_id = random_uuid(rng);
+    let mut steps = Vec::with_capacity(24);
+    let mut now = start;
+    let mut push = |rng: &mut StdRng, step: Step| {
+        steps.push(Planned {
+            event_id: random_uuid(rng),
+            at: now,
+            step,
         });
-        let step = self.rng.random_range(self.step_ms.clone()).max(1);
-        self.now += Duration::milliseconds(step);
+        now += Duration::milliseconds(rng.random_range(behavior.step_ms.clone()).max(1));
+    };
+    let user_agent = ix(rng.random_range(0..catalog.user_agents.len()));
+    push(rng, Step::Start { user_agent });
+
+    let mut cart: Vec<(u16, u16, u32)> = Vec::new();
+    let n_categories = rng
+        .random_range(behavior.categories_per_session.clone())
+        .min(catalog.categories.len());
+    for c in rand::seq::index::sample(rng, catalog.categories.len(), n_categories) {
+        push(rng, Step::Category { category: ix(c) });
+        let products = &catalog.products[c];
+        let n_products = rng
+            .random_range(behavior.products_per_category.clone())
+            .min(products.len());
+        for p in rand::seq::index::sample(rng, products.len(), n_products) {
+            push(
+                rng,
+                Step::Product {
+                    category: ix(c),
+                    product: ix(p),
+                },
+            );
+            if rng.random_bool(behavior.add_to_cart_probability) {
+                let q = rng.random_range(behavior.cart_quantity.clone());
+                push(
+                    rng,
+                    Step::Add {
+                        category: ix(c),
+                        product: ix(p),
+                        quantity: q,
+                    },
+                );
+                cart.push((ix(c), ix(p), q));
+            }
+        }
+    }
+
+    for line in &mut cart {
+        if rng.random_bool(behavior.remove_from_cart_probability) {
+            let r = rng.random_range(1..=line.2);
+            push(
+                rng,
+                Step::Remove {
+                    category: line.0,
+                    product: line.1,
+                    quantity: r,
+                },
+            );
+            line.2 -= r;
+        }
+    }
+    cart.retain(|l| l.2 > 0);
+
+    if !cart.is_empty() && rng.random_bool(behavior.purchase_probability) {
+        let total: u64 = cart
+            .iter()
+            .map(|(c, p, q)| {
+                catalog.products[usize::from(*c)][usize::from(*p)]
+                    .price
+                    .minor()
+                    * u64::from(*q)
+            })
+            .sum();
+        let discount_cents = if rng.random_bool(behavior.discount_probability) {
+            rng.random_range(0..=total / 2)
+        } else {
+            0
+        };
+        let shipping_cents = rng.random_range(behavior.shipping_cost_cents.clone());
+        let delivery_days = rng.random_range(behavior.delivery_days.clone());
+        let payment_method = ix(catalog.random_payment_index(rng));
+        let transaction_id = random_uuid(rng);
+        push(
+            rng,
+            Step::Purchase(Box::new(PurchasePlan {
+                lines: cart,
+                discount_cents,
+                shipping_cents,
+                delivery_days,
+                payment_method,
+                transaction_id,
+            })),
+        );
+    }
+    push(rng, Step::End);
+    Plan {
+        session_id,
+        start,
+        steps,
     }
 }
 
-/// Play one session. The result always starts with `session_started` and ends with
-/// `session_ended`; removals only take what the cart holds; a purchase only happens with a
-/// non-empty cart and its amounts are consistent.
+fn money(cents: u64) -> Money {
+    Money::from_minor(cents).unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+impl Plan {
+    /// The event of one planned step, for `user`.
+    pub fn render(&self, planned: &Planned, catalog: &Catalog, user: &User) -> Event {
+        let product = |c: u16, p: u16| catalog.products[usize::from(c)][usize::from(p)].clone();
+        let payload = match &planned.step {
+            Step::Start { user_agent } => Payload::SessionStarted(StartSessionParameters {
+                user_agent: catalog.user_agents[usize::from(*user_agent)].clone(),
+            }),
+            Step::Category { category } => Payload::CategoryViewed(CategoryParameters {
+                category: catalog.categories[usize::from(*category)].clone(),
+            }),
+            Step::Product {
+                category,
+                product: p,
+            } => Payload::ProductViewed(ProductParameters {
+                product: product(*category, *p),
+            }),
+            Step::Add {
+                category,
+                product: p,
+                quantity: q,
+            } => Payload::ProductAddedToCart(CartParameters {
+                product: product(*category, *p),
+                quantity: quantity(*q),
+            }),
+            Step::Remove {
+                category,
+                product: p,
+                quantity: q,
+            } => Payload::ProductRemovedFromCart(CartParameters {
+                product: product(*category, *p),
+                quantity: quantity(*q),
+            }),
+            Step::Purchase(plan) => {
+                let items: Vec<PurchaseItem> = plan
+                    .lines
+                    .iter()
+                    .map(|(c, p, q)| {
+                        let product = product(*c, *p);
+                        let subtotal = product.price.checked_mul(*q).unwrap_or_else(|| {
+                            unreachable!("catalog prices x cart quantities are small")
+                        });
+                        PurchaseItem {
+                            product,
+                            quantity: quantity(*q),
+                            subtotal,
+                        }
+                    })
+                    .collect();
+                let total = items.iter().map(|i| i.subtotal.minor()).sum();
+                Payload::Purchase(PurchaseParameters {
+                    transaction_id: plan.transaction_id,
+                    items,
+                    total_amount: money(total),
+                    discount_amount: money(plan.discount_cents),
+                    shipping_address: user.location.clone(),
+                    shipping_cost: money(plan.shipping_cents),
+                    payment_method: catalog.payment_methods[usize::from(plan.payment_method)]
+                        .clone(),
+                    estimated_delivery_date: planned.at + Duration::days(plan.delivery_days),
+                })
+            }
+            Step::End => ended_payload(self.start, planned.at),
+        };
+        Event {
+            event_id: planned.event_id,
+            session_id: self.session_id,
+            user_id: user.id,
+            timestamp: planned.at,
+            location: user.location.clone(),
+            payload,
+        }
+    }
+}
+
+/// Play one session: its plan, rendered. See [`plan`].
 pub fn play(
     rng: &mut StdRng,
     catalog: &Catalog,
@@ -98,105 +318,11 @@ pub fn play(
     start: DateTime<Utc>,
     behavior: &Behavior,
 ) -> Vec<Event> {
-    let session_id = random_uuid(rng);
-    let mut t = Timeline {
-        rng,
-        user,
-        session_id,
-        now: start,
-        step_ms: behavior.step_ms.clone(),
-        events: Vec::with_capacity(24),
-    };
-
-    let user_agent = catalog
-        .user_agents
-        .choose(t.rng)
-        .cloned()
-        .unwrap_or_else(|| unreachable!("catalog has user agents"));
-    t.push(Payload::SessionStarted(StartSessionParameters {
-        user_agent,
-    }));
-
-    let mut cart: Vec<(Product, u32)> = Vec::new();
-    let n_categories = t
-        .rng
-        .random_range(behavior.categories_per_session.clone())
-        .min(catalog.categories.len());
-    let category_indexes = rand::seq::index::sample(t.rng, catalog.categories.len(), n_categories);
-    for c in category_indexes {
-        t.push(Payload::CategoryViewed(CategoryParameters {
-            category: catalog.categories[c].clone(),
-        }));
-        let products = &catalog.products[c];
-        let n_products = t
-            .rng
-            .random_range(behavior.products_per_category.clone())
-            .min(products.len());
-        for p in rand::seq::index::sample(t.rng, products.len(), n_products) {
-            let product = &products[p];
-            t.push(Payload::ProductViewed(ProductParameters {
-                product: product.clone(),
-            }));
-            if t.rng.random_bool(behavior.add_to_cart_probability) {
-                let q = t.rng.random_range(behavior.cart_quantity.clone());
-                t.push(Payload::ProductAddedToCart(CartParameters {
-                    product: product.clone(),
-                    quantity: quantity(q),
-                }));
-                cart.push((product.clone(), q));
-            }
-        }
-    }
-
-    for line in &mut cart {
-        if t.rng.random_bool(behavior.remove_from_cart_probability) {
-            let r = t.rng.random_range(1..=line.1);
-            t.push(Payload::ProductRemovedFromCart(CartParameters {
-                product: line.0.clone(),
-                quantity: quantity(r),
-            }));
-            line.1 -= r;
-        }
-    }
-    cart.retain(|(_, q)| *q > 0);
-
-    if !cart.is_empty() && t.rng.random_bool(behavior.purchase_probability) {
-        let items: Vec<PurchaseItem> =
-            cart.iter()
-                .map(|(product, q)| PurchaseItem {
-                    product: product.clone(),
-                    quantity: quantity(*q),
-                    subtotal: product.price.checked_mul(*q).unwrap_or_else(|| {
-                        unreachable!("catalog prices x cart quantities are small")
-                    }),
-                })
-                .collect();
-        let total = Money::from_minor(items.iter().map(|i| i.subtotal.minor()).sum())
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        let discount = if t.rng.random_bool(behavior.discount_probability) {
-            t.rng.random_range(0..=total.minor() / 2)
-        } else {
-            0
-        };
-        let shipping = t.rng.random_range(behavior.shipping_cost_cents.clone());
-        let eta = t.now + Duration::days(t.rng.random_range(behavior.delivery_days.clone()));
-        let payment_method = catalog.random_payment_method(t.rng).clone();
-        let transaction_id = random_uuid(t.rng);
-        t.push(Payload::Purchase(PurchaseParameters {
-            transaction_id,
-            items,
-            total_amount: total,
-            discount_amount: Money::from_minor(discount).unwrap_or_else(|e| unreachable!("{e}")),
-            shipping_address: user.location.clone(),
-            shipping_cost: Money::from_minor(shipping).unwrap_or_else(|e| unreachable!("{e}")),
-            payment_method,
-            estimated_delivery_date: eta,
-        }));
-    }
-
-    let duration = ended_payload(start, t.now);
-    t.push(duration);
-    t.events
+    let plan = plan(rng, catalog, start, behavior);
+    plan.steps
+        .iter()
+        .map(|s| plan.render(s, catalog, user))
+        .collect()
 }
 
 /// `session_ended` for a session that started at `start` and ends at `end`.
