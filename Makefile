@@ -49,3 +49,7 @@ local-reset: ## Stop the native stack and wipe its data (.local/)
 .PHONY: bench-simulator
 bench-simulator: ## Simulator vs Kafka's ProducerPerformance on the native cluster, and 100k-user RSS
 	scripts/bench-simulator.sh
+
+.PHONY: bench-analytics
+bench-analytics: ## Analytics end to end vs Kafka's ConsumerPerformance, writes per event, RSS
+	scripts/bench-analytics.sh

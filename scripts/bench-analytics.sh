@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Benchmark: analytics end to end (pre-filled topic -> durable aggregates and persisted
+# offsets) against Kafka's own ConsumerPerformance draining the same topic with the same
+# security settings, in one run, on the native cluster and the Firestore emulator. Also:
+# Firestore writes per event, max writes per document per second, peak RSS, and a check that
+# the lifetime counters equal the simulator's own counts.
+#   BENCH_SESSIONS=15000 scripts/bench-analytics.sh
+set -euo pipefail
+source "$(dirname "$0")/lib/kafka.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$REPO_ROOT"
+
+SESSIONS="${BENCH_SESSIONS:-15000}"
+TOPIC="bench-analytics-$(date +%s)"
+PROJECT="bench-$(date +%s)"
+GROUP="bench-$(date +%s)"
+WORK="$LOCAL_DIR/bench"
+mkdir -p "$WORK" && chmod 700 "$WORK"
+
+started=0
+"$here/local-status.sh" >/dev/null 2>&1 || { "$here/local-up.sh"; started=1; }
+"$here/firestore-up.sh"
+cleanup() {
+  [[ -f $WORK/analytics.pid ]] && stop_tracked "$WORK/analytics.pid" 30
+  admin_tool org.apache.kafka.tools.TopicCommand --delete --topic "$TOPIC" >/dev/null 2>&1 || true
+  admin_tool org.apache.kafka.tools.TopicCommand --delete --topic "$TOPIC-dlq" >/dev/null 2>&1 || true
+  if (( started )); then "$here/local-down.sh"; fi
+}
+trap cleanup EXIT
+
+cargo build --release --quiet -p simulator -p analytics
+for t in "$TOPIC" "$TOPIC-dlq"; do
+  admin_tool org.apache.kafka.tools.TopicCommand --create --topic "$t" --partitions "$EVENTS_TOPIC_PARTITIONS" \
+    --replication-factor "$REPLICATION_FACTOR" --config "min.insync.replicas=$MIN_INSYNC_REPLICAS" >/dev/null
+done
+set -a; source "$CLIENT_ENV"; source "$LOCAL_DIR/firestore/env"; set +a
+# Benchmark topics are not in the ACLs: both sides run as admin, over the same SASL_SSL.
+export KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE; KAFKA_SASL_PASSWORD_FILE=$(password_file admin)
+export RUST_LOG=warn
+
+log "pre-filling $TOPIC with $SESSIONS sessions"
+target/release/simulator --topic "$TOPIC" --users 200 --sessions "$SESSIONS" --rate 0 --seed 5 2> "$WORK/fill.txt"
+events=$(awk '/^  delivered/ {print $2}' "$WORK/fill.txt")
+expect_started=$(awk '/^  session_started/ {print $2}' "$WORK/fill.txt")
+expect_purchases=$(awk '/^  purchase / {print $2}' "$WORK/fill.txt")
+
+markers_sum() {
+  curl -sf "http://$FIRESTORE_EMULATOR_HOST/v1/projects/$PROJECT/databases/(default)/documents/_offsets?pageSize=300" \
+    | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(int(x["fields"]["next_offset"]["integerValue"]) for x in d.get("documents",[])))' 2>/dev/null || echo 0
+}
+
+log "analytics: draining $events events"
+t0=$(date +%s.%N)
+GCLOUD_PROJECT=$PROJECT EVENTS_TOPIC=$TOPIC DLQ_TOPIC=$TOPIC-dlq ANALYTICS_GROUP=$GROUP ANALYTICS_ADMIN_ADDR=127.0.0.1:9465 \
+  start_tracked "$WORK/analytics.pid" "target/release/analytics" "$WORK/analytics.log" target/release/analytics
+read -r apid _ < "$WORK/analytics.pid"
+max_rss=0
+while (( $(markers_sum) < events )); do
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$apid/status" 2>/dev/null || echo 0)
+  (( ${rss:-0} > max_rss )) && max_rss=$rss
+  pid_alive "$WORK/analytics.pid" || { tail -20 "$WORK/analytics.log"; die "analytics exited"; }
+  sleep 0.2
+done
+t1=$(date +%s.%N)
+metrics=$(curl -sf http://127.0.0.1:9465/metrics)
+stop_tracked "$WORK/analytics.pid" 60
+rate=$(awk -v n="$events" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+writes=$(awk '/^analytics_firestore_writes_total/ {print $2}' <<< "$metrics")
+per_doc=$(awk '/^analytics_doc_writes_per_second_max/ {print $2}' <<< "$metrics")
+
+doc() { curl -sf "http://$FIRESTORE_EMULATOR_HOST/v1/projects/$PROJECT/databases/(default)/documents/statistics/lifetime" \
+  | python3 -c "import json,sys; print(json.load(sys.stdin)['fields'].get('$1',{}).get('integerValue','0'))"; }
+got_started=$(doc started_sessions_count); got_purchases=$(doc purchase_count)
+exact=yes
+[[ $got_started == "$expect_started" && $got_purchases == "$expect_purchases" ]] || exact="NO (started $got_started/$expect_started, purchases $got_purchases/$expect_purchases)"
+
+( umask 077; cat > "$WORK/consumer.properties" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=$SASL_MECHANISM
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(read_password admin)";
+ssl.truststore.type=PEM
+ssl.truststore.location=$CERTS_DIR/ca.crt
+ssl.endpoint.identification.algorithm=https
+PROPS
+)
+log "ConsumerPerformance: draining the same $events records"
+kafka_java org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$KAFKA_BROKERS" --command-config "$WORK/consumer.properties" \
+  --topic "$TOPIC" --messages "$events" --group "perf-$GROUP" --hide-header > "$WORK/cperf.txt" 2>&1 || { tail -5 "$WORK/cperf.txt"; die "ConsumerPerformance failed"; }
+# CSV: start, end, MB consumed, MB/s, records, records/s, ...
+perf_rate=$(grep -E '^[0-9]{4}-' "$WORK/cperf.txt" | tail -1 | awk -F', ' '{printf "%.0f", $6}')
+ratio=$(awk -v a="$rate" -v b="$perf_rate" 'BEGIN { printf "%.2f", a / b }')
+
+cat <<REPORT
+
+== bench-analytics ($(nproc) cores, Kafka $KAFKA_VERSION, SASL_SSL + SCRAM-SHA-256, Firestore emulator) ==
+analytics            $events events in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s: $rate events/s to durable aggregates + persisted offsets (from process start)
+ConsumerPerformance  $perf_rate records/s (same topic, same security)
+ratio                $ratio (target >= 0.50, and >= 20000 events/s)
+Firestore writes     $writes ($(awk -v w="$writes" -v n="$events" 'BEGIN { printf "%.4f", w / n }') per event; target <= 0.05)
+max writes/doc/s     $per_doc (target <= ~1)
+peak RSS             $((max_rss / 1024)) MiB
+lifetime counters    exact: $exact
+freshness p50/p99    not measured yet
+REPORT
