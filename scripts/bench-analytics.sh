@@ -74,15 +74,7 @@ got_started=$(doc started_sessions_count); got_purchases=$(doc purchase_count)
 exact=yes
 [[ $got_started == "$expect_started" && $got_purchases == "$expect_purchases" ]] || exact="NO (started $got_started/$expect_started, purchases $got_purchases/$expect_purchases)"
 
-( umask 077; cat > "$WORK/consumer.properties" <<PROPS
-security.protocol=SASL_SSL
-sasl.mechanism=$SASL_MECHANISM
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(read_password admin)";
-ssl.truststore.type=PEM
-ssl.truststore.location=$CERTS_DIR/ca.crt
-ssl.endpoint.identification.algorithm=https
-PROPS
-)
+render_client_properties admin "$WORK/consumer.properties"
 log "ConsumerPerformance: draining the same $events records"
 kafka_java org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$KAFKA_BROKERS" --command-config "$WORK/consumer.properties" \
   --topic "$TOPIC" --messages "$events" --group "perf-$GROUP" --hide-header > "$WORK/cperf.txt" 2>&1 || { tail -5 "$WORK/cperf.txt"; die "ConsumerPerformance failed"; }

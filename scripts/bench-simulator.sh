@@ -55,21 +55,8 @@ failed=$(awk '/^  failed/ {print $2}' "$WORK/sim.txt")
 "$SIM" --dry-run --users 50 --sessions 2000 --rate 0 --seed 1 > "$WORK/payloads.jsonl" 2>/dev/null
 record_size=$(awk '{ n++; s += length($0) } END { printf "%d", s / n }' "$WORK/payloads.jsonl")
 
-( umask 077; cat > "$WORK/producer.properties" <<PROPS
-bootstrap.servers=$KAFKA_BROKERS
-security.protocol=SASL_SSL
-sasl.mechanism=$SASL_MECHANISM
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="simulator" password="$(read_password simulator)";
-ssl.truststore.type=PEM
-ssl.truststore.location=$CERTS_DIR/ca.crt
-ssl.endpoint.identification.algorithm=https
-acks=all
-enable.idempotence=true
-compression.type=zstd
-linger.ms=20
-batch.size=1000000
-PROPS
-)
+render_client_properties simulator "$WORK/producer.properties" acks=all enable.idempotence=true \
+  compression.type=zstd linger.ms=20 batch.size=1000000
 log "ProducerPerformance: $sim_records records from $(wc -l < "$WORK/payloads.jsonl") real events (mean $record_size B)"
 kafka_java org.apache.kafka.tools.ProducerPerformance --topic "$TOPIC" --num-records "$sim_records" \
   --payload-file "$WORK/payloads.jsonl" --throughput -1 --command-config "$WORK/producer.properties" \

@@ -11,7 +11,8 @@ RATE="${DEMO_RATE:-2000}"
 PROJECT="${DEMO_PROJECT:-demo-$(date +%s)}"
 
 trap '"$here/local-down.sh"' EXIT
-"$here/local-up.sh"
+# A fresh cluster, so the report shows this run only.
+LOCAL_FRESH=1 "$here/local-up.sh"
 "$here/firestore-up.sh"
 cargo build --release --quiet -p simulator -p analytics
 

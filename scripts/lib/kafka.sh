@@ -101,21 +101,29 @@ render_broker_properties() {
   )
 }
 
-# The admin's client properties for the Java tools (mode 600).
-render_admin_properties() {
-  mkdir -p "$KAFKA_STATE"
+# render_client_properties USER FILE [KEY=VALUE...]: Java client properties for USER over
+# SASL_SSL with hostname verification, plus extra lines (mode 600: it holds the password).
+render_client_properties() {
+  local user=$1 file=$2; shift 2
+  mkdir -p "$(dirname "$file")"
   (
     umask 077
-    cat > "$ADMIN_PROPERTIES" <<PROPS
+    cat > "$file" <<PROPS
+bootstrap.servers=$(bootstrap_servers)
 security.protocol=SASL_SSL
 sasl.mechanism=$SASL_MECHANISM
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(read_password admin)";
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$user" password="$(read_password "$user")";
 ssl.truststore.type=PEM
 ssl.truststore.location=$CERTS_DIR/ca.crt
 ssl.endpoint.identification.algorithm=https
 PROPS
+    local kv
+    for kv in "$@"; do echo "$kv" >> "$file"; done
   )
 }
+
+# The admin's client properties for the Java tools.
+render_admin_properties() { render_client_properties admin "$ADMIN_PROPERTIES"; }
 
 # What clients (services, tests) need to reach the cluster. Holds no secret: passwords are
 # read from secrets/kafka/<user>.password through KAFKA_SASL_PASSWORD_FILE.

@@ -47,13 +47,10 @@ async fn run(args: analytics::settings::RunArgs, store: Store) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let kafka = match args.kafka.clone().into_settings() {
+    let kafka = match args.kafka.clone().require() {
         Ok(k) => k,
-        Err(errors) => {
-            eprintln!(
-                "refusing to start without a secure Kafka connection:\n{}",
-                platform::kafka::describe_errors(&errors)
-            );
+        Err(message) => {
+            eprintln!("{message}");
             return ExitCode::from(2);
         }
     };

@@ -27,7 +27,7 @@ pub enum Command {
     Run,
     /// Print a readable summary of the statistics for a day and lifetime.
     Report {
-        /// Day (YYYY-MM-DD, UTC); default: the most recent day with sessions.
+        /// Day (YYYY-MM-DD, UTC); default: the day with the most sessions.
         #[arg(long)]
         day: Option<String>,
         /// How many top products to list.

@@ -290,6 +290,18 @@ impl KafkaSettings {
     }
 }
 
+impl KafkaArgs {
+    /// Validated settings, or the start-up message a service prints before refusing to run.
+    pub fn require(self) -> Result<KafkaSettings, String> {
+        self.into_settings().map_err(|errors| {
+            format!(
+                "refusing to start without a secure Kafka connection:\n{}",
+                describe_errors(&errors)
+            )
+        })
+    }
+}
+
 /// Join validation errors into one message, one per line.
 pub fn describe_errors(errors: &[KafkaConfigError]) -> String {
     errors

@@ -22,13 +22,10 @@ async fn main() -> ExitCode {
     let sink = if cli.dry_run {
         Sink::stdout()
     } else {
-        let kafka = match cli.kafka.clone().into_settings() {
+        let kafka = match cli.kafka.clone().require() {
             Ok(k) => k,
-            Err(errors) => {
-                eprintln!(
-                    "refusing to start without a secure Kafka connection:\n{}",
-                    platform::kafka::describe_errors(&errors)
-                );
+            Err(message) => {
+                eprintln!("{message}");
                 return ExitCode::from(2);
             }
         };
