@@ -7,12 +7,14 @@
 //! - [`worker`]: decode, validate, deduplicate, aggregate; dead-letter poison.
 //! - [`aggregate`]: per event type, the exact [`deltas`] (pure, no I/O).
 //! - [`journal`]: the two-step atomic flush that makes replays no-ops, and crash recovery.
+//! - [`derived`]: derived metrics (averages, conversion, trending, interest) from counters.
 //! - [`store`]: Firestore commits, reads and value conversion.
 //! - [`metrics`]: Prometheus counters and gauges.
 
 pub mod admin;
 pub mod aggregate;
 pub mod deltas;
+pub mod derived;
 pub mod journal;
 pub mod metrics;
 pub mod pipeline;

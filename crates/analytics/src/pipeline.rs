@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::deltas::Deltas;
+use crate::derived;
 use crate::journal::{self, Marker};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -56,6 +57,10 @@ pub struct PipelineConfig {
     /// How long a shutdown may spend draining and persisting before giving up (offsets are
     /// then not committed, and the events are processed again on restart).
     pub drain_timeout: Duration,
+    /// How often the derived documents of the buckets touched since are recomputed.
+    pub derived_interval: Duration,
+    pub weights: derived::Weights,
+    pub trending_top: usize,
 }
 
 /// The consumer's context: rebalance callbacks drive the coordinator.
@@ -148,6 +153,10 @@ struct Coordinator {
     /// Cancelled when retries must stop (drain timeout at shutdown).
     give_up: CancellationToken,
     fatal: Option<String>,
+    /// Buckets (`lifetime`, days) flushed since their derived documents were recomputed.
+    dirty_buckets: std::collections::BTreeSet<String>,
+    last_derived: Instant,
+    derived_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Coordinator {
@@ -299,6 +308,12 @@ impl Coordinator {
             return self.reset(consumer);
         }
         let paths: Vec<String> = deltas.docs.keys().cloned().collect();
+        self.dirty_buckets.extend(
+            paths
+                .iter()
+                .filter_map(|p| p.strip_prefix("statistics/"))
+                .map(str::to_owned),
+        );
         let batch = journal::Batch {
             deltas: deltas.docs,
             advances,
@@ -340,6 +355,39 @@ impl Coordinator {
                 Ok(())
             }
             Err(e) => self.failed(consumer, e),
+        }
+    }
+
+    /// Recompute the derived documents of the buckets flushed since the last time: in the
+    /// background, one run at a time, or right now (`wait`, at shutdown).
+    fn refresh_derived(&mut self, wait: bool) {
+        if self.dirty_buckets.is_empty()
+            || (!wait && self.last_derived.elapsed() < self.cfg.derived_interval)
+        {
+            return;
+        }
+        if self.derived_task.as_ref().is_some_and(|t| !t.is_finished()) {
+            if !wait {
+                return;
+            }
+            if let Some(t) = self.derived_task.take() {
+                let _ = self.rt.block_on(t);
+            }
+        }
+        let buckets = std::mem::take(&mut self.dirty_buckets);
+        let (store, weights, top) = (self.store.clone(), self.cfg.weights, self.cfg.trending_top);
+        let task = self.rt.spawn(async move {
+            for bucket in buckets {
+                if let Err(e) = derived::materialize(&store, &bucket, weights, top).await {
+                    tracing::warn!(error = %e, bucket, "derived metrics not refreshed");
+                }
+            }
+        });
+        self.last_derived = Instant::now();
+        if wait {
+            let _ = self.rt.block_on(task);
+        } else {
+            self.derived_task = Some(task);
         }
     }
 
@@ -464,6 +512,9 @@ pub async fn run(
         last_write: HashMap::new(),
         give_up: give_up.clone(),
         fatal: None,
+        dirty_buckets: std::collections::BTreeSet::new(),
+        last_derived: Instant::now(),
+        derived_task: None,
     }));
     let context = AnalyticsContext {
         observed: ObservedContext::default(),
@@ -479,6 +530,10 @@ pub async fn run(
         // A group with no marker starts at the beginning: no backlog is skipped.
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        // Eager rebalancing: every revoke is total and preceded by a full flush, which the
+        // reset at assignment relies on. Cooperative (incremental) protocols are not allowed.
+        .set("group.protocol", "classic")
+        .set("partition.assignment.strategy", "range,roundrobin")
         .set("statistics.interval.ms", "5000")
         // Bounded prefetch: with the workers full, fetching stops.
         .set("queued.max.messages.kbytes", "16384")
@@ -527,6 +582,7 @@ fn poll_loop(
                 tracing::warn!(error = %e, "flush failed");
             }
         }
+        c.refresh_derived(false);
     }
     tracing::info!("draining");
     let rt = lock(&coordinator).rt.clone();
@@ -535,6 +591,7 @@ fn poll_loop(
         give_up.cancel();
     });
     let result = lock(&coordinator).flush(&consumer, "shutdown");
+    lock(&coordinator).refresh_derived(true);
     consumer.unsubscribe();
     drop(consumer); // leaves the group
     result.map(|()| tracing::info!("drained, offsets committed, left the group"))

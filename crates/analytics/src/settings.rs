@@ -90,6 +90,19 @@ pub struct RunArgs {
     /// Seconds a shutdown may spend persisting before giving up.
     #[arg(long, env = "ANALYTICS_DRAIN_TIMEOUT_SECONDS", default_value_t = 30)]
     pub drain_timeout_seconds: u64,
+    /// Seconds between recomputations of the derived documents (metrics/, trending/, interest/).
+    #[arg(long, env = "ANALYTICS_DERIVED_INTERVAL_SECONDS", default_value_t = 10)]
+    pub derived_interval_seconds: u64,
+    /// Interest score weights: Σ weight × counter.
+    #[arg(
+        long,
+        env = "ANALYTICS_INTEREST_WEIGHTS",
+        default_value = "view=1,add=3,remove=-2,purchase=5"
+    )]
+    pub interest_weights: String,
+    /// Products listed in trending/ and interest/.
+    #[arg(long, env = "ANALYTICS_TRENDING_TOP", default_value_t = 10)]
+    pub trending_top: usize,
     /// Address of the admin HTTP server (/healthz, /readyz, /metrics).
     #[arg(long, env = "ANALYTICS_ADMIN_ADDR", default_value = "127.0.0.1:9464")]
     pub admin_addr: SocketAddr,
@@ -116,8 +129,11 @@ impl RunArgs {
                 errors.push(format!("{name} must be non-empty without '/' or '~'"));
             }
         }
-        match currency {
-            Some(currency) if errors.is_empty() => Ok(PipelineConfig {
+        let weights = crate::derived::Weights::parse(&self.interest_weights)
+            .map_err(|e| errors.push(format!("ANALYTICS_INTEREST_WEIGHTS: {e}")))
+            .ok();
+        match (currency, weights) {
+            (Some(currency), Some(weights)) if errors.is_empty() => Ok(PipelineConfig {
                 topic: self.topic.clone(),
                 group: self.group.clone(),
                 dlq_topic: self.dlq_topic.clone(),
@@ -129,6 +145,9 @@ impl RunArgs {
                 max_event_bytes: self.max_event_bytes,
                 session_capacity: self.session_capacity,
                 drain_timeout: Duration::from_secs(self.drain_timeout_seconds),
+                derived_interval: Duration::from_secs(self.derived_interval_seconds),
+                weights,
+                trending_top: self.trending_top,
             }),
             _ => Err(errors),
         }

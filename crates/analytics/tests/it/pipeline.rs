@@ -4,7 +4,74 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 
-use crate::helpers::{assert_matches, expected, stop, Bed, Guard};
+use analytics::store::int_field;
+use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+
+use crate::helpers::{assert_matches, expected, stop, Bed, Expected, Guard};
+
+/// The derived documents agree with the counters: orders, and the top trending product.
+async fn assert_derived(store: &analytics::store::Store, x: &Expected) {
+    let want = |path: &str, field: &str| {
+        x.counters
+            .get(&(path.to_owned(), field.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    let metrics = store
+        .get("metrics/lifetime")
+        .await
+        .expect("read")
+        .expect("metrics/lifetime materialized");
+    assert_eq!(
+        int_field(&metrics, "orders"),
+        Some(want("statistics/lifetime", "purchase_count"))
+    );
+    assert_eq!(
+        int_field(&metrics, "active_sessions"),
+        Some(
+            want("statistics/lifetime", "started_sessions_count")
+                - want("statistics/lifetime", "ended_sessions_count")
+        )
+    );
+    let top_units = x
+        .counters
+        .iter()
+        .filter(|((p, f), _)| {
+            p.starts_with("products/")
+                && p.ends_with("/statistics/lifetime")
+                && f == "total_items_purchased"
+        })
+        .map(|(_, v)| *v)
+        .max()
+        .unwrap_or(0);
+    let trending = store
+        .get("trending/lifetime")
+        .await
+        .expect("read")
+        .expect("trending/lifetime materialized");
+    let first_units = match trending
+        .fields
+        .get("products")
+        .and_then(|v| v.value_type.as_ref())
+    {
+        Some(ValueType::ArrayValue(a)) => {
+            match a.values.first().and_then(|v| v.value_type.as_ref()) {
+                Some(ValueType::MapValue(m)) => {
+                    match m.fields.get("units").and_then(|v| v.value_type.as_ref()) {
+                        Some(ValueType::IntegerValue(n)) => *n,
+                        _ => -1,
+                    }
+                }
+                _ => -1,
+            }
+        }
+        _ => -1,
+    };
+    assert_eq!(
+        first_units, top_units,
+        "the top trending product has the most units"
+    );
+}
 
 fn poison() -> Vec<(Option<&'static str>, Vec<u8>)> {
     let valid = br#"{"event_id":"9a0e6c1e-8f1b-4f63-9a55-0c8d2f1e7b10","event_type":"session_started","session_id":"1b3c5d7e-0000-4000-8000-000000000001","timestamp":"2026-01-01T00:00:00Z","user_id":"2c4e6a8b-0000-4000-8000-000000000002","location":{"country":"US","state":"Texas","city":"Houston","latitude":29.76,"longitude":-95.36},"parameters":{"user_agent":"x"},"schema_version":1}"#.to_vec();
@@ -98,6 +165,8 @@ async fn every_aggregate_is_exact_with_duplicates_late_events_and_poison() {
     ] {
         assert!(reasons.contains(reason), "no {reason} in {reasons:?}");
     }
+    assert_derived(&store, &x).await;
+
     // Nothing derived from the poison was written: its session has no history.
     assert!(store
         .get("sessions_history/1b3c5d7e-0000-4000-8000-000000000001")
