@@ -19,6 +19,8 @@ mkdir -p "$WORK" && chmod 700 "$WORK"
 
 started=0
 "$here/local-status.sh" >/dev/null 2>&1 || { "$here/local-up.sh"; started=1; }
+# A fresh emulator: it keeps everything in memory, so earlier runs would weigh on this one.
+[[ ${BENCH_KEEP_EMULATOR:-0} == 1 ]] || stop_tracked "$LOCAL_DIR/firestore/pid" 30
 "$here/firestore-up.sh"
 cleanup() {
   [[ -f $WORK/analytics.pid ]] && stop_tracked "$WORK/analytics.pid" 30
@@ -63,6 +65,7 @@ while (( $(markers_sum) < events )); do
 done
 t1=$(date +%s.%N)
 metrics=$(curl -sf http://127.0.0.1:9465/metrics)
+echo "$metrics" > "$WORK/analytics.metrics"
 stop_tracked "$WORK/analytics.pid" 60
 rate=$(awk -v n="$events" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 writes=$(awk '/^analytics_firestore_writes_total/ {print $2}' <<< "$metrics")

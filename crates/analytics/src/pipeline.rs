@@ -1,8 +1,10 @@
 //! The consumer side: one poll loop (on a blocking thread) owns the Kafka consumer, routes
 //! each record to a worker by its key (so a session's events keep their order), and every
 //! flush interval collects the workers' deltas with a barrier and persists them with their
-//! offsets ([`journal`]). Kafka offsets are committed only after that; they are a hint, the
-//! Firestore markers are the truth, and a partition is always resumed from its marker.
+//! offsets ([`journal`]) in the background while consumption goes on; one flush at a time is
+//! in flight, the next barrier waits for it. Kafka offsets are committed only after that;
+//! they are a hint, the Firestore markers are the truth, and a partition is always resumed
+//! from its marker.
 //!
 //! Backpressure: worker queues are bounded; when one is full the poll loop blocks, stops
 //! polling, and librdkafka's own bounded prefetch fills and stops fetching.
@@ -49,7 +51,8 @@ pub struct PipelineConfig {
     pub queue_capacity: usize,
     /// Deltas are coalesced in memory this long, so no document is written more often.
     pub flush_interval: Duration,
-    /// A flush also happens after this many records, bounding memory and commit size.
+    /// At most this many records wait for a flush; beyond, consumption pauses until the
+    /// flush is due (bounds memory and commit size without flushing more often).
     pub max_records_per_flush: u64,
     pub currency: Currency,
     pub max_event_bytes: usize,
@@ -111,7 +114,7 @@ impl ConsumerContext for AnalyticsContext {
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                if let Err(e) = c.flush(consumer, "revoke") {
+                if let Err(e) = c.flush(consumer, "revoke", true) {
                     tracing::error!(error = %e, "flush before revoke failed; the next owner replays from the last marker");
                 }
                 c.partitions.clear();
@@ -138,6 +141,23 @@ struct PartitionState {
     next: i64,
 }
 
+/// Why a background flush failed.
+enum FlushFailure {
+    DeadLetter(String),
+    Store(StoreError),
+}
+
+/// The outcome of a background flush: the partitions' new markers.
+type FlushOutcome = Result<(Vec<(i32, Marker)>, journal::FlushStats), FlushFailure>;
+
+/// A flush being persisted while consumption goes on.
+struct Inflight {
+    task: tokio::task::JoinHandle<FlushOutcome>,
+    /// The documents it writes, for the write-rate metric.
+    paths: Vec<String>,
+    started: Instant,
+}
+
 /// Owns the flush protocol. Used only from the poll thread (directly or in callbacks).
 struct Coordinator {
     cfg: PipelineConfig,
@@ -157,6 +177,7 @@ struct Coordinator {
     dirty_buckets: std::collections::BTreeSet<String>,
     last_derived: Instant,
     derived_task: Option<tokio::task::JoinHandle<()>>,
+    inflight: Option<Inflight>,
 }
 
 impl Coordinator {
@@ -194,10 +215,22 @@ impl Coordinator {
         self.pending += 1;
     }
 
+    /// A flush is due once the interval has passed since the last one landed: so no document
+    /// is written more often than once per interval, whatever the input rate.
     fn flush_due(&self) -> bool {
-        self.pending > 0
-            && (self.pending >= self.cfg.max_records_per_flush
-                || self.last_flush.elapsed() >= self.cfg.flush_interval)
+        self.pending > 0 && self.last_flush.elapsed() >= self.cfg.flush_interval
+    }
+
+    /// With `max_records_per_flush` records waiting, consumption pauses (backpressure) until
+    /// the flush is due: how long to wait, if so.
+    fn must_wait(&self) -> Option<Duration> {
+        (self.pending >= self.cfg.max_records_per_flush)
+            .then(|| {
+                self.cfg
+                    .flush_interval
+                    .saturating_sub(self.last_flush.elapsed())
+            })
+            .filter(|d| !d.is_zero())
     }
 
     fn on_assign(&mut self, tpl: &mut TopicPartitionList) -> anyhow::Result<()> {
@@ -269,12 +302,21 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Persist everything dispatched so far, then commit the offsets to Kafka.
+    /// Hand everything dispatched so far to a background persistence, after the previous one
+    /// has completed (so at most one flush is in flight, and markers advance in order).
+    /// With `wait`, also wait for this one: then everything dispatched is durable and its
+    /// offsets committed.
     fn flush(
         &mut self,
         consumer: &BaseConsumer<AnalyticsContext>,
         reason: &str,
+        wait: bool,
     ) -> anyhow::Result<()> {
+        self.finish_inflight(consumer)?;
+        if !wait && !self.flush_due() {
+            // The previous flush just landed: the next one waits a full interval.
+            return Ok(());
+        }
         let advances: Vec<(i32, i64, Option<Marker>)> = self
             .partitions
             .iter()
@@ -289,24 +331,10 @@ impl Coordinator {
             return Ok(());
         }
         let started = Instant::now();
-        let result = self.rt.block_on(collect(&self.workers));
-        let (deltas, dead_letters) = match result {
+        let (deltas, dead_letters) = match self.rt.block_on(collect(&self.workers)) {
             Ok(x) => x,
             Err(e) => return self.failed(consumer, e),
         };
-        // Dead letters must be durable before their offsets are.
-        let deliveries = self.rt.block_on(join_all(dead_letters));
-        if let Some(failure) = deliveries.iter().find_map(|d| match d {
-            Ok(Ok(_)) => None,
-            Ok(Err((e, _))) => Some(e.to_string()),
-            Err(_) => Some("dead-letter delivery cancelled".to_owned()),
-        }) {
-            tracing::warn!(error = %failure, "dead-letter delivery failed; replaying from the markers");
-            self.metrics
-                .flush_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return self.reset(consumer);
-        }
         let paths: Vec<String> = deltas.docs.keys().cloned().collect();
         self.dirty_buckets.extend(
             paths
@@ -324,11 +352,53 @@ impl Coordinator {
             self.cfg.group.clone(),
             self.cfg.topic.clone(),
         );
-        match self
-            .rt
-            .block_on(journal::flush(&store, &group, &topic, batch, &give_up))
-        {
-            Ok((markers, stats)) => {
+        let task = self.rt.spawn(async move {
+            // Dead letters must be durable before their offsets are.
+            for d in join_all(dead_letters).await {
+                match d {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => return Err(FlushFailure::DeadLetter(e.to_string())),
+                    Err(_) => return Err(FlushFailure::DeadLetter("delivery cancelled".into())),
+                }
+            }
+            journal::flush(&store, &group, &topic, batch, &give_up)
+                .await
+                .map_err(FlushFailure::Store)
+        });
+        tracing::debug!(
+            reason,
+            records = self.pending,
+            docs = paths.len(),
+            "flush started"
+        );
+        self.inflight = Some(Inflight {
+            task,
+            paths,
+            started,
+        });
+        self.pending = 0;
+        if wait {
+            self.finish_inflight(consumer)?;
+        }
+        Ok(())
+    }
+
+    /// Complete the flush in flight, if any, as soon as it is done (no waiting).
+    fn poll_inflight(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        if self.inflight.as_ref().is_some_and(|f| f.task.is_finished()) {
+            self.finish_inflight(consumer)?;
+        }
+        Ok(())
+    }
+
+    /// Wait for the flush in flight; record its markers and commit its offsets to Kafka.
+    fn finish_inflight(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        let Some(inflight) = self.inflight.take() else {
+            return Ok(());
+        };
+        let topic = self.cfg.topic.clone();
+        match self.rt.block_on(inflight.task) {
+            Ok(Ok((markers, stats))) => {
                 let mut tpl = TopicPartitionList::new();
                 for (p, m) in markers {
                     tpl.add_partition_offset(&topic, p, Offset::Offset(m.next_offset))?;
@@ -336,25 +406,32 @@ impl Coordinator {
                         s.marker = Some(m);
                     }
                 }
-                let micros = started.elapsed().as_micros() as u64;
-                self.metrics.flushed(micros, stats.writes, stats.commits);
-                self.track_write_rate(paths);
-                tracing::debug!(
-                    reason,
-                    records = self.pending,
-                    writes = stats.writes,
-                    commits = stats.commits,
-                    micros,
-                    "flushed"
-                );
-                self.pending = 0;
+                // The next flush starts a full interval after this one landed, so no document
+                // is written more often than once per interval.
                 self.last_flush = Instant::now();
+                let micros = inflight.started.elapsed().as_micros() as u64;
+                self.metrics.flushed(micros, stats.writes, stats.commits);
+                self.track_write_rate(inflight.paths);
                 if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
                     tracing::warn!(error = %e, "Kafka offset commit failed; the Firestore markers stay authoritative");
                 }
                 Ok(())
             }
-            Err(e) => self.failed(consumer, e),
+            Ok(Err(FlushFailure::DeadLetter(e))) => {
+                tracing::warn!(error = %e, "dead-letter delivery failed; replaying from the markers");
+                self.metrics
+                    .flush_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.reset(consumer)
+            }
+            Ok(Err(FlushFailure::Store(e))) => self.failed(consumer, e),
+            Err(e) => self.failed(
+                consumer,
+                StoreError::Permanent {
+                    code: firestore::gcloud_sdk::tonic::Code::Internal,
+                    message: format!("flush task failed: {e}"),
+                },
+            ),
         }
     }
 
@@ -515,6 +592,7 @@ pub async fn run(
         dirty_buckets: std::collections::BTreeSet::new(),
         last_derived: Instant::now(),
         derived_task: None,
+        inflight: None,
     }));
     let context = AnalyticsContext {
         observed: ObservedContext::default(),
@@ -561,6 +639,11 @@ fn poll_loop(
     drain_timeout: Duration,
 ) -> anyhow::Result<()> {
     while !shutdown.is_cancelled() {
+        let wait = lock(&coordinator).must_wait();
+        if let Some(d) = wait {
+            std::thread::sleep(d.min(Duration::from_millis(100)));
+            continue;
+        }
         let message = consumer.poll(Duration::from_millis(100));
         let mut c = lock(&coordinator);
         if let Some(f) = &c.fatal {
@@ -574,13 +657,16 @@ fn poll_loop(
             Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
             None => {}
         }
-        if c.flush_due() {
-            if let Err(e) = c.flush(&consumer, "interval") {
-                if c.fatal.is_some() {
-                    return Err(e);
-                }
-                tracing::warn!(error = %e, "flush failed");
+        let step = if c.flush_due() {
+            c.flush(&consumer, "interval", false)
+        } else {
+            c.poll_inflight(&consumer)
+        };
+        if let Err(e) = step {
+            if c.fatal.is_some() {
+                return Err(e);
             }
+            tracing::warn!(error = %e, "flush failed");
         }
         c.refresh_derived(false);
     }
@@ -590,7 +676,7 @@ fn poll_loop(
         tokio::time::sleep(drain_timeout).await;
         give_up.cancel();
     });
-    let result = lock(&coordinator).flush(&consumer, "shutdown");
+    let result = lock(&coordinator).flush(&consumer, "shutdown", true);
     lock(&coordinator).refresh_derived(true);
     consumer.unsubscribe();
     drop(consumer); // leaves the group

@@ -72,7 +72,7 @@ pub struct RunArgs {
     /// Milliseconds deltas are coalesced before a flush (no document is written more often).
     #[arg(long, env = "ANALYTICS_FLUSH_INTERVAL_MS", default_value_t = 1000)]
     pub flush_interval_ms: u64,
-    /// Records after which a flush happens regardless of the interval.
+    /// Records held in memory at most; beyond, consumption pauses until the next flush.
     #[arg(
         long,
         env = "ANALYTICS_MAX_RECORDS_PER_FLUSH",

@@ -82,8 +82,8 @@ impl std::fmt::Debug for WorkerContext {
 struct Session {
     seen: HashSet<Uuid>,
     ended: bool,
-    /// Has events not yet handed over at a barrier.
-    dirty: bool,
+    /// The batch (numbered by barriers, from 1) that last counted an event of the session.
+    last_batch: u64,
 }
 
 /// Why an event is dead-lettered.
@@ -105,6 +105,9 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     let mut sessions: HashMap<Uuid, Session> = HashMap::new();
     let mut batch = WorkerBatch::default();
     let mut failure: Option<StoreError> = None;
+    // The batch being filled. The coordinator persists batch n-1 before it collects batch n,
+    // so at the barrier of batch n every earlier batch is durable.
+    let mut open: u64 = 1;
     while let Some(work) = inbox.recv().await {
         match work {
             Work::Record(record) => {
@@ -114,7 +117,7 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                 if failure.is_some() {
                     continue; // the next barrier reports the failure; nothing more is counted
                 }
-                if let Err(e) = process(&ctx, &mut sessions, &mut batch, record).await {
+                if let Err(e) = process(&ctx, &mut sessions, &mut batch, record, open).await {
                     failure = Some(e);
                 }
             }
@@ -123,10 +126,8 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                     Some(e) => Err(e),
                     None => Ok(std::mem::take(&mut batch)),
                 };
-                for s in sessions.values_mut() {
-                    s.dirty = false;
-                }
-                trim(&mut sessions, ctx.session_capacity);
+                trim(&mut sessions, ctx.session_capacity, open);
+                open += 1;
                 let _ = reply.send(result);
             }
             Work::Reset(reply) => {
@@ -139,17 +140,18 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     }
 }
 
-/// Keep at most `capacity` sessions: drop ended ones first, then any (all are clean here).
-fn trim(sessions: &mut HashMap<Uuid, Session>, capacity: usize) {
+/// Keep at most `capacity` sessions. Only sessions whose events are all durable (counted
+/// before the batch `handing_over`) may go: ended ones first, then any.
+fn trim(sessions: &mut HashMap<Uuid, Session>, capacity: usize, handing_over: u64) {
     if sessions.len() <= capacity {
         return;
     }
-    sessions.retain(|_, s| !s.ended || s.dirty);
+    sessions.retain(|_, s| !s.ended || s.last_batch >= handing_over);
     if sessions.len() > capacity {
         let excess = sessions.len() - capacity;
         let victims: Vec<Uuid> = sessions
             .iter()
-            .filter(|(_, s)| !s.dirty)
+            .filter(|(_, s)| s.last_batch < handing_over)
             .map(|(k, _)| *k)
             .take(excess)
             .collect();
@@ -164,6 +166,7 @@ async fn process(
     sessions: &mut HashMap<Uuid, Session>,
     batch: &mut WorkerBatch,
     record: Record,
+    open: u64,
 ) -> Result<(), StoreError> {
     let payload = record.payload.as_deref().unwrap_or_default();
     let event = match decode_with_limit(payload, ctx.max_event_bytes) {
@@ -201,7 +204,7 @@ async fn process(
         ctx.metrics.duplicate();
         return Ok(());
     }
-    session.dirty = true;
+    session.last_batch = open;
     session.ended |= matches!(event.payload, Payload::SessionEnded(_));
     aggregate::apply(&event, &mut batch.deltas);
     *batch.counted.entry(event.event_type()).or_default() += 1;
