@@ -44,20 +44,25 @@ async fn ids(store: &Store, collection: &str) -> Result<Vec<(String, Document)>,
         .collect())
 }
 
-/// The latest day with a `statistics/{day}` document.
-pub async fn latest_day(store: &Store) -> Result<Option<String>, StoreError> {
+/// The busiest day: the `statistics/{day}` document with the most started sessions.
+pub async fn busiest_day(store: &Store) -> Result<Option<String>, StoreError> {
     Ok(ids(store, "statistics")
         .await?
         .into_iter()
-        .map(|(id, _)| id)
-        .filter(|id| id != LIFETIME)
-        .max())
+        .filter(|(id, _)| id != LIFETIME)
+        .max_by_key(|(id, d)| {
+            (
+                int_field(d, "started_sessions_count").unwrap_or(0),
+                id.clone(),
+            )
+        })
+        .map(|(id, _)| id))
 }
 
 pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<String, StoreError> {
     let day = match day {
         Some(d) => d,
-        None => latest_day(store)
+        None => busiest_day(store)
             .await?
             .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string()),
     };
@@ -70,15 +75,20 @@ pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<St
         );
         let orders = n(&s, "purchase_count");
         let _ = writeln!(out, "== {bucket} ==");
+        let average = if ended > 0 {
+            n(&s, "total_sessions_duration_seconds") / ended
+        } else {
+            0
+        };
+        // Active sessions only make sense for lifetime: a day's sessions may end the next day.
+        let active = if bucket == LIFETIME {
+            format!(", {} active", started - ended)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "sessions: {started} started, {ended} ended, {} active, average {}s",
-            started - ended,
-            if ended > 0 {
-                n(&s, "total_sessions_duration_seconds") / ended
-            } else {
-                0
-            }
+            "sessions: {started} started, {ended} ended{active}, average {average}s"
         );
         let _ = writeln!(
             out,
