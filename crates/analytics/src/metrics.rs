@@ -26,8 +26,14 @@ pub struct Metrics {
     /// Highest writes/second to one document seen between two flushes, x1000.
     pub max_doc_writes_per_second_milli: AtomicU64,
     lag: Mutex<BTreeMap<i32, i64>>,
+    /// Milliseconds from each record's Kafka timestamp to its flush landing (a bounded
+    /// sample: the first [`FRESHNESS_SAMPLES`] records).
+    freshness_ms: Mutex<Vec<u32>>,
     pub ready: std::sync::atomic::AtomicBool,
 }
+
+/// Records kept for the freshness quantiles.
+pub const FRESHNESS_SAMPLES: usize = 2_000_000;
 
 fn idx(t: EventType) -> usize {
     EventType::ALL.iter().position(|x| *x == t).unwrap_or(0)
@@ -71,6 +77,36 @@ impl Metrics {
         self.firestore_writes.fetch_add(writes, Ordering::Relaxed);
         self.firestore_commits.fetch_add(commits, Ordering::Relaxed);
     }
+    /// Record that the records produced at `produced_ms` are durable at `now_ms`.
+    pub fn fresh(&self, produced_ms: &[i64], now_ms: i64) {
+        let mut f = self
+            .freshness_ms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let room = FRESHNESS_SAMPLES.saturating_sub(f.len());
+        f.extend(
+            produced_ms
+                .iter()
+                .take(room)
+                .map(|p| u32::try_from((now_ms - p).max(0)).unwrap_or(u32::MAX)),
+        );
+    }
+
+    /// The `q` quantile (0..=1) of freshness in seconds, if any record landed.
+    pub fn freshness_quantile(&self, q: f64) -> Option<f64> {
+        let mut f = self
+            .freshness_ms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if f.is_empty() {
+            return None;
+        }
+        f.sort_unstable();
+        let i = ((f.len() - 1) as f64 * q).round() as usize;
+        Some(f64::from(f[i]) / 1000.0)
+    }
+
     pub fn set_lag(&self, partition: i32, lag: i64) {
         self.lag
             .lock()
@@ -164,11 +200,33 @@ impl Metrics {
             self.sessions_loaded.load(r)
         );
         let _ = writeln!(out, "analytics_resets_total {}", self.resets.load(r));
+        let _ = writeln!(out, "# TYPE analytics_freshness_seconds summary");
+        for q in [0.5, 0.99] {
+            if let Some(v) = self.freshness_quantile(q) {
+                let _ = writeln!(out, "analytics_freshness_seconds{{quantile=\"{q}\"}} {v}");
+            }
+        }
         let _ = writeln!(
             out,
             "# TYPE analytics_doc_writes_per_second_max gauge\nanalytics_doc_writes_per_second_max {}",
             self.max_doc_writes_per_second_milli.load(r) as f64 / 1000.0
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_quantiles_come_from_record_timestamps() {
+        let m = Metrics::default();
+        assert_eq!(m.freshness_quantile(0.5), None);
+        let produced: Vec<i64> = (0..100).map(|i| 10_000 - i * 10).collect(); // 0..990 ms old
+        m.fresh(&produced, 10_000);
+        assert_eq!(m.freshness_quantile(0.5), Some(0.5));
+        assert_eq!(m.freshness_quantile(0.99), Some(0.98));
+        assert!(m.render().contains("analytics_freshness_seconds{quantile=\"0.99\"} 0.98"));
     }
 }

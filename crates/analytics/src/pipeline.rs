@@ -156,6 +156,8 @@ struct Inflight {
     /// The documents it writes, for the write-rate metric.
     paths: Vec<String>,
     started: Instant,
+    /// Kafka timestamps (ms) of its records, for the freshness metric.
+    produced_ms: Vec<i64>,
 }
 
 /// Owns the flush protocol. Used only from the poll thread (directly or in callbacks).
@@ -178,6 +180,8 @@ struct Coordinator {
     last_derived: Instant,
     derived_task: Option<tokio::task::JoinHandle<()>>,
     inflight: Option<Inflight>,
+    /// Kafka timestamps of the records dispatched since the last flush.
+    produced_ms: Vec<i64>,
 }
 
 impl Coordinator {
@@ -213,6 +217,9 @@ impl Coordinator {
             self.fatal.get_or_insert_with(|| "a worker stopped".into());
         }
         self.pending += 1;
+        if let Some(ms) = m.timestamp().to_millis() {
+            self.produced_ms.push(ms);
+        }
     }
 
     /// A flush is due once the interval has passed since the last one landed: so no document
@@ -286,6 +293,7 @@ impl Coordinator {
             .resets
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.reset_workers();
+        self.produced_ms.clear();
         let partitions: Vec<i32> = self.partitions.keys().copied().collect();
         for p in partitions {
             let marker = self.read_marker(p)?;
@@ -371,10 +379,12 @@ impl Coordinator {
             docs = paths.len(),
             "flush started"
         );
+        let produced_ms = std::mem::take(&mut self.produced_ms);
         self.inflight = Some(Inflight {
             task,
             paths,
             started,
+            produced_ms,
         });
         self.pending = 0;
         if wait {
@@ -411,6 +421,8 @@ impl Coordinator {
                 self.last_flush = Instant::now();
                 let micros = inflight.started.elapsed().as_micros() as u64;
                 self.metrics.flushed(micros, stats.writes, stats.commits);
+                self.metrics
+                    .fresh(&inflight.produced_ms, chrono::Utc::now().timestamp_millis());
                 self.track_write_rate(inflight.paths);
                 if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
                     tracing::warn!(error = %e, "Kafka offset commit failed; the Firestore markers stay authoritative");
@@ -593,6 +605,7 @@ pub async fn run(
         last_derived: Instant::now(),
         derived_task: None,
         inflight: None,
+        produced_ms: Vec::new(),
     }));
     let context = AnalyticsContext {
         observed: ObservedContext::default(),
