@@ -227,6 +227,8 @@ mod tests {
         m.fresh(&produced, 10_000);
         assert_eq!(m.freshness_quantile(0.5), Some(0.5));
         assert_eq!(m.freshness_quantile(0.99), Some(0.98));
-        assert!(m.render().contains("analytics_freshness_seconds{quantile=\"0.99\"} 0.98"));
+        assert!(m
+            .render()
+            .contains("analytics_freshness_seconds{quantile=\"0.99\"} 0.98"));
     }
 }
