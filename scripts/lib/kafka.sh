@@ -5,8 +5,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 KAFKA_CONFIG_DIR="$REPO_ROOT/config/kafka"
-# shellcheck source=config/kafka/cluster.env
-source "$KAFKA_CONFIG_DIR/cluster.env"
+# shellcheck source=config/kafka/cluster.conf
+source "$KAFKA_CONFIG_DIR/cluster.conf"
 
 KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 # Node n listens for clients on KAFKA_BASE_PORT + (n-1)*KAFKA_PORT_STRIDE, replication on +1,
@@ -55,7 +55,7 @@ read_password() {
   cat "$f"
 }
 
-# A config table (topics.conf, acls.conf) without comments, with cluster.env variables expanded.
+# A config table (topics.conf, acls.conf) without comments, with cluster.conf variables expanded.
 expand_table() {
   grep -vE '^\s*(#|$)' "$KAFKA_CONFIG_DIR/$1" | EVENTS_TOPIC=$EVENTS_TOPIC \
     EVENTS_TOPIC_PARTITIONS=$EVENTS_TOPIC_PARTITIONS DLQ_TOPIC=$DLQ_TOPIC \

@@ -75,7 +75,8 @@ fn location_value(l: &Location) -> FieldValue {
     )
 }
 
-fn map(entries: Vec<(&str, FieldValue)>) -> FieldValue {
+/// A map value from `(key, value)` pairs.
+pub(crate) fn map(entries: Vec<(&str, FieldValue)>) -> FieldValue {
     FieldValue::Map(
         entries
             .into_iter()

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::aggregate::LIFETIME;
+use crate::aggregate::{map, LIFETIME};
 use crate::deltas::FieldValue;
 use crate::store::{int_field, str_field, Precondition, Store, StoreError};
 
@@ -73,15 +73,6 @@ fn doc_id(store: &Store, name: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
-}
-
-fn map(entries: Vec<(&str, FieldValue)>) -> FieldValue {
-    FieldValue::Map(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    )
 }
 
 fn ratio(part: i64, whole: i64) -> FieldValue {
