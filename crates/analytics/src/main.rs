@@ -1,66 +1,58 @@
 //! `analytics`: parse settings, start telemetry and the admin server, run the pipeline
-//! until SIGINT/SIGTERM (exit 0 after draining), or print a report.
+//! until SIGINT/SIGTERM (exit 0 after draining), or print a report. Exit 2 if it cannot
+//! start, 1 if it stops on an error.
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use analytics::settings::{Cli, Command};
+use analytics::settings::{Cli, Command, RunArgs};
 use analytics::store::Store;
+use anyhow::{anyhow, Context};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     platform::telemetry::init();
-    let cli = Cli::parse();
-    let Some(project) = cli.firestore.project.clone() else {
-        eprintln!("no Firestore project: set GCLOUD_PROJECT (and FIRESTORE_EMULATOR_HOST for the emulator)");
-        return ExitCode::from(2);
-    };
-    let store =
-        match Store::connect(&project, Duration::from_secs(cli.firestore.timeout_seconds)).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("cannot connect to Firestore: {e}");
-                return ExitCode::from(2);
-            }
-        };
+    match start(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Start-up errors are returned; what happens after start is the exit code.
+async fn start(cli: Cli) -> anyhow::Result<ExitCode> {
+    let project = cli.firestore.project.clone().ok_or_else(|| {
+        anyhow!("no Firestore project: set GCLOUD_PROJECT (and FIRESTORE_EMULATOR_HOST for the emulator)")
+    })?;
+    let store = Store::connect(&project, Duration::from_secs(cli.firestore.timeout_seconds))
+        .await
+        .context("cannot connect to Firestore")?;
     match cli.command.unwrap_or(Command::Run) {
-        Command::Report { day, top } => match analytics::report::report(&store, day, top).await {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("report failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Report { day, top } => {
+            Ok(match analytics::report::report(&store, day, top).await {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("report failed: {e}");
+                    ExitCode::FAILURE
+                }
+            })
+        }
         Command::Run => run(cli.run, store).await,
     }
 }
 
-async fn run(args: analytics::settings::RunArgs, store: Store) -> ExitCode {
-    let config = match args.pipeline_config() {
-        Ok(c) => c,
-        Err(errors) => {
-            eprintln!("invalid settings:\n  - {}", errors.join("\n  - "));
-            return ExitCode::from(2);
-        }
-    };
-    let kafka = match args.kafka.clone().require() {
-        Ok(k) => k,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
-    let shutdown = match platform::shutdown::on_signal() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("cannot install signal handlers: {e}");
-            return ExitCode::from(2);
-        }
-    };
+async fn run(args: RunArgs, store: Store) -> anyhow::Result<ExitCode> {
+    let config = args
+        .pipeline_config()
+        .map_err(|errors| anyhow!("invalid settings:\n  - {}", errors.join("\n  - ")))?;
+    let kafka = args.kafka.clone().require().map_err(anyhow::Error::msg)?;
+    let shutdown = platform::shutdown::on_signal().context("cannot install signal handlers")?;
     let metrics = Arc::new(analytics::metrics::Metrics::default());
     let admin = tokio::spawn(analytics::admin::serve(
         args.admin_addr,
@@ -79,11 +71,11 @@ async fn run(args: analytics::settings::RunArgs, store: Store) -> ExitCode {
         metrics.flushes.load(std::sync::atomic::Ordering::Relaxed),
         metrics.firestore_writes.load(std::sync::atomic::Ordering::Relaxed)
     );
-    match result {
+    Ok(match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("analytics stopped: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    })
 }

@@ -177,6 +177,25 @@ impl From<CountryCode> for String {
     }
 }
 
+/// `TryFrom<&str>` (through the validating `TryFrom<String>`) and `From<T> for String` for a
+/// validated newtype around a `String`.
+macro_rules! string_newtype_conversions {
+    ($t:ident) => {
+        impl TryFrom<&str> for $t {
+            type Error = ValueError;
+            fn try_from(s: &str) -> Result<Self, ValueError> {
+                Self::try_from(s.to_owned())
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+    };
+}
+
 /// Longest [`EntityId`] accepted; Firestore allows 1,500 bytes per id.
 pub const MAX_ID_LEN: usize = 128;
 
@@ -220,18 +239,7 @@ impl TryFrom<String> for EntityId {
     }
 }
 
-impl TryFrom<&str> for EntityId {
-    type Error = ValueError;
-    fn try_from(s: &str) -> Result<Self, ValueError> {
-        Self::try_from(s.to_owned())
-    }
-}
-
-impl From<EntityId> for String {
-    fn from(id: EntityId) -> String {
-        id.0
-    }
-}
+string_newtype_conversions!(EntityId);
 
 impl fmt::Display for EntityId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -278,18 +286,7 @@ impl TryFrom<String> for PlaceName {
     }
 }
 
-impl TryFrom<&str> for PlaceName {
-    type Error = ValueError;
-    fn try_from(s: &str) -> Result<Self, ValueError> {
-        Self::try_from(s.to_owned())
-    }
-}
-
-impl From<PlaceName> for String {
-    fn from(p: PlaceName) -> String {
-        p.0
-    }
-}
+string_newtype_conversions!(PlaceName);
 
 /// Free text for display (names, user agents): 1..=`MAX` characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
