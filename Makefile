@@ -46,6 +46,10 @@ local-status: ## Show nodes, quorum and the events topic
 local-reset: ## Stop the native stack and wipe its data (.local/)
 	LOCAL_WIPE=1 scripts/local-down.sh
 
+.PHONY: attack
+attack: ## Run the attack suite against the native stack (started if needed); print the verdicts
+	scripts/attack.sh
+
 .PHONY: bench-simulator
 bench-simulator: ## Simulator vs Kafka's ProducerPerformance on the native cluster, and 100k-user RSS
 	scripts/bench-simulator.sh
