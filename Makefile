@@ -57,3 +57,56 @@ bench-simulator: ## Simulator vs Kafka's ProducerPerformance on the native clust
 .PHONY: bench-analytics
 bench-analytics: ## Analytics end to end vs Kafka's ConsumerPerformance, writes per event, RSS
 	scripts/bench-analytics.sh
+
+# --- Deployment (docker compose, Kubernetes); no Docker engine is needed to validate them ---
+COMPOSE := docker compose -f docker-compose.yml
+COMPOSE_DEV := $(COMPOSE) -f docker-compose.dev.yml
+
+.PHONY: validate-deploy docker-build kafka-up kafka-down services-up services-down compose-up compose-down compose-dev-up compose-dev-down attacker-up attacker-down firebase-start firebase-stop all-down k8s-start
+validate-deploy: ## Validate compose, k8s and Dockerfile statically and against config/kafka
+	scripts/validate-deploy.sh
+
+docker-build: ## Build the simulator, analytics, attacker and kafka-config images
+	$(COMPOSE) --profile services --profile attacker build
+
+kafka-up: init ## docker compose: 3 secure KRaft brokers, topics/ACLs init, Kafka UI on :8888
+	$(COMPOSE) up -d --wait kafka-1 kafka-2 kafka-3 kafka-ui
+
+kafka-down: ## docker compose: stop the brokers and the UI (data volumes kept)
+	$(COMPOSE) stop kafka-ui kafka-1 kafka-2 kafka-3
+
+services-up: ## docker compose: simulator and analytics (replicated) against the running brokers
+	$(COMPOSE) --profile services up -d simulator analytics
+
+services-down: ## docker compose: stop simulator and analytics
+	$(COMPOSE) --profile services stop simulator analytics
+
+compose-up: init ## docker compose: the full stack against real Firestore (GCLOUD_PROJECT, credentials)
+	$(COMPOSE) --profile services up -d
+
+compose-down: ## docker compose: stop and remove the full stack (volumes kept)
+	$(COMPOSE) --profile services --profile attacker down
+
+compose-dev-up: init ## docker compose: the full stack against the Firestore emulator
+	GOOGLE_APPLICATION_CREDENTIALS_FILE=/dev/null $(COMPOSE_DEV) --profile services up -d
+
+compose-dev-down: ## docker compose: stop the dev stack
+	GOOGLE_APPLICATION_CREDENTIALS_FILE=/dev/null $(COMPOSE_DEV) --profile services --profile attacker down
+
+attacker-up: ## docker compose: run the attack suite against the compose stack; fails on any breach
+	GOOGLE_APPLICATION_CREDENTIALS_FILE=$${GOOGLE_APPLICATION_CREDENTIALS_FILE:-/dev/null} $(COMPOSE_DEV) --profile attacker run --rm attacker all
+
+attacker-down: ## docker compose: remove leftover attacker containers
+	$(COMPOSE_DEV) --profile attacker rm -fsv attacker
+
+firebase-start: ## Start the Firestore emulator natively on 127.0.0.1:8681 (no Docker)
+	scripts/firestore-up.sh
+
+firebase-stop: ## Stop the native Firestore emulator
+	bash -c 'source scripts/lib/common.sh && stop_tracked "$$LOCAL_DIR/firestore/pid"'
+
+all-down: local-down ## Stop everything: the native stack and, if Docker is there, the compose stack
+	-command -v docker >/dev/null && GOOGLE_APPLICATION_CREDENTIALS_FILE=/dev/null $(COMPOSE_DEV) --profile services --profile attacker down
+
+k8s-start: ## Kubernetes: install the pinned Strimzi operator and apply k8s/ (needs kubectl)
+	scripts/k8s-start.sh

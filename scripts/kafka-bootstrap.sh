@@ -4,22 +4,14 @@
 set -euo pipefail
 source "$(dirname "$0")/lib/kafka.sh"
 
-while read -r topic partitions rf configs; do
-  args=(--create --if-not-exists --topic "$topic" --partitions "$partitions" --replication-factor "$rf")
-  IFS=, read -ra kvs <<< "$configs"
-  for kv in "${kvs[@]}"; do args+=(--config "$kv"); done
-  admin_tool org.apache.kafka.tools.TopicCommand "${args[@]}" >/dev/null
-  log "topic $topic: $partitions partitions, RF $rf, $configs"
-done < <(expand_table topics.conf)
-
-acl_args=()
-while read -r principal resource pattern name operations; do
-  args=(--add --allow-principal "User:$principal" --resource-pattern-type "$pattern" "--$resource" "$name")
-  IFS=, read -ra ops <<< "$operations"
-  for op in "${ops[@]}"; do args+=(--operation "$op"); done
-  admin_tool org.apache.kafka.tools.AclCommand "${args[@]}" >/dev/null
-  log "acl: User:$principal may $operations $resource $name"
-done < <(expand_table acls.conf)
+while read -r tool args; do
+  # shellcheck disable=SC2086 # the arguments are space-separated words without spaces
+  case $tool in
+    topics) admin_tool org.apache.kafka.tools.TopicCommand $args >/dev/null ;;
+    acls) admin_tool org.apache.kafka.tools.AclCommand $args >/dev/null ;;
+  esac
+  log "$tool: $args"
+done < <(bootstrap_calls)
 
 # Create the group coordinator's internal topic now, as the super user, rather than on the
 # first FindCoordinator of an application principal (which would race its first join).

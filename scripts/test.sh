@@ -8,6 +8,8 @@ cd "$here/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --workspace --all-targets --quiet
+# Compose, Kubernetes and Dockerfile: static validation and agreement with config/kafka.
+"$here/validate-deploy.sh"
 
 trap '"$here/local-down.sh"' EXIT
 LOCAL_FRESH=1 "$here/local-up.sh"

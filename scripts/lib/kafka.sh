@@ -27,15 +27,21 @@ node_pidfile()    { echo "$KAFKA_STATE/node-$1/pid"; }
 
 all_nodes() { seq 1 "$KAFKA_NODES"; }
 
+# Node n's host: KAFKA_HOST for the native cluster, or KAFKA_HOST_PATTERN (printf, e.g.
+# kafka-%d) where every node has a host of its own (docker compose).
+node_host() {
+  if [[ -n ${KAFKA_HOST_PATTERN:-} ]]; then printf "$KAFKA_HOST_PATTERN" "$1"; else echo "$KAFKA_HOST"; fi
+}
+
 bootstrap_servers() {
   local n out=()
-  for n in $(all_nodes); do out+=("$KAFKA_HOST:$(client_port "$n")"); done
+  for n in $(all_nodes); do out+=("$(node_host "$n"):$(client_port "$n")"); done
   (IFS=,; echo "${out[*]}")
 }
 
 quorum_voters() {
   local n out=()
-  for n in $(all_nodes); do out+=("$n@$KAFKA_HOST:$(controller_port "$n")"); done
+  for n in $(all_nodes); do out+=("$n@$(node_host "$n"):$(controller_port "$n")"); done
   (IFS=,; echo "${out[*]}")
 }
 
@@ -64,6 +70,24 @@ expand_table() {
     DLQ_TOPIC_RETENTION_MS=$DLQ_TOPIC_RETENTION_MS ANALYTICS_GROUP=$ANALYTICS_GROUP INJECTOR_GROUP=$INJECTOR_GROUP envsubst
 }
 
+# The Kafka tool calls that create config/kafka's topics and ACLs, one per line:
+# `topics ARGS...` (kafka-topics) or `acls ARGS...` (kafka-acls). Names hold no spaces.
+bootstrap_calls() {
+  local topic partitions rf configs principal resource pattern name operations kv op
+  while read -r topic partitions rf configs; do
+    local args=(--create --if-not-exists --topic "$topic" --partitions "$partitions" --replication-factor "$rf")
+    IFS=, read -ra kvs <<< "$configs"
+    for kv in "${kvs[@]}"; do args+=(--config "$kv"); done
+    echo "topics ${args[*]}"
+  done < <(expand_table topics.conf)
+  while read -r principal resource pattern name operations; do
+    local args=(--add --allow-principal "User:$principal" --resource-pattern-type "$pattern" "--$resource" "$name")
+    IFS=, read -ra ops <<< "$operations"
+    for op in "${ops[@]}"; do args+=(--operation "$op"); done
+    echo "acls ${args[*]}"
+  done < <(expand_table acls.conf)
+}
+
 require_kafka_libs() {
   [[ -f $KAFKA_LIBS/.complete ]] || die "Kafka $KAFKA_VERSION jars missing in $KAFKA_LIBS: run scripts/kafka-fetch.sh"
 }
@@ -89,15 +113,18 @@ render_broker_properties() {
   local out="$dir/server.properties"
   (
     umask 077
+    local host; host=$(node_host "$n")
     NODE_ID=$n QUORUM_VOTERS=$(quorum_voters) \
-    CLIENT_LISTENER="$KAFKA_HOST:$(client_port "$n")" CLIENT_ADVERTISED="$KAFKA_HOST:$(client_port "$n")" \
-    INTERNAL_LISTENER="$KAFKA_HOST:$(internal_port "$n")" INTERNAL_ADVERTISED="$KAFKA_HOST:$(internal_port "$n")" \
-    CONTROLLER_LISTENER="$KAFKA_HOST:$(controller_port "$n")" \
+    CLIENT_LISTENER="$host:$(client_port "$n")" CLIENT_ADVERTISED="$host:$(client_port "$n")" \
+    INTERNAL_LISTENER="$host:$(internal_port "$n")" INTERNAL_ADVERTISED="$host:$(internal_port "$n")" \
+    CONTROLLER_LISTENER="$host:$(controller_port "$n")" \
     ADMIN_PASSWORD=$(read_password admin) \
     KEYSTORE_LOCATION="$CERTS_DIR/kafka-$n.p12" KEYSTORE_PASSWORD=$(cat "$CERTS_DIR/keystore.password") \
-    TRUSTSTORE_LOCATION="$CERTS_DIR/ca.crt" SUPER_USERS=$(super_users) LOG_DIRS="$dir/data" \
+    TRUSTSTORE_LOCATION="$CERTS_DIR/ca.crt" SUPER_USERS=$(super_users) LOG_DIRS="${KAFKA_LOG_DIRS:-$dir/data}" \
     envsubst < "$KAFKA_CONFIG_DIR/broker.properties" > "$out"
-    { echo; echo "# native-overrides.properties"; cat "$KAFKA_CONFIG_DIR/native-overrides.properties"; } >> "$out"
+    if [[ ${KAFKA_NATIVE_OVERRIDES:-1} == 1 ]]; then
+      { echo; echo "# native-overrides.properties"; cat "$KAFKA_CONFIG_DIR/native-overrides.properties"; } >> "$out"
+    fi
   )
 }
 

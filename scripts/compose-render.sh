@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The one-shot `kafka-config` service of docker-compose.yml: render config/kafka (the same
+# source of truth the native cluster uses) for three brokers named kafka-1..3 into the shared
+# volume /rendered:
+#   kafka/node-N/server.properties, kafka/node-N/start.sh   (per broker, mode 600)
+#   kafka/admin.properties, kafka/init.sh, kafka/cluster.id  (the init service, the UI)
+#   certs/                                                   (copied from /certs)
+# Inputs, mounted read-only: /certs (make certs), /secrets/kafka/<user>.password (make secrets).
+set -euo pipefail
+export KAFKA_HOST_PATTERN=kafka-%d KAFKA_BASE_PORT=9092 KAFKA_PORT_STRIDE=0 \
+  LOCAL_DIR=/rendered SECRETS_DIR=/secrets CERTS_DIR=/rendered/certs \
+  KAFKA_LOG_DIRS=/var/lib/kafka/data KAFKA_NATIVE_OVERRIDES=0
+# shellcheck source=scripts/lib/kafka.sh
+source "$(dirname "$0")/lib/kafka.sh"
+KAFKA_UID=${KAFKA_UID:-1000}   # appuser of the apache/kafka image
+
+install -d -m 700 "$CERTS_DIR" "$KAFKA_STATE"
+cp /certs/ca.crt /certs/keystore.password "$CERTS_DIR/"
+for n in $(all_nodes); do cp "/certs/kafka-$n.p12" "$CERTS_DIR/"; done
+[[ -s $KAFKA_STATE/cluster.id ]] \
+  || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' > "$KAFKA_STATE/cluster.id"
+
+scram=()
+for user in $(kafka_users); do
+  scram+=("--add-scram '$SASL_MECHANISM=[name=$user,password=$(read_password "$user")]'")
+done
+for n in $(all_nodes); do
+  render_broker_properties "$n"
+  props="$(node_dir "$n")/server.properties"
+  (
+    umask 077
+    cat > "$(node_dir "$n")/start.sh" <<START
+#!/bin/sh
+# kafka-$n: format the KRaft storage with the SCRAM users once, then run the broker.
+set -e
+if [ ! -f $KAFKA_LOG_DIRS/meta.properties ]; then
+  /opt/kafka/bin/kafka-storage.sh format -t "\$(cat $KAFKA_STATE/cluster.id)" -c $props ${scram[*]}
+fi
+exec /opt/kafka/bin/kafka-server-start.sh $props
+START
+  )
+done
+
+render_admin_properties
+{
+  echo "#!/bin/sh"
+  echo "# Topics and ACLs of config/kafka, created as the admin super user (idempotent)."
+  echo "set -e"
+  while read -r tool args; do
+    echo "/opt/kafka/bin/kafka-$tool.sh --bootstrap-server $(bootstrap_servers) --command-config $ADMIN_PROPERTIES $args"
+  done < <(bootstrap_calls)
+  echo "echo 'topics and ACLs in place'"
+} > "$KAFKA_STATE/init.sh"
+
+chown -R "$KAFKA_UID:$KAFKA_UID" /rendered
+chmod -R go-rwx /rendered
+log "rendered $KAFKA_NODES brokers, admin properties and init script into /rendered"

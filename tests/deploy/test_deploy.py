@@ -1,0 +1,216 @@
+"""The deployment files agree with config/kafka (the source of truth), and each validator
+that scripts/validate-deploy.sh runs really rejects a broken file, so a silently skipped
+validation cannot pass. Run by scripts/validate-deploy.sh (in `make test`)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA = ROOT / "config" / "kafka"
+BIN = Path(sys.executable).parent
+
+
+def conf():
+    """cluster.conf's defaults, with ${VAR:-default} taken as the default."""
+    out = {}
+    for line in (KAFKA / "cluster.conf").read_text().splitlines():
+        m = re.match(r"^([A-Z_]+)=\$\{\1:-(.*)\}$", line.strip())
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def table(name):
+    values = conf()
+    rows = []
+    for line in (KAFKA / name).read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        rows.append([re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], w) for w in line.split()])
+    return rows
+
+
+def docs(path):
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def k8s(kind):
+    return [d for f in sorted((ROOT / "k8s").rglob("*.yaml")) for d in docs(f) if d["kind"] == kind]
+
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+# --- the source of truth ----------------------------------------------------------------
+
+def test_compose_brokers_run_the_native_kafka_version_from_the_rendered_source_of_truth():
+    version = conf()["KAFKA_VERSION"]
+    brokers = [n for n in SERVICES if re.fullmatch(r"kafka-\d", n)]
+    assert len(brokers) == int(conf()["KAFKA_NODES"]) == 3
+    for name in brokers + ["kafka-init"]:
+        assert SERVICES[name]["image"] == f"apache/kafka:${{KAFKA_VERSION:-{version}}}"
+    for name in brokers:
+        n = name.split("-")[1]
+        assert SERVICES[name]["command"] == ["/bin/sh", f"/rendered/kafka/node-{n}/start.sh"]
+        assert SERVICES[name]["depends_on"]["kafka-config"]["condition"] == "service_completed_successfully"
+    # kafka-config renders config/kafka with the native scripts' own functions.
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "COPY config/kafka config/kafka" in dockerfile
+    assert "scripts/compose-render.sh" in dockerfile
+    render = (ROOT / "scripts" / "compose-render.sh").read_text()
+    assert "render_broker_properties" in render and "bootstrap_calls" in render
+
+
+def test_no_kafka_port_is_published_and_nothing_is_plaintext():
+    for name, svc in SERVICES.items():
+        if name.startswith("kafka-") and name != "kafka-ui":
+            assert "ports" not in svc, f"{name} publishes a Kafka port"
+    lines = (ROOT / "docker-compose.yml").read_text().splitlines()
+    config = "\n".join(l for l in lines if not l.lstrip().startswith("#"))
+    assert "PLAINTEXT" not in config.upper()
+    props = (KAFKA / "broker.properties").read_text()
+    protocols = re.search(r"^listener.security.protocol.map=(.*)$", props, re.M).group(1)
+    assert all(p.split(":")[1] in ("SASL_SSL", "SSL") for p in protocols.split(","))
+
+
+def test_compose_services_are_replicated_healthy_limited_and_secret_free():
+    for name in ("simulator", "analytics"):
+        svc = SERVICES[name]
+        assert svc["restart"] == "unless-stopped"
+        assert "${" in str(svc["deploy"]["replicas"]) and svc["deploy"]["replicas"].endswith(":-2}")
+        assert svc["deploy"]["resources"]["limits"]["memory"]
+        assert svc["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+        env = svc["environment"]
+        assert env["KAFKA_SASL_PASSWORD_FILE"].startswith("/run/secrets/")
+        assert "KAFKA_SASL_PASSWORD" not in env
+    assert "healthcheck" in SERVICES["analytics"]
+    for secret in COMPOSE["secrets"].values():
+        assert "file" in secret, "secrets come from files made by make init"
+    assert SERVICES["kafka-ui"]["ports"] == ["${KAFKA_UI_PORT:-8888}:8080"]
+    assert SERVICES["attacker"]["profiles"] == ["attacker"]
+
+
+def test_strimzi_topics_match_topics_conf():
+    want = {row[0]: row for row in table("topics.conf")}
+    got = {t["metadata"]["name"]: t["spec"] for t in k8s("KafkaTopic")}
+    assert set(got) == set(want)
+    for name, (_, partitions, rf, configs) in want.items():
+        assert got[name]["partitions"] == int(partitions)
+        assert got[name]["replicas"] == int(rf)
+        for kv in configs.split(","):
+            key, value = kv.split("=")
+            assert str(got[name]["config"][key]) == value, (name, key)
+
+
+def test_strimzi_users_and_acls_equal_the_source_of_truth():
+    want = {}
+    for principal, resource, pattern, name, ops in table("acls.conf"):
+        want.setdefault(principal, set()).add((resource, pattern, name, frozenset(ops.split(","))))
+    users = [r[0] for r in table("users.conf")]
+    got = {}
+    for user in k8s("KafkaUser"):
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        rules = got.setdefault(user["metadata"]["name"], set())
+        for acl in user["spec"]["authorization"]["acls"]:
+            r = acl["resource"]
+            assert acl.get("type", "allow") == "allow"
+            rules.add((r["type"], r["patternType"], r["name"], frozenset(acl["operations"])))
+    assert got == want
+    # admin is Strimzi's own operators there; every other user has a KafkaUser.
+    assert set(got) == set(users) - {"admin"}
+
+
+def test_strimzi_cluster_matches_the_native_one():
+    c = conf()
+    (kafka,) = k8s("Kafka")
+    spec = kafka["spec"]["kafka"]
+    assert spec["version"] == c["KAFKA_VERSION"]
+    assert spec["config"]["min.insync.replicas"] == int(c["MIN_INSYNC_REPLICAS"])
+    assert spec["config"]["default.replication.factor"] == int(c["REPLICATION_FACTOR"])
+    assert spec["authorization"]["type"] == "simple"
+    for listener in spec["listeners"]:
+        assert listener["tls"] is True and listener["authentication"]["type"] == "scram-sha-512"
+    (pool,) = k8s("KafkaNodePool")
+    assert pool["spec"]["replicas"] == int(c["KAFKA_NODES"])
+    assert set(pool["spec"]["roles"]) == {"controller", "broker"}
+    assert pool["spec"]["storage"]["volumes"][0]["type"] == "persistent-claim"
+
+
+def test_k8s_deployments_are_replicated_probed_and_non_root():
+    for dep in k8s("Deployment"):
+        spec = dep["spec"]
+        pod = spec["template"]["spec"]
+        assert spec["replicas"] >= 2
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["terminationGracePeriodSeconds"] >= 60
+        (container,) = pod["containers"]
+        assert container["resources"]["limits"]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert env["KAFKA_SASL_PASSWORD_FILE"].startswith("/etc/kafka-user/")
+        secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert {"ecommerce-cluster-ca-cert", env["KAFKA_SASL_USERNAME"]} <= secrets
+    analytics = next(d for d in k8s("Deployment") if d["metadata"]["name"] == "analytics")
+    container = analytics["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["port"] == "admin"
+    assert k8s("NetworkPolicy") and k8s("Job")
+
+
+def test_makefile_has_every_target_of_the_original_readme():
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("init", "firebase-start", "compose-dev-up", "compose-up", "kafka-up", "services-up",
+                   "attacker-up", "compose-down", "kafka-down", "services-down", "attacker-down",
+                   "compose-dev-down", "firebase-stop", "all-down", "docker-build", "k8s-start",
+                   "demo", "test", "attack", "validate-deploy"):
+        assert re.search(rf"^{re.escape(target)}:.*## ", makefile, re.M), target
+
+
+# --- every validator rejects a broken file ----------------------------------------------
+
+def run(*args):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=ROOT)
+
+
+def broken(tmp_path, source, old, new, name=None):
+    text = (ROOT / source).read_text()
+    assert old in text, f"{old!r} not in {source}"
+    path = tmp_path / (name or Path(source).name)
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_the_compose_validator_rejects_a_broken_compose_file(tmp_path):
+    assert run(BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", ROOT / "docker-compose.yml").returncode == 0
+    bad = broken(tmp_path, "docker-compose.yml", "stop_grace_period: 60s", "stop_grace_period: [60]")
+    result = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", bad)
+    assert result.returncode != 0, result.stdout
+
+
+def test_the_kubernetes_validator_rejects_a_broken_manifest(tmp_path):
+    good = ROOT / "k8s" / "40-services.yaml"
+    assert run(BIN / "kubernetes-validate", "--strict", "-k", "1.35.0", good).returncode == 0
+    bad = broken(tmp_path, "k8s/40-services.yaml", "terminationGracePeriodSeconds: 90",
+                 "terminationGracePeriodSecond: 90")
+    result = run(BIN / "kubernetes-validate", "--strict", "-k", "1.35.0", bad)
+    assert result.returncode != 0, result.stdout
+
+
+def test_the_strimzi_validator_rejects_scram_sha_256_users(tmp_path):
+    validate = ROOT / "tools" / "strimzi-validate" / "validate.mjs"
+    assert run("node", validate, ROOT / "k8s" / "30-users.yaml").returncode == 0
+    bad = broken(tmp_path, "k8s/30-users.yaml", "type: scram-sha-512", "type: scram-sha-256")
+    result = run("node", validate, bad)
+    assert result.returncode != 0 and "allowed values" in result.stderr, result.stderr
+
+
+def test_hadolint_rejects_a_careless_dockerfile(tmp_path):
+    assert run(BIN / "hadolint", ROOT / "docker" / "Dockerfile").returncode == 0
+    bad = broken(tmp_path, "docker/Dockerfile", "curl=7.88.*", "curl", name="Dockerfile")
+    result = run(BIN / "hadolint", bad)
+    assert result.returncode != 0 and "DL3008" in result.stdout, result.stdout
