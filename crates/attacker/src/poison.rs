@@ -47,6 +47,15 @@ fn bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
+/// `v` with its product id rewritten by `f`.
+fn with_product_id(v: &mut Value, f: impl Fn(&str) -> String) -> &Value {
+    let id = f(v["parameters"]["product"]["id"]
+        .as_str()
+        .unwrap_or_default());
+    v["parameters"]["product"]["id"] = json!(id);
+    v
+}
+
 /// A valid event, keyed by its session as the simulator keys it.
 pub fn valid_event(run: &str, tag: &str, session: Uuid) -> Prepared {
     Prepared {
@@ -118,46 +127,21 @@ pub fn catalog(run: &str) -> Vec<Poison> {
         bytes(v)
     });
     add("id-path-separator", &["unsafe_id"], false, &|v| {
-        let id = format!(
-            "{}/../../statistics/lifetime",
-            v["parameters"]["product"]["id"]
-                .as_str()
-                .unwrap_or_default()
-        );
-        v["parameters"]["product"]["id"] = json!(id);
-        bytes(v)
+        bytes(with_product_id(v, |id| {
+            format!("{id}/../../statistics/lifetime")
+        }))
     });
     add("id-reserved", &["unsafe_id"], false, &|v| {
-        let id = format!(
-            "__{}__",
-            v["parameters"]["product"]["id"]
-                .as_str()
-                .unwrap_or_default()
-        );
-        v["parameters"]["product"]["id"] = json!(id);
-        bytes(v)
+        bytes(with_product_id(v, |id| format!("__{id}__")))
     });
     add("id-too-long", &["unsafe_id"], false, &|v| {
-        let id = format!(
-            "{}-{}",
-            v["parameters"]["product"]["id"]
-                .as_str()
-                .unwrap_or_default(),
-            "x".repeat(2000)
-        );
-        v["parameters"]["product"]["id"] = json!(id);
-        bytes(v)
+        bytes(with_product_id(v, |id| {
+            format!("{id}-{}", "x".repeat(2000))
+        }))
     });
     add("id-not-utf8", &["not_utf8"], false, &|v| {
         let marker = "NOT-UTF8";
-        let id = format!(
-            "{}-{marker}",
-            v["parameters"]["product"]["id"]
-                .as_str()
-                .unwrap_or_default()
-        );
-        v["parameters"]["product"]["id"] = json!(id);
-        let text = bytes(v);
+        let text = bytes(with_product_id(v, |id| format!("{id}-{marker}")));
         let at = text
             .windows(marker.len())
             .position(|w| w == marker.as_bytes())

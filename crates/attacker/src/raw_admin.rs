@@ -153,6 +153,17 @@ fn request(client: &AdminClient<ObservedContext>, change: &Change, timeout: Dura
                 CStr::from_ptr(p).to_string_lossy().into_owned()
             }
         };
+        // An ACL result's error object: null means accepted.
+        let error_of = |e: *const rd::rd_kafka_error_t| {
+            if e.is_null() {
+                (RDKafkaErrorCode::NoError, String::new())
+            } else {
+                (
+                    rd::rd_kafka_error_code(e).into(),
+                    text(rd::rd_kafka_error_string(e)),
+                )
+            }
+        };
         let answer = if event.is_null() {
             Err((None, "no answer within the timeout".to_owned()))
         } else if rd::rd_kafka_event_error(event)
@@ -171,34 +182,14 @@ fn request(client: &AdminClient<ObservedContext>, change: &Change, timeout: Dura
                         rd::rd_kafka_event_CreateAcls_result(event),
                         &mut n,
                     );
-                    (n > 0).then(|| {
-                        let e = rd::rd_kafka_acl_result_error(*r);
-                        if e.is_null() {
-                            (RDKafkaErrorCode::NoError, String::new())
-                        } else {
-                            (
-                                rd::rd_kafka_error_code(e).into(),
-                                text(rd::rd_kafka_error_string(e)),
-                            )
-                        }
-                    })
+                    (n > 0).then(|| error_of(rd::rd_kafka_acl_result_error(*r)))
                 }
                 Change::DeleteAcls { .. } => {
                     let r = rd::rd_kafka_DeleteAcls_result_responses(
                         rd::rd_kafka_event_DeleteAcls_result(event),
                         &mut n,
                     );
-                    (n > 0).then(|| {
-                        let e = rd::rd_kafka_DeleteAcls_result_response_error(*r);
-                        if e.is_null() {
-                            (RDKafkaErrorCode::NoError, String::new())
-                        } else {
-                            (
-                                rd::rd_kafka_error_code(e).into(),
-                                text(rd::rd_kafka_error_string(e)),
-                            )
-                        }
-                    })
+                    (n > 0).then(|| error_of(rd::rd_kafka_DeleteAcls_result_response_error(*r)))
                 }
                 Change::AlterTopicConfig { .. } => {
                     let r = rd::rd_kafka_AlterConfigs_result_resources(
