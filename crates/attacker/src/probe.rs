@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use platform::ObservedContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic};
+use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -108,7 +109,7 @@ fn describe(code: Option<RDKafkaErrorCode>, reason: &str) -> String {
 }
 
 /// Watches a client's own errors for the expected refusal.
-struct Watch {
+pub(crate) struct Watch {
     context: ObservedContext,
     refusal: Refusal,
     started: Instant,
@@ -118,7 +119,7 @@ struct Watch {
 }
 
 impl Watch {
-    fn new(refusal: Refusal) -> Watch {
+    pub(crate) fn new(refusal: Refusal) -> Watch {
         Watch {
             context: ObservedContext::default(),
             refusal,
@@ -133,7 +134,7 @@ impl Watch {
         self.note(e.rdkafka_error_code(), &e.to_string());
     }
 
-    fn note(&mut self, code: Option<RDKafkaErrorCode>, reason: &str) {
+    pub(crate) fn note(&mut self, code: Option<RDKafkaErrorCode>, reason: &str) {
         let text = describe(code, reason);
         if code.is_some_and(|c| self.refusal.contains(&c)) {
             match &mut self.obs.refusal {
@@ -163,7 +164,25 @@ impl Watch {
         self.obs.refusal.is_some()
     }
 
-    fn finish(mut self) -> Observation {
+    pub(crate) fn got_through(&mut self, what: String) {
+        self.obs.got_through = Some(what);
+    }
+
+    /// A client of this watch's context; `None` (the error noted) if the config is refused.
+    pub(crate) fn client<T>(&mut self, config: &ClientConfig) -> Option<T>
+    where
+        T: FromClientConfigAndContext<ObservedContext>,
+    {
+        match config.create_with_context(self.context.clone()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.error(&e);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Observation {
         self.sweep();
         self.obs.elapsed = self.started.elapsed();
         self.obs
@@ -180,17 +199,12 @@ pub async fn produce(
     refusal: Refusal,
 ) -> Observation {
     let mut watch = Watch::new(refusal);
-    let producer: FutureProducer<ObservedContext> = match config
-        .clone()
+    let mut config = config.clone();
+    config
         .set("acks", "all")
-        .set("message.timeout.ms", timeout.as_millis().to_string())
-        .create_with_context(watch.context.clone())
-    {
-        Ok(p) => p,
-        Err(e) => {
-            watch.error(&e);
-            return watch.finish();
-        }
+        .set("message.timeout.ms", timeout.as_millis().to_string());
+    let Some(producer) = watch.client::<FutureProducer<ObservedContext>>(&config) else {
+        return watch.finish();
     };
     let record = FutureRecord::to(topic).key(key).payload(payload);
     let mut delivery = match producer.send_result(record) {
@@ -247,7 +261,12 @@ pub async fn consume(
     refusal: Refusal,
 ) -> Observation {
     let config = config.clone();
-    tokio::task::spawn_blocking(move || consume_blocking(config, read, timeout, refusal))
+    blocking(move || consume_blocking(config, read, timeout, refusal)).await
+}
+
+/// Run a probe that blocks (librdkafka's synchronous calls) off the async runtime.
+pub(crate) async fn blocking(probe: impl FnOnce() -> Observation + Send + 'static) -> Observation {
+    tokio::task::spawn_blocking(probe)
         .await
         .unwrap_or_else(|e| Observation {
             other: vec![format!("probe task failed: {e}")],
@@ -266,14 +285,9 @@ fn consume_blocking(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
-    let consumer: BaseConsumer<ObservedContext> =
-        match config.create_with_context(watch.context.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                watch.error(&e);
-                return watch.finish();
-            }
-        };
+    let Some(consumer) = watch.client::<BaseConsumer<ObservedContext>>(&config) else {
+        return watch.finish();
+    };
     let started = match &read {
         Read::Assign { topic, partitions } => {
             let mut tpl = TopicPartitionList::new();
@@ -356,38 +370,23 @@ pub async fn admin(
     refusal: Refusal,
 ) -> Observation {
     let mut watch = Watch::new(refusal);
-    let client: AdminClient<ObservedContext> =
-        match config.create_with_context(watch.context.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                watch.error(&e);
-                return watch.finish();
-            }
-        };
+    let Some(client) = watch.client::<AdminClient<ObservedContext>>(config) else {
+        return watch.finish();
+    };
     let options = AdminOptions::new().request_timeout(Some(timeout));
     let run = async {
-        match &op {
-            AdminOp::CreateTopic(name) => client
-                .create_topics(
-                    &[NewTopic::new(
-                        name,
-                        1,
-                        rdkafka::admin::TopicReplication::Fixed(1),
-                    )],
-                    &options,
-                )
-                .await
-                .map(|r| {
-                    r.into_iter()
-                        .map(|x| x.map(|_| ()).map_err(|(_, c)| c))
-                        .collect()
-                }),
-            AdminOp::DeleteTopic(name) => client.delete_topics(&[name], &options).await.map(|r| {
-                r.into_iter()
-                    .map(|x| x.map(|_| ()).map_err(|(_, c)| c))
-                    .collect()
-            }),
-        }
+        let results = match &op {
+            AdminOp::CreateTopic(name) => {
+                let topic = NewTopic::new(name, 1, rdkafka::admin::TopicReplication::Fixed(1));
+                client.create_topics(&[topic], &options).await
+            }
+            AdminOp::DeleteTopic(name) => client.delete_topics(&[name], &options).await,
+        };
+        results.map(|r| {
+            r.into_iter()
+                .map(|x| x.map(|_| ()).map_err(|(_, c)| c))
+                .collect()
+        })
     };
     let results: Result<Vec<Result<(), RDKafkaErrorCode>>, KafkaError> =
         match tokio::time::timeout(timeout + Duration::from_secs(1), run).await {
@@ -401,7 +400,7 @@ pub async fn admin(
         Ok(results) => {
             for r in results {
                 match r {
-                    Ok(()) => watch.obs.got_through = Some(format!("{op:?} succeeded")),
+                    Ok(()) => watch.got_through(format!("{op:?} succeeded")),
                     Err(code) => watch.note(Some(code), &format!("{op:?} refused")),
                 }
             }
@@ -414,27 +413,16 @@ pub async fn admin(
 /// Fetch the cluster metadata; "got through" means the brokers answered.
 pub async fn metadata(config: &ClientConfig, timeout: Duration, refusal: Refusal) -> Observation {
     let config = config.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let mut watch = Watch::new(refusal);
-        let consumer: BaseConsumer<ObservedContext> =
-            match config.create_with_context(watch.context.clone()) {
-                Ok(c) => c,
-                Err(e) => {
-                    watch.error(&e);
-                    return watch.finish();
-                }
-            };
+        let Some(consumer) = watch.client::<BaseConsumer<ObservedContext>>(&config) else {
+            return watch.finish();
+        };
         match consumer.fetch_metadata(None, timeout) {
-            Ok(md) => {
-                watch.obs.got_through = Some(format!("metadata: {} brokers", md.brokers().len()));
-            }
+            Ok(md) => watch.got_through(format!("metadata: {} brokers", md.brokers().len())),
             Err(e) => watch.error(&e),
         }
         watch.finish()
     })
     .await
-    .unwrap_or_else(|e| Observation {
-        other: vec![format!("probe task failed: {e}")],
-        ..Observation::default()
-    })
 }

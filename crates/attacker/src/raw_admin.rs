@@ -10,7 +10,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use platform::ObservedContext;
 use rdkafka::admin::AdminClient;
@@ -18,7 +18,7 @@ use rdkafka::bindings as rd;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
-use crate::probe::{Observation, Refusal};
+use crate::probe::{self, Observation, Refusal, Watch};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -233,27 +233,15 @@ pub async fn attempt(
     refusal: Refusal,
 ) -> Observation {
     let config = config.clone();
-    tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let mut obs = Observation::default();
-        match config
-            .create_with_context::<_, AdminClient<ObservedContext>>(ObservedContext::default())
-        {
-            Err(e) => obs.other.push(e.to_string()),
-            Ok(client) => match request(&client, &change, timeout) {
-                Ok(()) => obs.got_through = Some(format!("{change:?} accepted")),
-                Err((Some(code), text)) if refusal.contains(&code) => {
-                    obs.refusal = Some((started.elapsed(), format!("{code:?}: {text}")));
-                }
-                Err((code, text)) => obs.other.push(format!("{code:?}: {text}")),
-            },
+    probe::blocking(move || {
+        let mut watch = Watch::new(refusal);
+        if let Some(client) = watch.client::<AdminClient<ObservedContext>>(&config) {
+            match request(&client, &change, timeout) {
+                Ok(()) => watch.got_through(format!("{change:?} accepted")),
+                Err((code, text)) => watch.note(code, &text),
+            }
         }
-        obs.elapsed = started.elapsed();
-        obs
+        watch.finish()
     })
     .await
-    .unwrap_or_else(|e| Observation {
-        other: vec![format!("probe task failed: {e}")],
-        ..Observation::default()
-    })
 }

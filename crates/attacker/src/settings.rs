@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use analytics::settings::FirestoreArgs;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
-use platform::{KafkaSettings, ScramMechanism};
-use secrecy::SecretString;
+use platform::{KafkaArgs, KafkaSettings, ScramMechanism};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -203,21 +202,27 @@ pub struct Target {
 
 impl TargetArgs {
     pub fn into_target(self) -> anyhow::Result<Target> {
-        let Some(brokers) = self.brokers.filter(|b| !b.trim().is_empty()) else {
-            bail!("no brokers: set KAFKA_BROKERS or --brokers");
-        };
-        let Some(ca) = self.ca else {
-            bail!("no CA: set KAFKA_SSL_CA_LOCATION or --ca");
-        };
         let dir = self.secrets_dir.as_deref();
+        // Each identity is validated like a service's own settings (platform's KafkaArgs:
+        // brokers, CA, the password file's first line), only with this user and file.
         let settings = |user: &str, file: Option<&Path>| -> anyhow::Result<KafkaSettings> {
-            let password = read_password(user, file, dir)?;
-            let mut s =
-                KafkaSettings::new(brokers.clone(), user, password, ca.clone()).map_err(|e| {
-                    anyhow::anyhow!("{user}:\n{}", platform::kafka::describe_errors(&e))
-                })?;
-            s.mechanism = self.mechanism;
-            Ok(s)
+            let password_file = match (file, dir) {
+                (Some(f), _) => f.to_owned(),
+                (None, Some(d)) => d.join(format!("{user}.password")),
+                (None, None) => bail!(
+                    "no password for {user}: set ATTACK_SECRETS_DIR or the user's ATTACK_*_PASSWORD_FILE"
+                ),
+            };
+            KafkaArgs {
+                brokers: self.brokers.clone(),
+                username: Some(user.to_owned()),
+                password_file: Some(password_file),
+                mechanism: self.mechanism,
+                ca_location: self.ca.clone(),
+                ..KafkaArgs::default()
+            }
+            .into_settings()
+            .map_err(|e| anyhow::anyhow!("{user}:\n{}", platform::kafka::describe_errors(&e)))
         };
         Ok(Target {
             simulator: settings(
@@ -239,27 +244,6 @@ impl TargetArgs {
             firestore: self.firestore,
         })
     }
-}
-
-fn read_password(
-    user: &str,
-    file: Option<&Path>,
-    dir: Option<&Path>,
-) -> anyhow::Result<SecretString> {
-    let path = match (file, dir) {
-        (Some(f), _) => f.to_owned(),
-        (None, Some(d)) => d.join(format!("{user}.password")),
-        (None, None) => bail!(
-            "no password for {user}: set ATTACK_SECRETS_DIR or the user's ATTACK_*_PASSWORD_FILE"
-        ),
-    };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {user}'s password file {}", path.display()))?;
-    let first = text.lines().next().unwrap_or("").trim();
-    if first.is_empty() {
-        bail!("{user}'s password file {} is empty", path.display());
-    }
-    Ok(SecretString::from(first.to_owned()))
 }
 
 #[cfg(test)]
