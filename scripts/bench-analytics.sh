@@ -38,7 +38,7 @@ done
 set -a; source "$CLIENT_ENV"; source "$LOCAL_DIR/firestore/env"; set +a
 # Benchmark topics are not in the ACLs: both sides run as admin, over the same SASL_SSL.
 export KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE; KAFKA_SASL_PASSWORD_FILE=$(password_file admin)
-export RUST_LOG=warn
+export RUST_LOG="${BENCH_RUST_LOG:-warn}"
 
 log "pre-filling $TOPIC with $SESSIONS sessions"
 target/release/simulator --topic "$TOPIC" --users 200 --sessions "$SESSIONS" --rate 0 --seed 5 2> "$WORK/fill.txt"
@@ -100,7 +100,11 @@ GCLOUD_PROJECT=$PROJECT-fresh EVENTS_TOPIC=$FTOPIC DLQ_TOPIC=$FTOPIC-dlq ANALYTI
 sleep 3
 target/release/simulator --topic "$FTOPIC" --users 1000 --rate "$FRESH_RATE" --duration "${BENCH_SECONDS:-20}s" --progress-seconds 3600 2> "$WORK/fresh-sim.txt"
 sleep 4
-fresh=$(curl -sf http://127.0.0.1:9465/metrics | awk '/^analytics_freshness_seconds/ {print}')
+curl -sf http://127.0.0.1:9465/metrics > "$WORK/analytics-fresh.metrics"
+fresh=$(awk '/^analytics_freshness_seconds/ {print}' "$WORK/analytics-fresh.metrics")
+fresh_events=$(awk '/^  delivered/ {print $2}' "$WORK/fresh-sim.txt")
+fresh_writes=$(awk '/^analytics_firestore_writes_total/ {print $2}' "$WORK/analytics-fresh.metrics")
+fresh_flush=$(awk '/^analytics_flush_seconds_sum/ {s=$2} /^analytics_flush_seconds_count/ {n=$2} END {if (n) printf "%.2f", s / n}' "$WORK/analytics-fresh.metrics")
 stop_tracked "$WORK/analytics.pid" 60
 p50=$(awk -F' ' '/quantile="0.5"/ {print $2}' <<< "$fresh")
 p99=$(awk -F' ' '/quantile="0.99"/ {print $2}' <<< "$fresh")
@@ -118,4 +122,5 @@ max writes/doc/s     $per_doc (target <= ~1)
 peak RSS             $((max_rss / 1024)) MiB
 lifetime counters    exact: $exact
 freshness at $FRESH_RATE/s  p50 ${p50:-?}s, p99 ${p99:-?}s from Kafka timestamp to durable aggregate (target p99 < 2 s)
+  at $FRESH_RATE/s       $(awk -v w="$fresh_writes" -v n="$fresh_events" 'BEGIN { if (n) printf "%.3f", w / n }') Firestore writes per event, mean flush ${fresh_flush:-?}s
 REPORT

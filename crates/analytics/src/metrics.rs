@@ -67,8 +67,8 @@ impl Metrics {
             .values()
             .sum()
     }
-    pub fn session_loaded(&self) {
-        self.sessions_loaded.fetch_add(1, Ordering::Relaxed);
+    pub fn sessions_loaded(&self, n: u64) {
+        self.sessions_loaded.fetch_add(n, Ordering::Relaxed);
     }
     pub fn flushed(&self, micros: u64, writes: u64, commits: u64) {
         self.flushes.fetch_add(1, Ordering::Relaxed);

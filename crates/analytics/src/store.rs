@@ -1,9 +1,9 @@
 //! Firestore I/O, at the edge: one atomic `Commit` per call (the `firestore` crate's batch
 //! writers use the non-atomic BatchWrite RPC, so commits are built here from the raw API),
 //! conversion of [`Deltas`] into writes (masked upsert + increment / array-union
-//! transforms), single-document reads, and journal listing for crash recovery.
+//! transforms), single and batched document reads, and journal listing for crash recovery.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -141,6 +141,44 @@ impl Store {
             Err(_) => Err(StoreError::Transient {
                 code: Code::DeadlineExceeded,
                 message: "get timed out".into(),
+            }),
+        }
+    }
+
+    /// Read many documents in one round trip, only the fields in `mask` (all if empty).
+    /// Returns the documents that exist, by path relative to the root.
+    pub async fn get_many(
+        &self,
+        paths: &[String],
+        mask: &[&str],
+    ) -> Result<HashMap<String, pb::Document>, StoreError> {
+        let request = pb::BatchGetDocumentsRequest {
+            database: self.db.get_database_path().clone(),
+            documents: paths.iter().map(|p| self.name(p)).collect(),
+            mask: (!mask.is_empty()).then(|| pb::DocumentMask {
+                field_paths: mask.iter().map(|f| (*f).to_owned()).collect(),
+            }),
+            request_options: None,
+            consistency_selector: None,
+        };
+        let read = async {
+            let mut client = self.db.client().get();
+            let mut stream = client.batch_get_documents(request).await?.into_inner();
+            let mut found = HashMap::new();
+            while let Some(response) = stream.message().await? {
+                if let Some(pb::batch_get_documents_response::Result::Found(doc)) = response.result
+                {
+                    found.insert(self.relative(&doc.name).to_owned(), doc);
+                }
+            }
+            Ok::<_, Status>(found)
+        };
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(status)) => Err(StoreError::from_status(&status)),
+            Err(_) => Err(StoreError::Transient {
+                code: Code::DeadlineExceeded,
+                message: "batch get timed out".into(),
             }),
         }
     }

@@ -101,6 +101,10 @@ impl std::fmt::Debug for WorkerBatch {
     }
 }
 
+/// Records taken from the queue at a time; the sessions among them that are not in memory
+/// are loaded with one batched read instead of one read each.
+const READ_AHEAD: usize = 512;
+
 pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     let mut sessions: HashMap<Uuid, Session> = HashMap::new();
     let mut batch = WorkerBatch::default();
@@ -108,36 +112,112 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     // The batch being filled. The coordinator persists batch n-1 before it collects batch n,
     // so at the barrier of batch n every earlier batch is durable.
     let mut open: u64 = 1;
-    while let Some(work) = inbox.recv().await {
-        match work {
-            Work::Record(record) => {
-                ctx.metrics
-                    .queued
-                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                if failure.is_some() {
-                    continue; // the next barrier reports the failure; nothing more is counted
-                }
-                if let Err(e) = process(&ctx, &mut sessions, &mut batch, record, open).await {
+    let mut works = Vec::with_capacity(READ_AHEAD);
+    while inbox.recv_many(&mut works, READ_AHEAD).await > 0 {
+        // Sessions not in memory have no events in flight (only durable sessions are
+        // evicted), so their documents are stable and may be read ahead of their records.
+        let mut preloaded = if failure.is_none() {
+            match preload(&ctx, &sessions, &works).await {
+                Ok(p) => p,
+                Err(e) => {
                     failure = Some(e);
+                    HashMap::new()
                 }
             }
-            Work::Barrier(reply) => {
-                let result = match failure.take() {
-                    Some(e) => Err(e),
-                    None => Ok(std::mem::take(&mut batch)),
-                };
-                trim(&mut sessions, ctx.session_capacity, open);
-                open += 1;
-                let _ = reply.send(result);
-            }
-            Work::Reset(reply) => {
-                sessions.clear();
-                batch = WorkerBatch::default();
-                failure = None;
-                let _ = reply.send(());
+        } else {
+            HashMap::new()
+        };
+        for work in works.drain(..) {
+            match work {
+                Work::Record(record) => {
+                    ctx.metrics
+                        .queued
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    if failure.is_some() {
+                        continue; // the next barrier reports the failure; nothing more is counted
+                    }
+                    let counting = Counting {
+                        sessions: &mut sessions,
+                        preloaded: &mut preloaded,
+                        batch: &mut batch,
+                        open,
+                    };
+                    if let Err(e) = process(&ctx, counting, record).await {
+                        failure = Some(e);
+                    }
+                }
+                Work::Barrier(reply) => {
+                    let result = match failure.take() {
+                        Some(e) => Err(e),
+                        None => Ok(std::mem::take(&mut batch)),
+                    };
+                    trim(&mut sessions, ctx.session_capacity, open);
+                    open += 1;
+                    let _ = reply.send(result);
+                }
+                Work::Reset(reply) => {
+                    sessions.clear();
+                    preloaded.clear();
+                    batch = WorkerBatch::default();
+                    failure = None;
+                    let _ = reply.send(());
+                }
             }
         }
     }
+}
+
+/// The seen event ids of the sessions among `works` that are not in memory, read in one
+/// batched call per chunk. Keys that are not session ids are left to [`process`] (which
+/// dead-letters them).
+async fn preload(
+    ctx: &WorkerContext,
+    sessions: &HashMap<Uuid, Session>,
+    works: &[Work],
+) -> Result<HashMap<Uuid, HashSet<Uuid>>, StoreError> {
+    let mut wanted: Vec<Uuid> = works
+        .iter()
+        .filter_map(|w| match w {
+            Work::Record(r) => r.key.as_deref(),
+            _ => None,
+        })
+        .filter_map(|k| std::str::from_utf8(k).ok()?.parse::<Uuid>().ok())
+        .filter(|id| !sessions.contains_key(id))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = HashMap::with_capacity(wanted.len());
+    for ids in wanted.chunks(READ_AHEAD) {
+        let paths: Vec<String> = ids.iter().map(|id| session_path(*id)).collect();
+        let docs = with_retry("load sessions", &ctx.stop, || {
+            ctx.store.get_many(&paths, &["event_ids"])
+        })
+        .await?;
+        ctx.metrics.sessions_loaded(ids.len() as u64);
+        for (id, path) in ids.iter().zip(&paths) {
+            out.insert(*id, docs.get(path).map(seen_ids).unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
+fn session_path(session: Uuid) -> String {
+    format!("sessions_history/{session}")
+}
+
+fn seen_ids(doc: &firestore::gcloud_sdk::google::firestore::v1::Document) -> HashSet<Uuid> {
+    str_array(doc, "event_ids")
+        .iter()
+        .filter_map(|s| Uuid::parse_str(s).ok())
+        .collect()
+}
+
+/// The state a record is counted into.
+struct Counting<'a> {
+    sessions: &'a mut HashMap<Uuid, Session>,
+    preloaded: &'a mut HashMap<Uuid, HashSet<Uuid>>,
+    batch: &'a mut WorkerBatch,
+    open: u64,
 }
 
 /// Keep at most `capacity` sessions. Only sessions whose events are all durable (counted
@@ -163,11 +243,15 @@ fn trim(sessions: &mut HashMap<Uuid, Session>, capacity: usize, handing_over: u6
 
 async fn process(
     ctx: &WorkerContext,
-    sessions: &mut HashMap<Uuid, Session>,
-    batch: &mut WorkerBatch,
+    counting: Counting<'_>,
     record: Record,
-    open: u64,
 ) -> Result<(), StoreError> {
+    let Counting {
+        sessions,
+        preloaded,
+        batch,
+        open,
+    } = counting;
     let payload = record.payload.as_deref().unwrap_or_default();
     let event = match decode_with_limit(payload, ctx.max_event_bytes) {
         Ok(e) => e,
@@ -192,7 +276,10 @@ async fn process(
     let session = match sessions.get_mut(&event.session_id) {
         Some(s) => s,
         None => {
-            let seen = load_seen(ctx, event.session_id).await?;
+            let seen = match preloaded.remove(&event.session_id) {
+                Some(seen) => seen,
+                None => load_seen(ctx, event.session_id).await?,
+            };
             sessions.entry(event.session_id).or_insert(Session {
                 seen,
                 ..Session::default()
@@ -250,17 +337,10 @@ fn check(ctx: &WorkerContext, event: &Event, record: &Record) -> Result<(), Reje
 }
 
 async fn load_seen(ctx: &WorkerContext, session: Uuid) -> Result<HashSet<Uuid>, StoreError> {
-    let path = format!("sessions_history/{session}");
+    let path = session_path(session);
     let doc = with_retry("load session", &ctx.stop, || ctx.store.get(&path)).await?;
-    ctx.metrics.session_loaded();
-    Ok(doc
-        .map(|d| {
-            str_array(&d, "event_ids")
-                .iter()
-                .filter_map(|s| Uuid::parse_str(s).ok())
-                .collect()
-        })
-        .unwrap_or_default())
+    ctx.metrics.sessions_loaded(1);
+    Ok(doc.as_ref().map(seen_ids).unwrap_or_default())
 }
 
 /// Send the original bytes to the dead-letter topic with the reason in headers.
