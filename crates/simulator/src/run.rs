@@ -3,15 +3,14 @@
 //! sessions in progress end at once (a `session_ended` is always sent), the producer is
 //! flushed, and a [`Summary`] tells what was delivered.
 
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -81,7 +80,8 @@ struct Shared {
     catalog: Catalog,
     sink: Arc<Sink>,
     stats: Arc<Stats>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// The global events/s budget (see [`pace`]); `None` when unlimited.
+    permits: Option<Arc<Semaphore>>,
     /// Sessions still allowed to start (u64::MAX when unbounded).
     budget: AtomicU64,
     /// Cancelled when no new session may start and running ones must end now.
@@ -115,24 +115,14 @@ pub async fn run(
             }
         });
     }
-    let limiter = settings.rate.map(|rate| {
-        let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
-        // Allow a tenth of a second of burst so many users do not serialize on the limiter.
-        let burst =
-            NonZeroU32::new((rate / 10.0).clamp(1.0, 100_000.0) as u32).unwrap_or(NonZeroU32::MIN);
-        RateLimiter::direct(
-            Quota::with_period(period)
-                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                .allow_burst(burst),
-        )
-    });
+    let permits = settings.rate.map(|rate| pace(rate, stop.clone()));
     let shared = Arc::new(Shared {
         catalog: Catalog::generate(settings.catalog_seed, settings.products),
         budget: AtomicU64::new(settings.sessions.unwrap_or(u64::MAX)),
         settings,
         sink: sink.clone(),
         stats: stats.clone(),
-        limiter,
+        permits,
         stop: stop.clone(),
     });
 
@@ -168,6 +158,38 @@ pub async fn run(
         elapsed: started.elapsed(),
         failures: stats.failures().into_iter().collect(),
     }
+}
+
+/// Tick of the pacer that hands out send permits.
+const PACE_TICK: Duration = Duration::from_millis(5);
+
+/// A token bucket of `rate` events/s shared by every user: one task adds the permits due
+/// every [`PACE_TICK`] to a FIFO semaphore (at most a tenth of a second's worth waiting), so
+/// each permit wakes exactly one waiting user. (A limiter that every user polls on its own
+/// wakes all of them at each permit: with thousands of users that burns a core.) The
+/// semaphore is closed when `stop` is cancelled.
+fn pace(rate: f64, stop: CancellationToken) -> Arc<Semaphore> {
+    let permits = Arc::new(Semaphore::new(0));
+    let burst = (rate / 10.0).clamp(1.0, 100_000.0) as usize;
+    let bucket = permits.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut issued: u64 = 0;
+        let mut tick = tokio::time::interval(PACE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.cancelled() => break,
+            }
+            let due = (started.elapsed().as_secs_f64() * rate) as u64;
+            let room = burst.saturating_sub(bucket.available_permits());
+            bucket.add_permits((due - issued).min(room as u64) as usize);
+            issued = due;
+        }
+        bucket.close();
+    });
+    permits
 }
 
 fn take_session(budget: &AtomicU64) -> bool {
@@ -244,8 +266,11 @@ async fn emit_session(
 }
 
 async fn send(shared: &Shared, rng: &mut StdRng, mut event: events::Event) {
-    if let Some(limiter) = &shared.limiter {
-        limiter.until_ready().await;
+    if let Some(permits) = &shared.permits {
+        // Closed once the run stops: the last events of the sessions then go unpaced.
+        if let Ok(permit) = permits.acquire().await {
+            permit.forget();
+        }
     }
     // Without a rate limit a send may never suspend; spend the task's cooperative budget so
     // timers (the run duration) and signal handling still get their turn.
