@@ -14,6 +14,11 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use tokio::sync::Semaphore;
+
+/// Records handed to the producer and not yet reported delivered or failed, at most. Users
+/// beyond it wait their turn (FIFO) instead of polling a full producer queue.
+pub const MAX_IN_FLIGHT: usize = 100_000;
 
 /// Counters of a run, shared by the user tasks, the delivery callback and the reporter.
 #[derive(Debug, Default)]
@@ -60,10 +65,12 @@ impl Stats {
     }
 }
 
-/// Producer context: counts each delivery report; failures are kept by cause.
+/// Producer context: counts each delivery report (failures by cause) and returns its
+/// in-flight permit.
 #[derive(Debug)]
 pub struct DeliveryCounter {
     stats: Arc<Stats>,
+    in_flight: Arc<Semaphore>,
     observed: ObservedContext,
 }
 
@@ -79,6 +86,7 @@ impl ClientContext for DeliveryCounter {
 impl ProducerContext for DeliveryCounter {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        self.in_flight.add_permits(1);
         match result {
             Ok(_) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -95,6 +103,9 @@ pub enum Sink {
     Kafka {
         producer: ThreadedProducer<DeliveryCounter>,
         topic: String,
+        /// [`MAX_IN_FLIGHT`] permits: one taken per record sent, returned by its delivery
+        /// report.
+        in_flight: Arc<Semaphore>,
     },
     Stdout(Mutex<std::io::BufWriter<std::io::Stdout>>),
     Memory(Mutex<Vec<(String, Vec<u8>)>>),
@@ -119,6 +130,7 @@ impl Sink {
         topic: &str,
         stats: Arc<Stats>,
     ) -> Result<Sink, KafkaError> {
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let producer = settings
             .client_config("simulator")
             .set("enable.idempotence", "true")
@@ -127,14 +139,19 @@ impl Sink {
             .set("linger.ms", "20")
             .set("batch.size", "1000000")
             .set("message.timeout.ms", "120000")
-            .set("queue.buffering.max.messages", "200000")
+            .set(
+                "queue.buffering.max.messages",
+                (2 * MAX_IN_FLIGHT).to_string(),
+            )
             .create_with_context(DeliveryCounter {
                 stats,
+                in_flight: in_flight.clone(),
                 observed: ObservedContext::default(),
             })?;
         Ok(Sink::Kafka {
             producer,
             topic: topic.to_owned(),
+            in_flight,
         })
     }
 
@@ -146,13 +163,22 @@ impl Sink {
         Sink::Memory(Mutex::new(Vec::new()))
     }
 
-    /// Hand one record over. A full producer queue is backpressure: wait and retry.
+    /// Hand one record over. Backpressure: wait for an in-flight permit (and, should the
+    /// producer's queue still be full, retry).
     pub async fn send(&self, key: &str, payload: &[u8], stats: &Stats) {
         stats
             .bytes
             .fetch_add(payload.len() as u64, Ordering::Relaxed);
         match self {
-            Sink::Kafka { producer, topic } => {
+            Sink::Kafka {
+                producer,
+                topic,
+                in_flight,
+            } => {
+                // Never closed; the permit comes back with the delivery report.
+                if let Ok(permit) = in_flight.acquire().await {
+                    permit.forget();
+                }
                 let mut record = BaseRecord::to(topic).key(key).payload(payload);
                 loop {
                     match producer.send(record) {
@@ -165,6 +191,8 @@ impl Sink {
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }
                         Err((e, _)) => {
+                            // No delivery report will come for it.
+                            in_flight.add_permits(1);
                             stats.enqueued.fetch_add(1, Ordering::Relaxed);
                             stats.failure(e.to_string());
                             return;

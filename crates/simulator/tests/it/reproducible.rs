@@ -219,3 +219,31 @@ fn an_unlimited_rate_run_still_stops_at_its_duration() {
         .expect("the run stopped by itself within 30 s");
     assert!(sessions > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_is_a_ceiling_shared_by_all_users() {
+    let (rate, users) = (2_000.0, 500.0);
+    let sink = Arc::new(Sink::memory());
+    let s = settings(&["--users", "500", "--rate", "2000", "--duration", "1500ms"]);
+    let summary = run(
+        s,
+        sink,
+        Arc::new(Stats::default()),
+        CancellationToken::new(),
+    )
+    .await;
+    let secs = summary.elapsed.as_secs_f64();
+    // Paced: at most the rate over the run plus the bucket (a tenth of a second); at the stop
+    // every user may send the event it was waiting for and its session_ended unpaced.
+    let ceiling = rate * secs + rate / 10.0 + 2.0 * users;
+    let sent = summary.enqueued as f64;
+    assert!(
+        sent <= ceiling,
+        "{sent} events in {secs:.2}s exceeds {ceiling:.0}"
+    );
+    // Not starved either (a generous floor: the machine may be busy).
+    assert!(
+        sent >= 0.3 * rate * secs,
+        "only {sent} events in {secs:.2}s"
+    );
+}
