@@ -51,7 +51,19 @@ markers_sum() {
     | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(int(x["fields"]["next_offset"]["integerValue"]) for x in d.get("documents",[])))' 2>/dev/null || echo 0
 }
 
+# CPU seconds (user + system) a tracked process has used so far.
+cpu_of() {
+  local pid; read -r pid _ < "$1" 2>/dev/null || { echo 0; return; }
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$pid/stat" 2>/dev/null || echo 0
+}
+cpu_all() {  # emulator, brokers (summed)
+  local b=0 n
+  for n in $(all_nodes); do b=$(awk -v a="$b" -v c="$(cpu_of "$LOCAL_DIR/kafka/node-$n/pid")" 'BEGIN { print a + c }'); done
+  echo "$(cpu_of "$LOCAL_DIR/firestore/pid") $b"
+}
+
 log "analytics: draining $events events"
+read -r emu_cpu0 brokers_cpu0 <<< "$(cpu_all)"
 t0=$(date +%s.%N)
 GCLOUD_PROJECT=$PROJECT EVENTS_TOPIC=$TOPIC DLQ_TOPIC=$TOPIC-dlq ANALYTICS_GROUP=$GROUP ANALYTICS_ADMIN_ADDR=127.0.0.1:9465 \
   start_tracked "$WORK/analytics.pid" "target/release/analytics" "$WORK/analytics.log" target/release/analytics
@@ -64,6 +76,8 @@ while (( $(markers_sum) < events )); do
   sleep 0.2
 done
 t1=$(date +%s.%N)
+read -r emu_cpu1 brokers_cpu1 <<< "$(cpu_all)"
+analytics_cpu=$(cpu_of "$WORK/analytics.pid")
 metrics=$(curl -sf http://127.0.0.1:9465/metrics)
 echo "$metrics" > "$WORK/analytics.metrics"
 stop_tracked "$WORK/analytics.pid" 60
@@ -94,11 +108,11 @@ for t in "$FTOPIC" "$FTOPIC-dlq"; do
   admin_tool org.apache.kafka.tools.TopicCommand --create --topic "$t" --partitions "$EVENTS_TOPIC_PARTITIONS" \
     --replication-factor "$REPLICATION_FACTOR" --config "min.insync.replicas=$MIN_INSYNC_REPLICAS" >/dev/null
 done
-log "freshness: $FRESH_RATE events/s for ${BENCH_SECONDS:-20}s"
+log "freshness: $FRESH_RATE events/s for ${BENCH_SECONDS:-60}s"
 GCLOUD_PROJECT=$PROJECT-fresh EVENTS_TOPIC=$FTOPIC DLQ_TOPIC=$FTOPIC-dlq ANALYTICS_GROUP=$GROUP-fresh ANALYTICS_ADMIN_ADDR=127.0.0.1:9465 \
   start_tracked "$WORK/analytics.pid" "target/release/analytics" "$WORK/analytics-fresh.log" target/release/analytics
 sleep 3
-target/release/simulator --topic "$FTOPIC" --users 1000 --rate "$FRESH_RATE" --duration "${BENCH_SECONDS:-20}s" --progress-seconds 3600 2> "$WORK/fresh-sim.txt"
+target/release/simulator --topic "$FTOPIC" --users 1000 --rate "$FRESH_RATE" --duration "${BENCH_SECONDS:-60}s" --progress-seconds 3600 2> "$WORK/fresh-sim.txt"
 sleep 4
 curl -sf http://127.0.0.1:9465/metrics > "$WORK/analytics-fresh.metrics"
 fresh=$(awk '/^analytics_freshness_seconds/ {print}' "$WORK/analytics-fresh.metrics")
@@ -117,7 +131,8 @@ cat <<REPORT
 analytics            $events events in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s: $rate events/s to durable aggregates + persisted offsets (from process start)
 ConsumerPerformance  $perf_rate records/s (same topic, same security)
 ratio                $ratio (target >= 0.50, and >= 20000 events/s)
-Firestore writes     $writes ($(awk -v w="$writes" -v n="$events" 'BEGIN { printf "%.4f", w / n }') per event; target <= 0.05)
+cpu during the drain  emulator $(awk -v a="$emu_cpu0" -v b="$emu_cpu1" 'BEGIN { printf "%.1f", b - a }') s, analytics $analytics_cpu s, 3 brokers $(awk -v a="$brokers_cpu0" -v b="$brokers_cpu1" 'BEGIN { printf "%.1f", b - a }') s (of $(awk -v a="$t0" -v b="$t1" -v n="$(nproc)" 'BEGIN { printf "%.1f", (b - a) * n }') s available)
+Firestore writes     $writes ($(awk -v w="$writes" -v n="$events" 'BEGIN { printf "%.4f", w / n }') per event; target <= 0.05; floor $(awk -v s="$expect_started" -v n="$events" 'BEGIN { printf "%.4f", s / n }'): one sessions_history write per session)
 max writes/doc/s     $per_doc (target <= ~1)
 peak RSS             $((max_rss / 1024)) MiB
 lifetime counters    exact: $exact

@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 PORT="${FIRESTORE_PORT:-8681}"
-HEAP="${FIRESTORE_HEAP:-2g}"
+HEAP="${FIRESTORE_HEAP:-4g}"
 EMU_JAR="${FIRESTORE_EMULATOR_JAR:-/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar}"
 STATE="$LOCAL_DIR/firestore"
 mkdir -p "$STATE"

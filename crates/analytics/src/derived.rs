@@ -90,58 +90,77 @@ pub async fn materialize(
     weights: Weights,
     top: usize,
 ) -> Result<(), StoreError> {
-    let get = |doc: &Option<_>, f: &str| doc.as_ref().and_then(|d| int_field(d, f)).unwrap_or(0);
-    let s = store.get(&format!("statistics/{bucket}")).await?;
+    let get = |doc: Option<&firestore::gcloud_sdk::google::firestore::v1::Document>, f: &str| {
+        doc.and_then(|d| int_field(d, f)).unwrap_or(0)
+    };
+    let payment_entities = store.list("payments").await?;
+    let product_entities = store.list("products").await?;
+    // Every counter document needed, in one batched read per few hundred.
+    let summary_path = format!("statistics/{bucket}");
+    let payment_path = |id: &str| format!("payments/{id}/statistics/{bucket}");
+    let product_path = |id: &str| format!("products/{id}/statistics/{bucket}");
+    let mut paths = vec![summary_path.clone()];
+    paths.extend(
+        payment_entities
+            .iter()
+            .map(|e| payment_path(&doc_id(store, &e.name))),
+    );
+    paths.extend(
+        product_entities
+            .iter()
+            .map(|e| product_path(&doc_id(store, &e.name))),
+    );
+    let mut docs = std::collections::HashMap::new();
+    for chunk in paths.chunks(300) {
+        docs.extend(store.get_many(chunk, &[]).await?);
+    }
+    let s = docs.get(&summary_path);
     let (started, ended, orders) = (
-        get(&s, "started_sessions_count"),
-        get(&s, "ended_sessions_count"),
-        get(&s, "purchase_count"),
+        get(s, "started_sessions_count"),
+        get(s, "ended_sessions_count"),
+        get(s, "purchase_count"),
     );
 
     let mut payments = Vec::new();
-    for entity in store.list("payments").await? {
+    for entity in &payment_entities {
         let id = doc_id(store, &entity.name);
-        let st = store
-            .get(&format!("payments/{id}/statistics/{bucket}"))
-            .await?;
+        let st = docs.get(&payment_path(&id));
         payments.push((
-            get(&st, "usage_count"),
+            get(st, "usage_count"),
             id.clone(),
-            str_field(&entity, "name").unwrap_or(&id).to_owned(),
+            str_field(entity, "name").unwrap_or(&id).to_owned(),
         ));
     }
     payments.sort_by(|a, b| b.cmp(a));
 
     let mut products = Vec::new();
     let mut categories: BTreeMap<String, (String, i64)> = BTreeMap::new();
-    for entity in store.list("products").await? {
+    for entity in &product_entities {
         let id = doc_id(store, &entity.name);
-        let st = store
-            .get(&format!("products/{id}/statistics/{bucket}"))
-            .await?;
+        let st = docs.get(&product_path(&id));
         let (views, adds, removes, units) = (
-            get(&st, "views_count"),
-            get(&st, "added_to_cart_count"),
-            get(&st, "removed_from_cart_count"),
-            get(&st, "total_items_purchased"),
+            get(st, "views_count"),
+            get(st, "added_to_cart_count"),
+            get(st, "removed_from_cart_count"),
+            get(st, "total_items_purchased"),
         );
         let score = weights.score(views, adds, removes, units);
-        let category = str_field(&entity, "category_id")
+        let category = str_field(entity, "category_id")
             .unwrap_or_default()
             .to_owned();
-        let category_name = str_field(&entity, "category_name")
+        let category_name = str_field(entity, "category_name")
             .unwrap_or_default()
             .to_owned();
         let entry = categories.entry(category).or_insert((category_name, 0));
         entry.1 += score;
         products.push((
             units,
-            get(&st, "orders_count"),
+            get(st, "orders_count"),
             views,
-            get(&st, "total_amount_cents"),
+            get(st, "total_amount_cents"),
             score,
             id.clone(),
-            str_field(&entity, "name").unwrap_or(&id).to_owned(),
+            str_field(entity, "name").unwrap_or(&id).to_owned(),
         ));
     }
     let product_value = |p: &(i64, i64, i64, i64, i64, String, String)| {
@@ -168,33 +187,33 @@ pub async fn materialize(
         ("sessions_ended".to_owned(), FieldValue::Int(ended)),
         (
             "average_session_duration_seconds".to_owned(),
-            ratio(get(&s, "total_sessions_duration_seconds"), ended),
+            ratio(get(s, "total_sessions_duration_seconds"), ended),
         ),
         ("orders".to_owned(), FieldValue::Int(orders)),
         ("conversion_rate".to_owned(), ratio(orders, started)),
         (
             "gross_revenue_cents".to_owned(),
-            FieldValue::Int(get(&s, "total_amount_cents")),
+            FieldValue::Int(get(s, "total_amount_cents")),
         ),
         (
             "discounts_cents".to_owned(),
-            FieldValue::Int(get(&s, "total_discount_cents")),
+            FieldValue::Int(get(s, "total_discount_cents")),
         ),
         (
             "net_revenue_cents".to_owned(),
-            FieldValue::Int(get(&s, "net_revenue_cents")),
+            FieldValue::Int(get(s, "net_revenue_cents")),
         ),
         (
             "shipping_cents".to_owned(),
-            FieldValue::Int(get(&s, "total_shipping_cents")),
+            FieldValue::Int(get(s, "total_shipping_cents")),
         ),
         (
             "paid_cents".to_owned(),
-            FieldValue::Int(get(&s, "total_paid_cents")),
+            FieldValue::Int(get(s, "total_paid_cents")),
         ),
         (
             "average_order_value_cents".to_owned(),
-            ratio(get(&s, "total_paid_cents"), orders),
+            ratio(get(s, "total_paid_cents"), orders),
         ),
     ]);
     if bucket == LIFETIME {

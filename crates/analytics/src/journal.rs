@@ -42,7 +42,7 @@ pub const MAX_COMMIT_BYTES: usize = 3 * 1024 * 1024;
 /// seconds).
 pub const ORPHAN_AGE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// Commits of one flush in flight at a time (the backend processes them in parallel).
-const CONCURRENT_COMMITS: usize = 4;
+const CONCURRENT_COMMITS: usize = 8;
 const JOURNAL: &str = "_journal";
 const FLUSHES: &str = "_flushes";
 

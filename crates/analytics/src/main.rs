@@ -10,6 +10,10 @@ use analytics::store::Store;
 use anyhow::{anyhow, Context};
 use clap::Parser;
 
+/// Decoding and aggregating allocate per event, on several threads (see the simulator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     platform::telemetry::init();

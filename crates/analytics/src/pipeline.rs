@@ -222,9 +222,9 @@ impl Coordinator {
         }
     }
 
-    /// A flush is due once the interval has passed since the last one started (and that one
-    /// has landed: one flush is in flight at a time), so no document is written more often
-    /// than about once per interval, whatever the input rate.
+    /// A flush is due once the interval has passed since the last one landed: a flush writes
+    /// a document at most once, so no document is written more often than once per interval,
+    /// whatever the input rate.
     fn flush_due(&self) -> bool {
         self.pending > 0 && self.last_flush.elapsed() >= self.cfg.flush_interval
     }
@@ -386,7 +386,6 @@ impl Coordinator {
             started,
             produced_ms,
         });
-        self.last_flush = started;
         self.pending = 0;
         if wait {
             self.finish_inflight(consumer)?;
@@ -417,6 +416,8 @@ impl Coordinator {
                         s.marker = Some(m);
                     }
                 }
+                // The next flush starts a full interval after this one landed.
+                self.last_flush = Instant::now();
                 let micros = inflight.started.elapsed().as_micros() as u64;
                 self.metrics.flushed(micros, stats.writes, stats.commits);
                 self.metrics

@@ -76,7 +76,7 @@ pub struct RunArgs {
     #[arg(
         long,
         env = "ANALYTICS_MAX_RECORDS_PER_FLUSH",
-        default_value_t = 50_000
+        default_value_t = 200_000
     )]
     pub max_records_per_flush: u64,
     /// The shop's currency; purchases in another are dead-lettered.
