@@ -51,6 +51,8 @@ pub struct PipelineConfig {
     pub queue_capacity: usize,
     /// Deltas are coalesced in memory this long, so no document is written more often.
     pub flush_interval: Duration,
+    /// Behind by more than this, flushes wait this long (or for `max_records_per_flush`).
+    pub catch_up_interval: Duration,
     /// At most this many records wait for a flush; beyond, consumption pauses until the
     /// flush is due (bounds memory and commit size without flushing more often).
     pub max_records_per_flush: u64,
@@ -160,6 +162,42 @@ struct Inflight {
     produced_ms: Vec<i64>,
 }
 
+/// What decides whether a flush is due.
+#[derive(Debug, Clone, Copy)]
+struct Cadence {
+    /// Records dispatched since the last flush.
+    pending: u64,
+    /// Time since the last flush landed.
+    since_landing: Duration,
+    /// Age of the newest of those records (from its Kafka timestamp).
+    newest_age_ms: Option<i64>,
+    /// The last poll found nothing to consume.
+    idle: bool,
+}
+
+impl Cadence {
+    /// A flush is due once the interval has passed since the last one landed: a flush writes
+    /// a document at most once, so no document is written more often than once per interval,
+    /// whatever the input rate.
+    ///
+    /// Catching up (even the newest record waiting is older than `catch_up_interval`, and
+    /// more keep coming), the aggregates are late anyway: flushes then wait for
+    /// `max_records_per_flush` records or `catch_up_interval`, and fewer, larger flushes
+    /// write far fewer documents per event.
+    fn due(self, cfg: &PipelineConfig) -> bool {
+        if self.pending == 0 || self.since_landing < cfg.flush_interval {
+            return false;
+        }
+        let behind = self
+            .newest_age_ms
+            .is_some_and(|age| age > cfg.catch_up_interval.as_millis() as i64);
+        !behind
+            || self.idle
+            || self.pending >= cfg.max_records_per_flush
+            || self.since_landing >= cfg.catch_up_interval
+    }
+}
+
 /// Owns the flush protocol. Used only from the poll thread (directly or in callbacks).
 struct Coordinator {
     cfg: PipelineConfig,
@@ -182,6 +220,10 @@ struct Coordinator {
     inflight: Option<Inflight>,
     /// Kafka timestamps of the records dispatched since the last flush.
     produced_ms: Vec<i64>,
+    /// The newest of them.
+    newest_ms: Option<i64>,
+    /// The last poll found nothing to consume.
+    idle: bool,
 }
 
 impl Coordinator {
@@ -219,14 +261,19 @@ impl Coordinator {
         self.pending += 1;
         if let Some(ms) = m.timestamp().to_millis() {
             self.produced_ms.push(ms);
+            self.newest_ms = Some(self.newest_ms.map_or(ms, |n| n.max(ms)));
         }
     }
 
-    /// A flush is due once the interval has passed since the last one landed: a flush writes
-    /// a document at most once, so no document is written more often than once per interval,
-    /// whatever the input rate.
     fn flush_due(&self) -> bool {
-        self.pending > 0 && self.last_flush.elapsed() >= self.cfg.flush_interval
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        Cadence {
+            pending: self.pending,
+            since_landing: self.last_flush.elapsed(),
+            newest_age_ms: self.newest_ms.map(|ms| now_ms.saturating_sub(ms)),
+            idle: self.idle,
+        }
+        .due(&self.cfg)
     }
 
     /// With `max_records_per_flush` records waiting, consumption pauses (backpressure) until
@@ -295,6 +342,7 @@ impl Coordinator {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.reset_workers();
         self.produced_ms.clear();
+        self.newest_ms = None;
         let partitions: Vec<i32> = self.partitions.keys().copied().collect();
         for p in partitions {
             let marker = self.read_marker(p)?;
@@ -380,6 +428,7 @@ impl Coordinator {
             "flush started"
         );
         let produced_ms = std::mem::take(&mut self.produced_ms);
+        self.newest_ms = None;
         self.inflight = Some(Inflight {
             task,
             paths,
@@ -605,6 +654,8 @@ pub async fn run(
         derived_task: None,
         inflight: None,
         produced_ms: Vec::new(),
+        newest_ms: None,
+        idle: false,
     }));
     let context = AnalyticsContext {
         observed: ObservedContext::default(),
@@ -661,6 +712,7 @@ fn poll_loop(
         if let Some(f) = &c.fatal {
             return Err(anyhow!("{f}"));
         }
+        c.idle = message.is_none();
         match message {
             Some(Ok(m)) => c.dispatch(&m),
             Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
@@ -693,4 +745,95 @@ fn poll_loop(
     consumer.unsubscribe();
     drop(consumer); // leaves the group
     result.map(|()| tracing::info!("drained, offsets committed, left the group"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> PipelineConfig {
+        PipelineConfig {
+            topic: "t".into(),
+            group: "g".into(),
+            dlq_topic: "d".into(),
+            workers: 1,
+            queue_capacity: 1,
+            flush_interval: Duration::from_secs(1),
+            catch_up_interval: Duration::from_secs(10),
+            max_records_per_flush: 1000,
+            currency: Currency::try_from("USD".to_owned()).expect("currency"),
+            max_event_bytes: 1024,
+            session_capacity: 1,
+            drain_timeout: Duration::from_secs(1),
+            derived_interval: Duration::from_secs(1),
+            weights: derived::Weights::parse("view=1,add=3,remove=-2,purchase=5").expect("weights"),
+            trending_top: 1,
+        }
+    }
+
+    fn live(since_ms: u64) -> Cadence {
+        Cadence {
+            pending: 10,
+            since_landing: Duration::from_millis(since_ms),
+            newest_age_ms: Some(50),
+            idle: false,
+        }
+    }
+
+    #[test]
+    fn live_traffic_flushes_every_interval_after_landing_never_sooner() {
+        let cfg = config();
+        assert!(!live(999).due(&cfg));
+        assert!(live(1000).due(&cfg));
+        assert!(
+            !Cadence {
+                pending: 0,
+                ..live(5000)
+            }
+            .due(&cfg),
+            "nothing to flush"
+        );
+    }
+
+    #[test]
+    fn a_backlog_is_flushed_in_large_batches_until_caught_up() {
+        let cfg = config();
+        let behind = Cadence {
+            newest_age_ms: Some(60_000),
+            ..live(2000)
+        };
+        assert!(!behind.due(&cfg), "behind: wait for more records");
+        assert!(
+            Cadence {
+                pending: 1000,
+                ..behind
+            }
+            .due(&cfg),
+            "a full batch"
+        );
+        assert!(
+            Cadence {
+                since_landing: Duration::from_secs(10),
+                ..behind
+            }
+            .due(&cfg),
+            "the catch-up interval"
+        );
+        assert!(
+            Cadence {
+                idle: true,
+                ..behind
+            }
+            .due(&cfg),
+            "nothing more to read"
+        );
+        assert!(
+            !Cadence {
+                idle: true,
+                ..live(500)
+            }
+            .due(&cfg),
+            "never sooner than the interval"
+        );
+    }
 }

@@ -72,6 +72,15 @@ pub struct RunArgs {
     /// Milliseconds deltas are coalesced before a flush (no document is written more often).
     #[arg(long, env = "ANALYTICS_FLUSH_INTERVAL_MS", default_value_t = 1000)]
     pub flush_interval_ms: u64,
+    /// Milliseconds behind (the newest record waiting is older) from which analytics is
+    /// catching up: flushes then wait this long or for ANALYTICS_MAX_RECORDS_PER_FLUSH
+    /// records, so a backlog is drained with fewer, larger flushes.
+    #[arg(
+        long,
+        env = "ANALYTICS_CATCH_UP_FLUSH_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    pub catch_up_flush_interval_ms: u64,
     /// Records held in memory at most; beyond, consumption pauses until the next flush.
     #[arg(
         long,
@@ -140,6 +149,9 @@ impl RunArgs {
                 workers: self.workers,
                 queue_capacity: self.queue_capacity,
                 flush_interval: Duration::from_millis(self.flush_interval_ms),
+                catch_up_interval: Duration::from_millis(
+                    self.catch_up_flush_interval_ms.max(self.flush_interval_ms),
+                ),
                 max_records_per_flush: self.max_records_per_flush.max(1),
                 currency,
                 max_event_bytes: self.max_event_bytes,
