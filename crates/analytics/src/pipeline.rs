@@ -162,13 +162,17 @@ struct Inflight {
     produced_ms: Vec<i64>,
 }
 
+/// The window over which the per-document write rate is measured (Firestore's limit of about
+/// one write per document per second is a sustained rate).
+const WRITE_RATE_WINDOW: Duration = Duration::from_secs(10);
+
 /// What decides whether a flush is due.
 #[derive(Debug, Clone, Copy)]
 struct Cadence {
     /// Records dispatched since the last flush.
     pending: u64,
-    /// Time since the last flush landed.
-    since_landing: Duration,
+    /// Time since the last flush started.
+    since_start: Duration,
     /// Age of the newest of those records (from its Kafka timestamp).
     newest_age_ms: Option<i64>,
     /// The last poll found nothing to consume.
@@ -176,16 +180,16 @@ struct Cadence {
 }
 
 impl Cadence {
-    /// A flush is due once the interval has passed since the last one landed: a flush writes
-    /// a document at most once, so no document is written more often than once per interval,
-    /// whatever the input rate.
+    /// A flush is due once the interval has passed since the last one started (and that one
+    /// has landed: one is in flight at a time). A flush writes a document at most once, so no
+    /// document is written more than once per interval sustained, whatever the input rate.
     ///
     /// Catching up (even the newest record waiting is older than `catch_up_interval`, and
     /// more keep coming), the aggregates are late anyway: flushes then wait for
     /// `max_records_per_flush` records or `catch_up_interval`, and fewer, larger flushes
     /// write far fewer documents per event.
     fn due(self, cfg: &PipelineConfig) -> bool {
-        if self.pending == 0 || self.since_landing < cfg.flush_interval {
+        if self.pending == 0 || self.since_start < cfg.flush_interval {
             return false;
         }
         let behind = self
@@ -194,7 +198,7 @@ impl Cadence {
         !behind
             || self.idle
             || self.pending >= cfg.max_records_per_flush
-            || self.since_landing >= cfg.catch_up_interval
+            || self.since_start >= cfg.catch_up_interval
     }
 }
 
@@ -208,8 +212,8 @@ struct Coordinator {
     partitions: BTreeMap<i32, PartitionState>,
     pending: u64,
     last_flush: Instant,
-    /// When each document was last written, for the writes-per-document-per-second metric.
-    last_write: HashMap<String, Instant>,
+    /// When each document was written within the last [`WRITE_RATE_WINDOW`].
+    last_write: HashMap<String, std::collections::VecDeque<Instant>>,
     /// Cancelled when retries must stop (drain timeout at shutdown).
     give_up: CancellationToken,
     fatal: Option<String>,
@@ -269,7 +273,7 @@ impl Coordinator {
         let now_ms = chrono::Utc::now().timestamp_millis();
         Cadence {
             pending: self.pending,
-            since_landing: self.last_flush.elapsed(),
+            since_start: self.last_flush.elapsed(),
             newest_age_ms: self.newest_ms.map(|ms| now_ms.saturating_sub(ms)),
             idle: self.idle,
         }
@@ -435,6 +439,7 @@ impl Coordinator {
             started,
             produced_ms,
         });
+        self.last_flush = started;
         self.pending = 0;
         if wait {
             self.finish_inflight(consumer)?;
@@ -465,8 +470,6 @@ impl Coordinator {
                         s.marker = Some(m);
                     }
                 }
-                // The next flush starts a full interval after this one landed.
-                self.last_flush = Instant::now();
                 let micros = inflight.started.elapsed().as_micros() as u64;
                 self.metrics.flushed(micros, stats.writes, stats.commits);
                 self.metrics
@@ -555,17 +558,26 @@ impl Coordinator {
         }
     }
 
+    /// Each landed flush wrote its documents now: the highest rate of writes to one document,
+    /// sustained over [`WRITE_RATE_WINDOW`], goes to the metric.
     fn track_write_rate(&mut self, paths: Vec<String>) {
         let now = Instant::now();
-        let mut max: f64 = 0.0;
+        let mut most = 0;
         for p in paths {
-            if let Some(prev) = self.last_write.insert(p, now) {
-                max = max.max(1.0 / now.duration_since(prev).as_secs_f64().max(1e-3));
+            let writes = self.last_write.entry(p).or_default();
+            writes.push_back(now);
+            while writes
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > WRITE_RATE_WINDOW)
+            {
+                writes.pop_front();
             }
+            most = most.max(writes.len());
         }
+        let rate = most as f64 / WRITE_RATE_WINDOW.as_secs_f64();
         self.metrics
             .max_doc_writes_per_second_milli
-            .fetch_max((max * 1000.0) as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_max((rate * 1000.0) as u64, std::sync::atomic::Ordering::Relaxed);
         if self.last_write.len() > 1_000_000 {
             self.last_write.clear();
         }
@@ -774,14 +786,14 @@ mod tests {
     fn live(since_ms: u64) -> Cadence {
         Cadence {
             pending: 10,
-            since_landing: Duration::from_millis(since_ms),
+            since_start: Duration::from_millis(since_ms),
             newest_age_ms: Some(50),
             idle: false,
         }
     }
 
     #[test]
-    fn live_traffic_flushes_every_interval_after_landing_never_sooner() {
+    fn live_traffic_flushes_every_interval_never_sooner() {
         let cfg = config();
         assert!(!live(999).due(&cfg));
         assert!(live(1000).due(&cfg));
@@ -813,7 +825,7 @@ mod tests {
         );
         assert!(
             Cadence {
-                since_landing: Duration::from_secs(10),
+                since_start: Duration::from_secs(10),
                 ..behind
             }
             .due(&cfg),
