@@ -41,7 +41,8 @@ pub const MAX_COMMIT_BYTES: usize = 3 * 1024 * 1024;
 /// Age after which a chunk without a manifest is known to be abandoned (a flush takes
 /// seconds).
 pub const ORPHAN_AGE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
-/// Commits of one flush in flight at a time (the backend processes them in parallel).
+/// Commits of one flush in flight at a time: their round trips overlap (the journal chunks,
+/// then the applies, which touch disjoint documents).
 const CONCURRENT_COMMITS: usize = 8;
 const JOURNAL: &str = "_journal";
 const FLUSHES: &str = "_flushes";
