@@ -173,6 +173,11 @@ impl Watch {
     where
         T: FromClientConfigAndContext<ObservedContext>,
     {
+        // librdkafka logs every failed broker connection (facility FAIL) at info level and the
+        // context keeps those as transport errors: they must be emitted whatever RUST_LOG
+        // lets through to the output.
+        let mut config = config.clone();
+        config.set_log_level(rdkafka::config::RDKafkaLogLevel::Info);
         match config.create_with_context(self.context.clone()) {
             Ok(c) => Some(c),
             Err(e) => {

@@ -69,6 +69,15 @@ pub struct ObservedContext {
 
 impl ClientContext for ObservedContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // A broker connection that failed. librdkafka logs every one under this facility but
+        // reports only some through the error callback (a connection closed by the peer
+        // right after it came up is not), so it is kept as a transport error too.
+        if fac == "FAIL" {
+            self.errors.push(ClientError {
+                code: Some(RDKafkaErrorCode::BrokerTransportFailure),
+                reason: log_message.to_owned(),
+            });
+        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
@@ -98,3 +107,29 @@ impl ClientContext for ObservedContext {
 }
 
 impl ConsumerContext for ObservedContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_broker_connections_are_kept_as_transport_errors() {
+        let ctx = ObservedContext::default();
+        ctx.log(
+            RDKafkaLogLevel::Info,
+            "CONNECT",
+            "ssl://127.0.0.1:19092/bootstrap: Connecting",
+        );
+        assert_eq!(ctx.errors.total(), 0, "other facilities are only logged");
+        ctx.log(
+            RDKafkaLogLevel::Info,
+            "FAIL",
+            "ssl://127.0.0.1:19092/bootstrap: Disconnected: SSL connection closed by peer",
+        );
+        let kept = ctx
+            .errors
+            .find(RDKafkaErrorCode::BrokerTransportFailure)
+            .expect("kept");
+        assert!(kept.reason.contains("closed by peer"));
+    }
+}
