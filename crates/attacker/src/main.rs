@@ -10,32 +10,27 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     platform::telemetry::init();
-    let cli = Cli::parse();
-    let target = match cli
+    platform::exit::exit_code(start(Cli::parse()).await)
+}
+
+/// A target that cannot be reached or described is a start-up error; the verdicts are the
+/// exit code.
+async fn start(cli: Cli) -> anyhow::Result<ExitCode> {
+    let target = cli
         .target
         .into_target()
-        .context("cannot start the attack suite")
-    {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{e:#}");
-            return ExitCode::from(2);
-        }
-    };
+        .context("cannot start the attack suite")?;
     let bound = attacker::run_bound(&target);
     let suite = Suite::prepare(target).await;
     let scenarios = cli.scenario.expand();
-    let outcomes = match tokio::time::timeout(bound, suite.run(&scenarios)).await {
-        Ok(o) => o,
-        Err(_) => {
-            eprintln!("the attack suite did not finish within {bound:?}");
-            return ExitCode::FAILURE;
-        }
+    let Ok(outcomes) = tokio::time::timeout(bound, suite.run(&scenarios)).await else {
+        eprintln!("the attack suite did not finish within {bound:?}");
+        return Ok(ExitCode::FAILURE);
     };
     print!("{}", outcome::table(&outcomes));
-    if outcome::all_ok(&outcomes) {
+    Ok(if outcome::all_ok(&outcomes) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }

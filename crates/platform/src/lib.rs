@@ -8,8 +8,10 @@
 //!   `tracing` and keeps the last errors for callers that must assert on them.
 //! - [`telemetry`]: `tracing` subscriber set-up (text or JSON).
 //! - [`shutdown`]: the one shutdown path: SIGINT or SIGTERM cancel a root token.
+//! - [`exit`]: how a binary ends (start-up errors exit 2).
 
 pub mod context;
+pub mod exit;
 pub mod kafka;
 pub mod shutdown;
 pub mod telemetry;

@@ -16,13 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     platform::telemetry::init();
-    match start(Cli::parse()).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("{e:#}");
-            ExitCode::from(2)
-        }
-    }
+    platform::exit::exit_code(start(Cli::parse()).await)
 }
 
 /// Start-up errors (settings, credentials, producer, signals) are returned; the run's own
