@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use firestore::gcloud_sdk::google::firestore::v1::Document;
+
 use crate::aggregate::{map, LIFETIME};
 use crate::deltas::FieldValue;
 use crate::store::{int_field, str_field, Precondition, Store, StoreError};
@@ -90,30 +92,22 @@ pub async fn materialize(
     weights: Weights,
     top: usize,
 ) -> Result<(), StoreError> {
-    let get = |doc: Option<&firestore::gcloud_sdk::google::firestore::v1::Document>, f: &str| {
-        doc.and_then(|d| int_field(d, f)).unwrap_or(0)
+    let get = |doc: Option<&Document>, f: &str| doc.and_then(|d| int_field(d, f)).unwrap_or(0);
+    // Each entity with its id, and every counter document needed, read in batches.
+    let with_ids = |docs: Vec<Document>| -> Vec<(String, Document)> {
+        docs.into_iter()
+            .map(|e| (doc_id(store, &e.name), e))
+            .collect()
     };
-    let payment_entities = store.list("payments").await?;
-    let product_entities = store.list("products").await?;
-    // Every counter document needed, in one batched read per few hundred.
+    let payment_entities = with_ids(store.list("payments").await?);
+    let product_entities = with_ids(store.list("products").await?);
     let summary_path = format!("statistics/{bucket}");
     let payment_path = |id: &str| format!("payments/{id}/statistics/{bucket}");
     let product_path = |id: &str| format!("products/{id}/statistics/{bucket}");
     let mut paths = vec![summary_path.clone()];
-    paths.extend(
-        payment_entities
-            .iter()
-            .map(|e| payment_path(&doc_id(store, &e.name))),
-    );
-    paths.extend(
-        product_entities
-            .iter()
-            .map(|e| product_path(&doc_id(store, &e.name))),
-    );
-    let mut docs = std::collections::HashMap::new();
-    for chunk in paths.chunks(300) {
-        docs.extend(store.get_many(chunk, &[]).await?);
-    }
+    paths.extend(payment_entities.iter().map(|(id, _)| payment_path(id)));
+    paths.extend(product_entities.iter().map(|(id, _)| product_path(id)));
+    let docs = store.get_many(&paths, &[]).await?;
     let s = docs.get(&summary_path);
     let (started, ended, orders) = (
         get(s, "started_sessions_count"),
@@ -122,22 +116,20 @@ pub async fn materialize(
     );
 
     let mut payments = Vec::new();
-    for entity in &payment_entities {
-        let id = doc_id(store, &entity.name);
-        let st = docs.get(&payment_path(&id));
+    for (id, entity) in &payment_entities {
+        let st = docs.get(&payment_path(id));
         payments.push((
             get(st, "usage_count"),
             id.clone(),
-            str_field(entity, "name").unwrap_or(&id).to_owned(),
+            str_field(entity, "name").unwrap_or(id).to_owned(),
         ));
     }
     payments.sort_by(|a, b| b.cmp(a));
 
     let mut products = Vec::new();
     let mut categories: BTreeMap<String, (String, i64)> = BTreeMap::new();
-    for entity in &product_entities {
-        let id = doc_id(store, &entity.name);
-        let st = docs.get(&product_path(&id));
+    for (id, entity) in &product_entities {
+        let st = docs.get(&product_path(id));
         let (views, adds, removes, units) = (
             get(st, "views_count"),
             get(st, "added_to_cart_count"),
@@ -160,7 +152,7 @@ pub async fn materialize(
             get(st, "total_amount_cents"),
             score,
             id.clone(),
-            str_field(entity, "name").unwrap_or(&id).to_owned(),
+            str_field(entity, "name").unwrap_or(id).to_owned(),
         ));
     }
     let product_value = |p: &(i64, i64, i64, i64, i64, String, String)| {

@@ -20,6 +20,8 @@ use crate::deltas::{DocDelta, FieldValue};
 
 /// Most writes in one Firestore commit (production limit; the emulator does not enforce it).
 pub const MAX_WRITES_PER_COMMIT: usize = 500;
+/// Documents asked for in one BatchGetDocuments call.
+pub const DOCS_PER_BATCH_GET: usize = 300;
 
 /// How a Firestore call failed, which decides what the caller does next.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -145,13 +147,27 @@ impl Store {
         }
     }
 
-    /// Read many documents in one round trip, only the fields in `mask` (all if empty).
-    /// Returns the documents that exist, by path relative to the root.
+    /// Read many documents, only the fields in `mask` (all if empty), in one round trip per
+    /// [`DOCS_PER_BATCH_GET`]. Returns the documents that exist, by path relative to the root.
     pub async fn get_many(
         &self,
         paths: &[String],
         mask: &[&str],
     ) -> Result<HashMap<String, pb::Document>, StoreError> {
+        let mut found = HashMap::with_capacity(paths.len());
+        for chunk in paths.chunks(DOCS_PER_BATCH_GET) {
+            self.batch_get(chunk, mask, &mut found).await?;
+        }
+        Ok(found)
+    }
+
+    /// One BatchGetDocuments round trip; adds what exists to `found`.
+    async fn batch_get(
+        &self,
+        paths: &[String],
+        mask: &[&str],
+        found: &mut HashMap<String, pb::Document>,
+    ) -> Result<(), StoreError> {
         let request = pb::BatchGetDocumentsRequest {
             database: self.db.get_database_path().clone(),
             documents: paths.iter().map(|p| self.name(p)).collect(),
@@ -164,17 +180,16 @@ impl Store {
         let read = async {
             let mut client = self.db.client().get();
             let mut stream = client.batch_get_documents(request).await?.into_inner();
-            let mut found = HashMap::new();
             while let Some(response) = stream.message().await? {
                 if let Some(pb::batch_get_documents_response::Result::Found(doc)) = response.result
                 {
                     found.insert(self.relative(&doc.name).to_owned(), doc);
                 }
             }
-            Ok::<_, Status>(found)
+            Ok::<_, Status>(())
         };
         match tokio::time::timeout(self.timeout, read).await {
-            Ok(Ok(found)) => Ok(found),
+            Ok(Ok(())) => Ok(()),
             Ok(Err(status)) => Err(StoreError::from_status(&status)),
             Err(_) => Err(StoreError::Transient {
                 code: Code::DeadlineExceeded,

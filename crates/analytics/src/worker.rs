@@ -167,8 +167,8 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     }
 }
 
-/// The seen event ids of the sessions among `works` that are not in memory, read in one
-/// batched call per chunk. Keys that are not session ids are left to [`process`] (which
+/// The seen event ids of the sessions among `works` that are not in memory, read in
+/// batched calls. Keys that are not session ids are left to [`process`] (which
 /// dead-letters them).
 async fn preload(
     ctx: &WorkerContext,
@@ -186,19 +186,17 @@ async fn preload(
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let mut out = HashMap::with_capacity(wanted.len());
-    for ids in wanted.chunks(READ_AHEAD) {
-        let paths: Vec<String> = ids.iter().map(|id| session_path(*id)).collect();
-        let docs = with_retry("load sessions", &ctx.stop, || {
-            ctx.store.get_many(&paths, &["event_ids"])
-        })
-        .await?;
-        ctx.metrics.sessions_loaded(ids.len() as u64);
-        for (id, path) in ids.iter().zip(&paths) {
-            out.insert(*id, docs.get(path).map(seen_ids).unwrap_or_default());
-        }
-    }
-    Ok(out)
+    let paths: Vec<String> = wanted.iter().map(|id| session_path(*id)).collect();
+    let docs = with_retry("load sessions", &ctx.stop, || {
+        ctx.store.get_many(&paths, &["event_ids"])
+    })
+    .await?;
+    ctx.metrics.sessions_loaded(wanted.len() as u64);
+    Ok(wanted
+        .into_iter()
+        .zip(&paths)
+        .map(|(id, path)| (id, docs.get(path).map(seen_ids).unwrap_or_default()))
+        .collect())
 }
 
 fn session_path(session: Uuid) -> String {
