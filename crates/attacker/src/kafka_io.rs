@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use platform::ObservedContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// Each partition's end (high watermark) of a topic.
@@ -112,20 +111,7 @@ pub async fn read_since(
             }
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(m)) => {
-                    let headers = m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|h| {
-                                    (
-                                        h.key.to_owned(),
-                                        String::from_utf8_lossy(h.value.unwrap_or_default())
-                                            .into_owned(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let headers = platform::kafka::text_headers(&m);
                     if pending
                         .get(&m.partition())
                         .is_some_and(|end| m.offset() + 1 >= *end)

@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use rdkafka::message::{Headers, Message};
 use rdkafka::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -309,6 +310,27 @@ pub fn describe_errors(errors: &[KafkaConfigError]) -> String {
         .map(|e| format!("  - {e}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A record's headers as text (invalid UTF-8 replaced), collected in order into any
+/// collection of pairs (a list, a map); empty without headers.
+pub fn text_headers<M, C>(m: &M) -> C
+where
+    M: Message,
+    C: FromIterator<(String, String)> + Default,
+{
+    m.headers()
+        .map(|h| {
+            h.iter()
+                .map(|x| {
+                    (
+                        x.key.to_owned(),
+                        String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use events::Payload;
 use platform::KafkaSettings;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use secrecy::SecretString;
@@ -221,20 +220,7 @@ impl Bed {
         while (out.len() as i64) < remaining && Instant::now() < deadline {
             if let Some(m) = consumer.poll(Duration::from_millis(200)) {
                 let m = m.expect("read");
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|x| {
-                                (
-                                    x.key.to_owned(),
-                                    String::from_utf8_lossy(x.value.unwrap_or_default())
-                                        .into_owned(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let headers = platform::kafka::text_headers(&m);
                 out.push(Rec {
                     partition: m.partition(),
                     offset: m.offset(),
