@@ -62,7 +62,9 @@ new_topic() {
 fill() {
   target/release/simulator --topic "$1" --users 200 --sessions "$2" --rate 0 --seed 5 2> "$3"
 }
-summary_count() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
+# value KEY FILE: the second column of the line whose first is KEY (the simulator's summary,
+# a Prometheus metric without labels).
+value() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
 
 # start_analytics TOPIC LOG: analytics on TOPIC, in a Firestore project and group of that name.
 start_analytics() {
@@ -107,7 +109,6 @@ cpu_all() {  # emulator, brokers (summed)
   for n in $(all_nodes); do b=$(awk -v a="$b" -v c="$(cpu_of "$LOCAL_DIR/kafka/node-$n/pid")" 'BEGIN { print a + c }'); done
   echo "$(cpu_of "$LOCAL_DIR/firestore/pid") $b"
 }
-metric() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
 
 # -- Phase 1: draining a pre-filled topic ---------------------------------------------------
 TOPIC="$RUN-drain" WARM="$RUN-warm"
@@ -115,13 +116,13 @@ new_topic "$TOPIC"; new_topic "$WARM"
 log "pre-filling $TOPIC with $SESSIONS sessions (and $WARM with $((SESSIONS / 10)))"
 fill "$TOPIC" "$SESSIONS" "$WORK/fill.txt"
 fill "$WARM" "$((SESSIONS / 10))" "$WORK/fill-warm.txt"
-events=$(summary_count delivered "$WORK/fill.txt")
-expect_started=$(summary_count session_started "$WORK/fill.txt")
-expect_purchases=$(summary_count purchase "$WORK/fill.txt")
+events=$(value delivered "$WORK/fill.txt")
+expect_started=$(value session_started "$WORK/fill.txt")
+expect_purchases=$(value purchase "$WORK/fill.txt")
 
 fresh_emulator
 log "warm-up: analytics draining $WARM"
-drain "$WARM" "$(summary_count delivered "$WORK/fill-warm.txt")"
+drain "$WARM" "$(value delivered "$WORK/fill-warm.txt")"
 stop_tracked "$WORK/analytics.pid" 60
 
 log "analytics: draining $events events"
@@ -134,8 +135,8 @@ analytics_cpu=$(cpu_of "$WORK/analytics.pid")
 curl -sf "http://$ADMIN_ADDR/metrics" > "$WORK/analytics.metrics"
 stop_tracked "$WORK/analytics.pid" 60
 rate=$(awk -v n="$events" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-writes=$(metric analytics_firestore_writes_total "$WORK/analytics.metrics")
-per_doc=$(metric analytics_doc_writes_per_second_max "$WORK/analytics.metrics")
+writes=$(value analytics_firestore_writes_total "$WORK/analytics.metrics")
+per_doc=$(value analytics_doc_writes_per_second_max "$WORK/analytics.metrics")
 
 doc() { curl -sf "http://$FIRESTORE_EMULATOR_HOST/v1/projects/$TOPIC/databases/(default)/documents/statistics/lifetime" \
   | python3 -c "import json,sys; print(json.load(sys.stdin)['fields'].get('$1',{}).get('integerValue','0'))"; }
@@ -166,9 +167,9 @@ curl -sf "http://$ADMIN_ADDR/metrics" > "$WORK/analytics-fresh.metrics"
 stop_tracked "$WORK/analytics.pid" 60
 p50=$(awk '/^analytics_freshness_seconds\{quantile="0.5"\}/ {print $2}' "$WORK/analytics-fresh.metrics")
 p99=$(awk '/^analytics_freshness_seconds\{quantile="0.99"\}/ {print $2}' "$WORK/analytics-fresh.metrics")
-fresh_events=$(summary_count delivered "$WORK/sim-$FTOPIC.txt")
-fresh_writes=$(metric analytics_firestore_writes_total "$WORK/analytics-fresh.metrics")
-fresh_per_doc=$(metric analytics_doc_writes_per_second_max "$WORK/analytics-fresh.metrics")
+fresh_events=$(value delivered "$WORK/sim-$FTOPIC.txt")
+fresh_writes=$(value analytics_firestore_writes_total "$WORK/analytics-fresh.metrics")
+fresh_per_doc=$(value analytics_doc_writes_per_second_max "$WORK/analytics-fresh.metrics")
 fresh_flush=$(awk '$1 == "analytics_flush_seconds_sum" {s=$2} $1 == "analytics_flush_seconds_count" {n=$2} END {if (n) printf "%.2f", s / n}' "$WORK/analytics-fresh.metrics")
 
 cat <<REPORT
