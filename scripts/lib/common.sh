@@ -70,3 +70,31 @@ wait_tcp() {
     sleep 0.2
   done
 }
+
+# maven_fetch OUTDIR GROUP:ARTIFACT:VERSION[:TYPE]...: copy the artifacts and their runtime
+# dependencies from Maven Central into OUTDIR, replaced whole so it is never left half
+# filled. The generated POM and Maven's log stay in OUTDIR.maven/; the log's tail is shown
+# on failure.
+maven_fetch() {
+  local out=$1 coord group artifact version type; shift
+  local work="$out.maven"
+  command -v mvn >/dev/null || die "maven (mvn) is required to fetch from Maven Central"
+  mkdir -p "$work"
+  {
+    echo '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+    echo '<groupId>local.ecommerce-analytics</groupId><artifactId>fetch</artifactId><version>1</version>'
+    echo '<packaging>pom</packaging><dependencies>'
+    for coord in "$@"; do
+      IFS=: read -r group artifact version type <<< "$coord"
+      echo "<dependency><groupId>$group</groupId><artifactId>$artifact</artifactId><version>$version</version><type>${type:-jar}</type></dependency>"
+    done
+    echo '</dependencies></project>'
+  } > "$work/pom.xml"
+  rm -rf "$out.tmp"
+  if ! mvn -q -B -f "$work/pom.xml" dependency:copy-dependencies \
+       -DincludeScope=runtime -DoutputDirectory="$out.tmp" > "$work/mvn.log" 2>&1; then
+    tail -20 "$work/mvn.log" >&2
+    return 1
+  fi
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
