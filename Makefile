@@ -62,9 +62,12 @@ bench-analytics: ## Analytics end to end vs Kafka's ConsumerPerformance, writes 
 COMPOSE := docker compose -f docker-compose.yml
 COMPOSE_DEV := $(COMPOSE) -f docker-compose.dev.yml
 
-.PHONY: validate-deploy docker-build kafka-up kafka-down services-up services-down compose-up compose-down compose-dev-up compose-dev-down attacker-up attacker-down firebase-start firebase-stop all-down k8s-start
+.PHONY: validate-deploy compose-rehearse docker-build kafka-up kafka-down services-up services-down compose-up compose-down compose-dev-up compose-dev-down attacker-up attacker-down firebase-start firebase-stop all-down k8s-start
 validate-deploy: ## Validate compose, k8s and Dockerfile statically and against config/kafka
 	scripts/validate-deploy.sh
+
+compose-rehearse: init kafka-fetch ## Run the compose stack's Kafka (render, brokers, healthcheck, init) natively and check it
+	scripts/compose-rehearse.sh
 
 docker-build: ## Build the simulator, analytics, attacker and kafka-config images
 	$(COMPOSE) --profile services --profile attacker build

@@ -6,17 +6,20 @@
 #   kafka/admin.properties, kafka/init.sh, kafka/cluster.id  (the init service, the UI)
 #   certs/                                                   (copied from /certs)
 # Inputs, mounted read-only: /certs (make certs), /secrets/kafka/<user>.password (make secrets).
+# RENDERED, CERTS_IN and SECRETS_IN move the three mounts (scripts/compose-rehearse.sh).
 set -euo pipefail
+RENDERED=${RENDERED:-/rendered}
+CERTS_IN=${CERTS_IN:-/certs}
 export KAFKA_HOST_PATTERN=kafka-%d KAFKA_BASE_PORT=9092 KAFKA_PORT_STRIDE=0 \
-  LOCAL_DIR=/rendered SECRETS_DIR=/secrets CERTS_DIR=/rendered/certs \
+  LOCAL_DIR=$RENDERED SECRETS_DIR=${SECRETS_IN:-/secrets} CERTS_DIR=$RENDERED/certs \
   KAFKA_LOG_DIRS=/var/lib/kafka/data KAFKA_NATIVE_OVERRIDES=0
 # shellcheck source=scripts/lib/kafka.sh
 source "$(dirname "$0")/lib/kafka.sh"
 KAFKA_UID=${KAFKA_UID:-1000}   # appuser of the apache/kafka image
 
 install -d -m 700 "$CERTS_DIR" "$KAFKA_STATE"
-cp /certs/ca.crt /certs/keystore.password "$CERTS_DIR/"
-for n in $(all_nodes); do cp "/certs/kafka-$n.p12" "$CERTS_DIR/"; done
+cp "$CERTS_IN/ca.crt" "$CERTS_IN/keystore.password" "$CERTS_DIR/"
+for n in $(all_nodes); do cp "$CERTS_IN/kafka-$n.p12" "$CERTS_DIR/"; done
 [[ -s $KAFKA_STATE/cluster.id ]] \
   || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' > "$KAFKA_STATE/cluster.id"
 
@@ -52,6 +55,6 @@ render_admin_properties
   echo "echo 'topics and ACLs in place'"
 } > "$KAFKA_STATE/init.sh"
 
-chown -R "$KAFKA_UID:$KAFKA_UID" /rendered
-chmod -R go-rwx /rendered
-log "rendered $KAFKA_NODES brokers, admin properties and init script into /rendered"
+if [[ $(id -u) == 0 ]]; then chown -R "$KAFKA_UID:$KAFKA_UID" "$RENDERED"; fi
+chmod -R go-rwx "$RENDERED"
+log "rendered $KAFKA_NODES brokers, admin properties and init script into $RENDERED"

@@ -8,8 +8,13 @@ cd "$here/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --workspace --all-targets --quiet
-# Compose, Kubernetes and Dockerfile: static validation and agreement with config/kafka.
+# Compose, Kubernetes and Dockerfile: static validation and agreement with config/kafka;
+# then the compose stack's Kafka, rendered and run natively (it stops what it starts).
 "$here/validate-deploy.sh"
+"$here/kafka-fetch.sh"
+"$here/certs.sh"
+"$here/secrets.sh"
+"$here/compose-rehearse.sh"
 
 trap '"$here/local-down.sh"' EXIT
 LOCAL_FRESH=1 "$here/local-up.sh"
