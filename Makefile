@@ -66,7 +66,7 @@ COMPOSE_DEV := $(COMPOSE) -f docker-compose.dev.yml
 validate-deploy: ## Validate compose, k8s and Dockerfile statically and against config/kafka
 	scripts/validate-deploy.sh
 
-compose-rehearse: init kafka-fetch ## Run the compose stack's Kafka (render, brokers, healthcheck, init) natively and check it
+compose-rehearse: init kafka-fetch ## Run the compose dev stack natively (brokers, init, emulator, services, attacker) and check it
 	scripts/compose-rehearse.sh
 
 docker-build: ## Build the simulator, analytics, attacker and kafka-config images

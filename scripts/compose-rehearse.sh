@@ -1,25 +1,36 @@
 #!/usr/bin/env bash
-# Rehearse the Kafka half of docker-compose.yml without a Docker engine, and check what it
-# builds. Runs what the compose services run, from what they run it with:
+# Rehearse docker-compose.yml (with docker-compose.dev.yml) without a Docker engine, and check
+# what it builds. Runs what the compose services run, from what they run it with:
 #   kafka-config  scripts/compose-render.sh, on the certificates and secrets of `make init`
 #   kafka-1..3    each broker's rendered start.sh (format with the SCRAM users once, start),
 #                 under its compose hostname and port 9092 like the other two, on a loopback
 #                 address of its own (127.0.0.1N)
 #   healthcheck   the brokers' healthcheck command of docker-compose.yml, for each broker
 #   kafka-init    the rendered init.sh (topics and ACLs as the admin)
-# then checks the cluster: RF, min ISR and partitions of each topic, the ACLs of acls.conf,
-# and a record written as `simulator` and read back as `analytics` in its group, over
-# SASL_SSL with the brokers' names verified.
-# Two things differ from the containers, and only them: /opt/kafka/bin is a directory of
-# shims running the same Kafka version from the Maven jars (scripts/kafka-fetch.sh), and each
-# broker's data volume is a directory. The JVMs resolve kafka-N through a hosts file
-# (-Djdk.net.hosts.file). Every process started is stopped by PID on exit, whatever happens.
+#   firestore     the emulator, under its compose name and port
+#   simulator, analytics, attacker   their binaries with exactly the environment, command and secrets
+#                 (at /run/secrets) compose gives them (tools/compose_service.py), each in a
+#                 mount namespace of its own whose /etc/hosts has the compose names
+# and checks: RF, min ISR and partitions of each topic, the ACLs of acls.conf, a record
+# written as `simulator` and read back as `analytics` in its group; every variable compose
+# sets is one the service reads; analytics' compose healthcheck passes, the simulator's
+# sessions reach Firestore through analytics, the attack suite passes against the stack, and
+# simulator and analytics stop cleanly on SIGTERM (exit 0) within the stop_grace_period.
+# What differs from the containers: /opt/kafka/bin is a directory of shims running the same
+# Kafka version from the Maven jars (scripts/kafka-fetch.sh), volumes are directories, the
+# services are the debug builds, and one replica of each runs. The JVMs resolve the compose
+# names through a hosts file (-Djdk.net.hosts.file). Every process started is stopped by PID
+# on exit, whatever happens. Needs root for the mount namespaces (unshare).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # Clients address the brokers as the compose services do: kafka-N:9092.
 KAFKA_HOST_PATTERN=kafka-%d KAFKA_BASE_PORT=9092 KAFKA_PORT_STRIDE=0
 source "$here/lib/kafka.sh"
+source "$here/lib/tools.sh"
 require_kafka_libs
+unshare --mount true 2> /dev/null || die "the compose rehearsal needs root (unshare --mount) for the services' mount namespaces"
+ensure_tools_venv
+(cd "$REPO_ROOT" && cargo build --quiet --bin simulator --bin analytics --bin attacker)
 [[ -s $CERTS_DIR/ca.crt && -s $(password_file admin) ]] || die "run 'make init' (or scripts/local-up.sh) first"
 
 WORK="$LOCAL_DIR/compose-rehearsal"
@@ -27,12 +38,16 @@ RENDERED="$WORK/rendered"
 SHIMS="$WORK/opt-kafka/bin"
 HOSTS="$WORK/hosts"
 TIMEOUT=${REHEARSAL_TIMEOUT:-120}
+FIRESTORE_ADDRESS=127.0.0.20
+SERVICES=(simulator analytics)
 address() { echo "127.0.0.1$1"; }
-pidfile() { echo "$LOCAL_DIR/compose-kafka-$1/pid"; }
+pidfile() { echo "$LOCAL_DIR/compose-$1/pid"; }
 
 cleanup() {
-  local n stops=()
-  for n in $(all_nodes); do stop_tracked "$(pidfile "$n")" 30 & stops+=($!); done
+  local process stops=()
+  for process in "${SERVICES[@]}" firestore $(all_nodes | sed 's/^/kafka-/'); do
+    stop_tracked "$(pidfile "$process")" 30 & stops+=($!)
+  done
   wait "${stops[@]}"
 }
 trap cleanup EXIT
@@ -40,7 +55,11 @@ cleanup
 rm -rf "$WORK" && mkdir -p "$SHIMS"
 
 # --- the image: /opt/kafka/bin, and the compose network's names ------------------------------
-for n in $(all_nodes); do echo "$(address "$n") kafka-$n"; done > "$HOSTS"
+{
+  echo "127.0.0.1 localhost"
+  for n in $(all_nodes); do echo "$(address "$n") kafka-$n"; done
+  echo "$FIRESTORE_ADDRESS firestore"
+} > "$HOSTS"
 shim() {
   local name=$1; shift
   cat > "$SHIMS/$name" <<SHIM
@@ -71,7 +90,7 @@ sed -i "s#/opt/kafka/bin/#$SHIMS/#g" "$RENDERED/kafka/init.sh"
 for n in $(all_nodes); do
   mkdir -p "$WORK/kafka-$n-data"
   # The marker is in the command line of start.sh and of the broker it execs.
-  start_tracked "$(pidfile "$n")" \
+  start_tracked "$(pidfile "kafka-$n")" \
     "$RENDERED/kafka/node-$n/" "$WORK/kafka-$n.log" /bin/sh "$RENDERED/kafka/node-$n/start.sh"
 done
 
@@ -94,7 +113,7 @@ health=${health//\/rendered/$RENDERED}
 deadline=$((SECONDS + TIMEOUT))
 for n in $(all_nodes); do
   until sh -c "hostname() { echo kafka-$n; }; $health"; do
-    pid_alive "$(pidfile "$n")" || fail "kafka-$n exited"
+    pid_alive "$(pidfile "kafka-$n")" || fail "kafka-$n exited"
     (( SECONDS < deadline )) || fail "kafka-$n not healthy within ${TIMEOUT}s"
     sleep 2
   done
@@ -149,4 +168,111 @@ read_back=$("$SHIMS/kafka-console-consumer.sh" --bootstrap-server "$BOOTSTRAP" \
   --command-config "$WORK/analytics.properties" --topic "$EVENTS_TOPIC" --from-beginning \
   --max-messages 1 --timeout-ms 60000 2>/dev/null) || true
 [[ $read_back == "$record" ]] || fail "analytics read back '$read_back', not the record simulator wrote"
-log "compose rehearsal passed: simulator wrote, analytics read back, over SASL_SSL to kafka-1..3"
+log "simulator wrote, analytics read back, over SASL_SSL to kafka-1..3"
+
+# --- firestore, simulator, analytics -----------------------------------------------------------
+FIRESTORE_HOST=$FIRESTORE_ADDRESS FIRESTORE_PORT=8080 FIRESTORE_STATE="$LOCAL_DIR/compose-firestore" \
+  FIRESTORE_HEAP=1g "$here/firestore-up.sh"
+
+# compose_service SERVICE: SERVICE_ENV, SERVICE_ARGS, SERVICE_SECRETS, SERVICE_HEALTH as
+# `make compose-dev-up` gives them (no .env: every variable at its default).
+compose_service() {
+  eval "$(cd "$REPO_ROOT" && env -i PATH="$PATH" GOOGLE_APPLICATION_CREDENTIALS_FILE=/dev/null \
+    "$TOOLS_VENV/bin/python" tools/compose_service.py docker-compose.yml docker-compose.dev.yml "$1")"
+}
+
+# Every variable compose sets must be one the binary reads: a setting (its --help lists the
+# variable) or one read outside the settings.
+check_environment() {
+  local service=$1 binary=$2 var known
+  known=$("$binary" --help | grep -oE 'env: [A-Z0-9_]+' | cut -c6-
+    printf '%s\n' RUST_LOG LOG_FORMAT FIRESTORE_EMULATOR_HOST GOOGLE_APPLICATION_CREDENTIALS)
+  for var in "${SERVICE_ENV[@]}"; do
+    grep -qx "${var%%=*}" <<< "$known" || fail "$service: compose sets ${var%%=*}, which $service does not read"
+  done
+}
+
+# run_service SERVICE: its binary as its container runs it: only compose's environment, its
+# secrets at /run/secrets/NAME, the compose names in /etc/hosts (a mount namespace of its own).
+run_service() {
+  local service=$1 binary="$REPO_ROOT/target/debug/$1"
+  compose_service "$service"
+  check_environment "$service" "$binary"
+  # shellcheck disable=SC2016 # the inner script's variables are its own
+  start_tracked "$(pidfile "$service")" "$binary" "$WORK/$service.log" \
+    unshare --mount --propagation private bash -c '
+      set -e
+      mount --bind "$1" /etc/hosts; shift
+      mount -t tmpfs -o mode=755 tmpfs /run
+      mkdir /run/secrets
+      while [ "$1" != -- ]; do
+        touch "/run/secrets/${1%%=*}"
+        mount --bind "${1#*=}" "/run/secrets/${1%%=*}"
+        shift
+      done
+      shift
+      exec env -i PATH=/usr/local/bin:/usr/bin:/bin "$@"
+    ' container "$HOSTS" "${SERVICE_SECRETS[@]}" -- "${SERVICE_ENV[@]}" "$binary" "${SERVICE_ARGS[@]}"
+}
+
+# wait_exit SERVICE SECONDS: the service's exit status, once it exits or has been killed for
+# running longer than SECONDS. (A child that exited stays a zombie until waited for.)
+wait_exit() {
+  local pid deadline=$((SECONDS + $2)) status=0
+  read -r pid _ < "$(pidfile "$1")"
+  while [[ $(ps -o stat= -p "$pid" 2>/dev/null) == [^Z]* ]] && (( SECONDS < deadline )); do sleep 0.5; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" || status=$?
+  rm -f "$(pidfile "$1")"
+  return "$status"
+}
+
+# stop_service SERVICE: SIGTERM, as `docker compose stop` does; it must exit 0 within the
+# stop_grace_period (60 s), or it is killed and the rehearsal fails.
+stop_service() {
+  local pid status=0
+  read -r pid _ < "$(pidfile "$1")"
+  kill -TERM "$pid"
+  wait_exit "$1" 60 || status=$?
+  (( status == 0 )) || { tail -n 5 "$WORK/$1.log" >&2; fail "$1 exited with status $status on SIGTERM"; }
+  log "$1 stopped cleanly on SIGTERM"
+}
+
+run_service analytics
+analytics_health=("${SERVICE_HEALTH[@]}")
+run_service simulator
+deadline=$((SECONDS + 90))
+until "${analytics_health[@]}" > /dev/null 2>&1; do
+  pid_alive "$(pidfile analytics)" || { tail -n 5 "$WORK/analytics.log" >&2; fail "analytics exited"; }
+  (( SECONDS < deadline )) || fail "analytics' compose healthcheck did not pass within 90s"
+  sleep 2
+done
+log "analytics healthy (its compose healthcheck passes)"
+
+# The simulator's sessions, counted by analytics, in the emulator's database of the project
+# compose names.
+STATS="http://$FIRESTORE_ADDRESS:8080/v1/projects/ecommerce-dev/databases/(default)/documents/statistics/lifetime"
+sessions=0
+deadline=$((SECONDS + 90))
+until (( sessions > 0 )); do
+  for service in "${SERVICES[@]}"; do
+    pid_alive "$(pidfile "$service")" || { tail -n 5 "$WORK/$service.log" >&2; fail "$service exited"; }
+  done
+  (( SECONDS < deadline )) || fail "no session reached Firestore within 90s"
+  sleep 2
+  sessions=$(curl -fsS "$STATS" 2>/dev/null \
+    | grep -A1 '"started_sessions_count"' | grep -oE '"integerValue": "[0-9]+"' | grep -oE '[0-9]+' || echo 0)
+done
+log "$sessions sessions from the simulator counted in Firestore (statistics/lifetime)"
+
+# attacker: the suite against this stack, as `make attacker-up` runs it; exit 0 only if every
+# attack is refused (its poison checks read what analytics wrote to Firestore).
+SERVICES+=(attacker)
+run_service attacker
+status=0
+wait_exit attacker 300 || status=$?
+(( status == 0 )) || { tail -n 60 "$WORK/attacker.log" >&2; fail "the attack suite against the compose stack failed (status $status)"; }
+log "attack suite against the compose stack passed: $(tail -n 1 "$WORK/attacker.log")"
+stop_service simulator
+stop_service analytics
+log "compose rehearsal passed"

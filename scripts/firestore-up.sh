@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Start the Firestore emulator (preinstalled with the Google Cloud CLI) on 127.0.0.1, tracked
 # by PID, and wait until it answers. Writes .local/firestore/env (FIRESTORE_EMULATOR_HOST).
+# FIRESTORE_HOST, FIRESTORE_PORT and FIRESTORE_STATE run another instance elsewhere.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
+HOST="${FIRESTORE_HOST:-127.0.0.1}"
 PORT="${FIRESTORE_PORT:-8681}"
 HEAP="${FIRESTORE_HEAP:-4g}"
 EMU_JAR="${FIRESTORE_EMULATOR_JAR:-/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar}"
-STATE="$LOCAL_DIR/firestore"
+STATE="${FIRESTORE_STATE:-$LOCAL_DIR/firestore}"
 mkdir -p "$STATE"
 
 [[ -f $EMU_JAR ]] || die "Firestore emulator not found at $EMU_JAR (it ships with google-cloud-cli-firestore-emulator)"
@@ -15,11 +17,11 @@ if pid_alive "$STATE/pid"; then log "Firestore emulator already running"; exit 0
 # Java directly (not the gcloud wrapper, which leaves java orphaned when killed); bounded heap.
 start_tracked "$STATE/pid" "cloud-firestore-emulator" "$STATE/emulator.log" \
   java "-Xmx$HEAP" -Duser.language=en -cp "$EMU_JAR" com.google.cloud.datastore.emulator.firestore.CloudFirestore \
-  start --host=127.0.0.1 --port="$PORT"
+  start --host="$HOST" --port="$PORT"
 for _ in $(seq 1 150); do
-  if curl -sf "http://127.0.0.1:$PORT/" 2>/dev/null | grep -q Ok; then
-    echo "FIRESTORE_EMULATOR_HOST=127.0.0.1:$PORT" > "$STATE/env"
-    log "Firestore emulator ready on 127.0.0.1:$PORT"
+  if curl -sf "http://$HOST:$PORT/" 2>/dev/null | grep -q Ok; then
+    echo "FIRESTORE_EMULATOR_HOST=$HOST:$PORT" > "$STATE/env"
+    log "Firestore emulator ready on $HOST:$PORT"
     exit 0
   fi
   pid_alive "$STATE/pid" || { tail -20 "$STATE/emulator.log" >&2; die "Firestore emulator exited"; }

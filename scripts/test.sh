@@ -9,7 +9,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --workspace --all-targets --quiet
 # Compose, Kubernetes and Dockerfile: static validation and agreement with config/kafka;
-# then the compose stack's Kafka, rendered and run natively (it stops what it starts).
+# then the compose dev stack, rendered and run natively (it stops what it starts).
 "$here/validate-deploy.sh"
 "$here/kafka-fetch.sh"
 "$here/certs.sh"

