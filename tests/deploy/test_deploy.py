@@ -207,6 +207,43 @@ def test_compose_service_merges_the_dev_override_and_interpolates_as_compose_doe
     assert simulator["SERVICE_ARGS"] == ["--users", "7", "--rate", "200"]
 
 
+# Variables the binaries read outside their settings (so not in --help).
+READ_OUTSIDE_SETTINGS = {"RUST_LOG", "LOG_FORMAT", "FIRESTORE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"}
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
+
+
+def variables_read_by(binary):
+    """The variables a service reads: its settings' (as its --help lists them), and the rest."""
+    help_text = subprocess.run([str(TARGET / binary), "--help"], capture_output=True, text=True, check=True).stdout
+    return set(re.findall(r"\[env: ([A-Z0-9_]+)", help_text)) | READ_OUTSIDE_SETTINGS
+
+
+@pytest.mark.parametrize("service", ["simulator", "analytics", "attacker"])
+def test_compose_sets_only_variables_its_services_read(service):
+    known = variables_read_by(service)
+    for dev in ({}, {"GOOGLE_APPLICATION_CREDENTIALS_FILE": "/dev/null"}):
+        env = {e.split("=", 1)[0] for e in compose_service(service, **dev)["SERVICE_ENV"]}
+        assert env - known == set(), f"{service} is given variables it does not read: {sorted(env - known)}"
+
+
+def test_kubernetes_sets_only_variables_its_containers_read():
+    config_maps = {c["metadata"]["name"]: set(c["data"]) for c in k8s("ConfigMap")}
+    workloads = k8s("Deployment") + k8s("Job")
+    assert {w["metadata"]["name"] for w in workloads} == {"simulator", "analytics", "attacker"}
+    for workload in workloads:
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        env = {e["name"] for e in container.get("env", [])}
+        for source in container.get("envFrom", []):
+            env |= config_maps[source["configMapRef"]["name"]]
+        unread = env - variables_read_by(container["name"])
+        assert unread == set(), f"{container['name']} is given variables it does not read: {sorted(unread)}"
+
+
+def test_the_variable_check_sees_a_misspelt_variable():
+    assert "KAFKA_SASL_PASSWORD_FILE" in variables_read_by("simulator")
+    assert "KAFKA_SASL_PASSWORD_FLIE" not in variables_read_by("simulator")
+
+
 # --- every validator rejects a broken file ----------------------------------------------
 
 def run(*args):
