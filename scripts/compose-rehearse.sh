@@ -238,7 +238,7 @@ run_service() {
 wait_exit() {
   local pid deadline=$((SECONDS + $2)) status=0
   read -r pid _ < "$(pidfile "$1")"
-  while [[ $(ps -o stat= -p "$pid" 2>/dev/null) == [^Z]* ]] && (( SECONDS < deadline )); do sleep 0.5; done
+  while [[ $(ps -o stat= -p "$pid" 2>/dev/null | tr -d ' ') == [^Z]* ]] && (( SECONDS < deadline )); do sleep 0.5; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" || status=$?
   rm -f "$(pidfile "$1")"
