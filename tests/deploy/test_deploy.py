@@ -175,6 +175,15 @@ def test_k8s_deployments_are_replicated_probed_and_non_root():
     assert k8s("NetworkPolicy") and k8s("Job")
 
 
+def test_env_example_lists_every_variable_of_the_compose_files_once():
+    listed = re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M)
+    assert len(listed) == len(set(listed)), sorted(v for v in set(listed) if listed.count(v) > 1)
+    used = set()
+    for name in ("docker-compose.yml", "docker-compose.dev.yml"):
+        used |= set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", (ROOT / name).read_text()))
+    assert used - set(listed) == set()
+
+
 def test_makefile_has_every_target_of_the_original_readme():
     makefile = (ROOT / "Makefile").read_text()
     for target in ("init", "firebase-start", "compose-dev-up", "compose-up", "kafka-up", "services-up",
