@@ -41,7 +41,7 @@ SHIMS="$WORK/opt-kafka/bin"
 HOSTS="$WORK/hosts"
 TIMEOUT=${REHEARSAL_TIMEOUT:-120}
 FIRESTORE_ADDRESS=127.0.0.20
-SERVICES=(simulator analytics)
+SERVICES=(simulator analytics attacker)
 address() { echo "127.0.0.1$1"; }
 pidfile() { echo "$LOCAL_DIR/compose-$1/pid"; }
 
@@ -113,14 +113,14 @@ fail() {
   exit 1
 }
 
-# The brokers' healthcheck, as docker-compose.yml says it ($$ is compose's escape for $).
-health=$(grep -o '"/opt/kafka/bin/kafka-broker-api-versions.sh [^"]*"' "$REPO_ROOT/docker-compose.yml" | tr -d '"')
-[[ -n $health ]] || fail "no broker healthcheck found in docker-compose.yml"
-health=${health//\$\$/\$}
-health=${health//\/opt\/kafka\/bin\//$SHIMS/}
-health=${health//\/rendered/$RENDERED}
+# Each broker's healthcheck, as compose gives it (a CMD-SHELL: sh -c COMMAND), with the
+# image's paths made this machine's and `hostname` answering the broker's name.
 deadline=$((SECONDS + TIMEOUT))
 for n in $(all_nodes); do
+  compose_service "kafka-$n"
+  [[ ${SERVICE_HEALTH[0]:-} == sh ]] || fail "kafka-$n has no CMD-SHELL healthcheck in docker-compose.yml"
+  health=${SERVICE_HEALTH[2]//\/opt\/kafka\/bin\//$SHIMS/}
+  health=${health//\/rendered/$RENDERED}
   until sh -c "hostname() { echo kafka-$n; }; $health"; do
     pid_alive "$(pidfile "kafka-$n")" || fail "kafka-$n exited"
     (( SECONDS < deadline )) || fail "kafka-$n not healthy within ${TIMEOUT}s"
@@ -208,7 +208,7 @@ read_back=$("$SHIMS/kafka-console-consumer.sh" --bootstrap-server "$BOOTSTRAP" \
 log "simulator wrote, analytics read back, over SASL_SSL to kafka-1..3"
 
 # --- firestore, simulator, analytics -----------------------------------------------------------
-FIRESTORE_HOST=$FIRESTORE_ADDRESS FIRESTORE_PORT=8080 FIRESTORE_STATE="$LOCAL_DIR/compose-firestore" \
+FIRESTORE_HOST=$FIRESTORE_ADDRESS FIRESTORE_PORT=8080 FIRESTORE_STATE="$(dirname "$(pidfile firestore)")" \
   FIRESTORE_HEAP=1g "$here/firestore-up.sh"
 
 # run_service SERVICE: its binary as its container runs it: only compose's environment, its
@@ -273,7 +273,7 @@ STATS="http://$FIRESTORE_ADDRESS:8080/v1/projects/ecommerce-dev/databases/(defau
 sessions=0
 deadline=$((SECONDS + 90))
 until (( sessions > 0 )); do
-  for service in "${SERVICES[@]}"; do
+  for service in simulator analytics; do
     pid_alive "$(pidfile "$service")" || { tail -n 5 "$WORK/$service.log" >&2; fail "$service exited"; }
   done
   (( SECONDS < deadline )) || fail "no session reached Firestore within 90s"
@@ -285,7 +285,6 @@ log "$sessions sessions from the simulator counted in Firestore (statistics/life
 
 # attacker: the suite against this stack, as `make attacker-up` runs it; exit 0 only if every
 # attack is refused (its poison checks read what analytics wrote to Firestore).
-SERVICES+=(attacker)
 run_service attacker
 status=0
 wait_exit attacker 300 || status=$?
