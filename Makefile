@@ -50,6 +50,10 @@ local-reset: ## Stop the native stack and wipe its data (.local/)
 attack: ## Run the attack suite against the native stack (started if needed); print the verdicts
 	scripts/attack.sh
 
+.PHONY: chaos
+chaos: ## Chaos suite at full length, 3 seeds: faults injected under load, every aggregate checked (~15 min)
+	scripts/chaos.sh
+
 .PHONY: bench-simulator
 bench-simulator: ## Simulator vs Kafka's ProducerPerformance on the native cluster, and 100k-user RSS
 	scripts/bench-simulator.sh

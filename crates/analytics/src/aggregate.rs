@@ -10,6 +10,122 @@ use events::{Event, Location, Payload, Product};
 use crate::deltas::{Deltas, FieldValue};
 
 pub const LIFETIME: &str = "lifetime";
+/// Event ids kept in a session's document; further ids go to overflow pages
+/// `sessions_history/{id}/event_ids/{page}` of as many each, so no document outgrows
+/// Firestore's 1 MiB whatever the session's length.
+pub const EVENT_IDS_PER_DOC: u64 = 5_000;
+/// Budget of a session's detail arrays (`products_viewed`, ..., `purchase`), in journal bytes
+/// ([`detail_bytes`]). Events beyond it are counted everywhere but listed only in
+/// `history_truncated_events`.
+pub const HISTORY_DETAIL_BYTES: u64 = 400 * 1024;
+
+/// Where a session's history keeps one event, decided by the worker from the session's
+/// state (deterministic: the same events in the same order give the same placement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The event id goes to this overflow page; `None`: the session document.
+    pub id_page: Option<u64>,
+    /// The event's detail element is listed in the session's arrays.
+    pub detail: bool,
+}
+
+impl Placement {
+    /// The placement of the `index`-th distinct event of a session (from 0), whose detail
+    /// arrays hold `history_bytes` so far.
+    pub fn of(index: u64, history_bytes: u64, detail_bytes: u64) -> Placement {
+        Placement {
+            id_page: (index >= EVENT_IDS_PER_DOC)
+                .then(|| (index - EVENT_IDS_PER_DOC) / EVENT_IDS_PER_DOC),
+            detail: history_bytes + detail_bytes <= HISTORY_DETAIL_BYTES,
+        }
+    }
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Placement {
+            id_page: None,
+            detail: true,
+        }
+    }
+}
+
+pub fn session_path(session: uuid::Uuid) -> String {
+    format!("sessions_history/{session}")
+}
+
+/// An overflow page of a session's event ids.
+pub fn event_ids_page_path(session: uuid::Uuid, page: u64) -> String {
+    format!("sessions_history/{session}/event_ids/{page}")
+}
+
+/// The size a detail element counts against [`HISTORY_DETAIL_BYTES`].
+pub fn detail_bytes(element: &FieldValue) -> u64 {
+    serde_json::to_string(element).map_or(0, |s| s.len() as u64)
+}
+
+/// The element an event adds to its session's detail arrays, and the array's name.
+pub fn history_detail(event: &Event) -> Option<(&'static str, FieldValue)> {
+    let ts = FieldValue::Time(event.timestamp);
+    let id = FieldValue::from(event.event_id.to_string());
+    let element = |array: &'static str, mut entries: Vec<(&str, FieldValue)>| {
+        entries.push(("event_id", id.clone()));
+        entries.push(("timestamp", ts.clone()));
+        Some((array, map(entries)))
+    };
+    match &event.payload {
+        Payload::SessionStarted(_) | Payload::SessionEnded(_) => None,
+        Payload::CategoryViewed(p) => element(
+            "categories_viewed",
+            vec![("category", p.category.id.as_str().into())],
+        ),
+        Payload::ProductViewed(p) => element(
+            "products_viewed",
+            vec![("product", p.product.id.as_str().into())],
+        ),
+        Payload::ProductAddedToCart(p) | Payload::ProductRemovedFromCart(p) => {
+            let array = if matches!(event.payload, Payload::ProductAddedToCart(_)) {
+                "added_to_cart"
+            } else {
+                "removed_from_cart"
+            };
+            element(
+                array,
+                vec![
+                    ("product", p.product.id.as_str().into()),
+                    ("quantity", i64::from(p.quantity.get()).into()),
+                ],
+            )
+        }
+        Payload::Purchase(p) => {
+            let items = FieldValue::Array(
+                p.items
+                    .iter()
+                    .map(|i| {
+                        map(vec![
+                            ("product", i.product.id.as_str().into()),
+                            ("quantity", i64::from(i.quantity.get()).into()),
+                            ("subtotal_cents", cents(i.subtotal).into()),
+                        ])
+                    })
+                    .collect(),
+            );
+            element(
+                "purchase",
+                vec![
+                    ("transaction_id", p.transaction_id.to_string().into()),
+                    ("items", items),
+                    ("total_amount_cents", cents(p.total_amount).into()),
+                    ("discount_amount_cents", cents(p.discount_amount).into()),
+                    ("shipping_cost_cents", cents(p.shipping_cost).into()),
+                    ("payment_method", p.payment_method.id.as_str().into()),
+                    ("shipping_address", location_value(&p.shipping_address)),
+                    ("estimated_delivery_date", p.estimated_delivery_date.into()),
+                ],
+            )
+        }
+    }
+}
 
 /// The two buckets an event counts in: lifetime and its day (`YYYY-MM-DD`, UTC).
 pub fn buckets(event: &Event) -> [String; 2] {
@@ -104,15 +220,30 @@ fn name_entities(out: &mut Deltas, event: &Event, product: Option<&Product>) {
     }
 }
 
-/// Add the deltas of one (valid, deduplicated) event to `out`.
+/// Add the deltas of one (valid, deduplicated) event to `out`, as the first events of a
+/// session (see [`apply_with`]).
 pub fn apply(event: &Event, out: &mut Deltas) {
-    let session = format!("sessions_history/{}", event.session_id);
-    let ts = FieldValue::Time(event.timestamp);
-    out.union(
-        &session,
-        "event_ids",
-        FieldValue::from(event.event_id.to_string()),
-    );
+    apply_with(event, out, Placement::default());
+}
+
+/// Add the deltas of one (valid, deduplicated) event to `out`; its session's history keeps it
+/// as `placement` says.
+pub fn apply_with(event: &Event, out: &mut Deltas, placement: Placement) {
+    let session = session_path(event.session_id);
+    let id = FieldValue::from(event.event_id.to_string());
+    match placement.id_page {
+        None => out.union(&session, "event_ids", id),
+        Some(page) => out.union(&event_ids_page_path(event.session_id, page), "ids", id),
+    }
+    out.inc(&session, "event_count", 1);
+    if let Some((array, element)) = history_detail(event) {
+        if placement.detail {
+            out.inc(&session, "history_bytes", detail_bytes(&element) as i64);
+            out.union(&session, array, element);
+        } else {
+            out.inc(&session, "history_truncated_events", 1);
+        }
+    }
     match &event.payload {
         Payload::SessionStarted(p) => {
             name_entities(out, event, None);
@@ -134,14 +265,6 @@ pub fn apply(event: &Event, out: &mut Deltas) {
                 &entity_docs(event, "categories", p.category.id.as_str()),
                 &[("views_count", 1)],
             );
-            out.union(
-                &session,
-                "categories_viewed",
-                map(vec![
-                    ("category", p.category.id.as_str().into()),
-                    ("timestamp", ts),
-                ]),
-            );
         }
         Payload::ProductViewed(p) => {
             name_entities(out, event, Some(&p.product));
@@ -155,29 +278,13 @@ pub fn apply(event: &Event, out: &mut Deltas) {
                 &entity_docs(event, "categories", p.product.category.id.as_str()),
                 &[("product_related_view_count", 1)],
             );
-            out.union(
-                &session,
-                "products_viewed",
-                map(vec![
-                    ("product", p.product.id.as_str().into()),
-                    ("timestamp", ts),
-                ]),
-            );
         }
         Payload::ProductAddedToCart(p) | Payload::ProductRemovedFromCart(p) => {
             let added = matches!(event.payload, Payload::ProductAddedToCart(_));
-            let (qty_field, count_field, array) = if added {
-                (
-                    "added_to_cart_quantity",
-                    "added_to_cart_count",
-                    "added_to_cart",
-                )
+            let (qty_field, count_field) = if added {
+                ("added_to_cart_quantity", "added_to_cart_count")
             } else {
-                (
-                    "removed_from_cart_quantity",
-                    "removed_from_cart_count",
-                    "removed_from_cart",
-                )
+                ("removed_from_cart_quantity", "removed_from_cart_count")
             };
             name_entities(out, event, Some(&p.product));
             let q = i64::from(p.quantity.get());
@@ -188,15 +295,6 @@ pub fn apply(event: &Event, out: &mut Deltas) {
                 p.product.category.id.as_str(),
             ));
             inc_all(out, &docs, &[(qty_field, q), (count_field, 1)]);
-            out.union(
-                &session,
-                array,
-                map(vec![
-                    ("product", p.product.id.as_str().into()),
-                    ("quantity", q.into()),
-                    ("timestamp", ts),
-                ]),
-            );
         }
         Payload::Purchase(p) => {
             name_entities(out, event, None);
@@ -278,33 +376,6 @@ pub fn apply(event: &Event, out: &mut Deltas) {
                     &[("orders_count", 1)],
                 );
             }
-            let items_value = FieldValue::Array(
-                p.items
-                    .iter()
-                    .map(|i| {
-                        map(vec![
-                            ("product", i.product.id.as_str().into()),
-                            ("quantity", i64::from(i.quantity.get()).into()),
-                            ("subtotal_cents", cents(i.subtotal).into()),
-                        ])
-                    })
-                    .collect(),
-            );
-            out.union(
-                &session,
-                "purchase",
-                map(vec![
-                    ("transaction_id", p.transaction_id.to_string().into()),
-                    ("items", items_value),
-                    ("total_amount_cents", gross.into()),
-                    ("discount_amount_cents", discount.into()),
-                    ("shipping_cost_cents", shipping.into()),
-                    ("payment_method", pm.id.as_str().into()),
-                    ("shipping_address", location_value(ship)),
-                    ("estimated_delivery_date", p.estimated_delivery_date.into()),
-                    ("timestamp", ts),
-                ]),
-            );
         }
         Payload::SessionEnded(p) => {
             name_entities(out, event, None);

@@ -73,6 +73,48 @@ impl DocDelta {
     pub fn is_empty(&self) -> bool {
         self.increments.values().all(|v| *v == 0) && self.sets.is_empty() && self.unions.is_empty()
     }
+
+    /// Serialized size in the journal (JSON), an upper bound of its size in Firestore.
+    pub fn journal_bytes(&self) -> usize {
+        serde_json::to_string(self).map_or(0, |s| s.len())
+    }
+
+    /// Split into deltas of at most about `max_bytes` each (journalled) that applied in any
+    /// order have the same effect: increments and sets go with the first, the array
+    /// elements are spread over as many as needed. A single element larger than
+    /// `max_bytes` gets a delta of its own.
+    pub fn split(self, max_bytes: usize) -> Vec<DocDelta> {
+        if self.journal_bytes() <= max_bytes {
+            return vec![self];
+        }
+        let DocDelta {
+            increments,
+            sets,
+            unions,
+        } = self;
+        let mut first = DocDelta {
+            increments,
+            sets,
+            unions: BTreeMap::new(),
+        };
+        let mut out = Vec::new();
+        let mut size = first.journal_bytes();
+        for (field, values) in unions {
+            for v in values {
+                let add = serde_json::to_string(&v).map_or(0, |s| s.len()) + field.len() + 8;
+                if size + add > max_bytes && !first.is_empty() {
+                    out.push(std::mem::take(&mut first));
+                    size = 2;
+                }
+                size += add;
+                first.unions.entry(field.clone()).or_default().push(v);
+            }
+        }
+        if !first.is_empty() {
+            out.push(first);
+        }
+        out
+    }
 }
 
 /// Changes to many documents, keyed by document path (`collection/id/...`).
@@ -122,5 +164,41 @@ impl Deltas {
 
     pub fn is_empty(&self) -> bool {
         self.docs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_delta_splits_into_bounded_parts_with_the_same_content() {
+        let mut d = DocDelta::default();
+        d.increments.insert("n".into(), 3);
+        d.sets.insert("s".into(), FieldValue::from("x"));
+        for i in 0..5000 {
+            d.unions
+                .entry(format!("a{}", i % 3))
+                .or_default()
+                .push(FieldValue::Str(format!("{i:0>60}")));
+        }
+        let whole = d.clone();
+        let parts = d.split(20_000);
+        assert!(parts.len() > 10, "{}", parts.len());
+        for p in &parts {
+            assert!(p.journal_bytes() <= 20_000, "{}", p.journal_bytes());
+        }
+        let mut merged = DocDelta::default();
+        for p in parts {
+            merged.merge(p);
+        }
+        assert_eq!(merged, whole);
+    }
+
+    #[test]
+    fn a_small_delta_is_not_split() {
+        let mut d = DocDelta::default();
+        d.increments.insert("n".into(), 1);
+        assert_eq!(d.clone().split(1000), vec![d]);
     }
 }

@@ -11,7 +11,7 @@ use firestore::gcloud_sdk::google::firestore::v1::Document;
 
 use crate::aggregate::{map, LIFETIME};
 use crate::deltas::FieldValue;
-use crate::store::{int_field, str_field, Precondition, Store, StoreError};
+use crate::store::{int_field, str_field, Precondition, Store, StoreError, ENTITY_FIELDS};
 
 /// Weights of the interest score: Σ weight × counter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,8 +99,8 @@ pub async fn materialize(
             .map(|e| (doc_id(store, &e.name), e))
             .collect()
     };
-    let payment_entities = with_ids(store.list("payments").await?);
-    let product_entities = with_ids(store.list("products").await?);
+    let payment_entities = with_ids(store.list("payments", ENTITY_FIELDS).await?);
+    let product_entities = with_ids(store.list("products", ENTITY_FIELDS).await?);
     let summary_path = format!("statistics/{bucket}");
     let payment_path = |id: &str| format!("payments/{id}/statistics/{bucket}");
     let product_path = |id: &str| format!("products/{id}/statistics/{bucket}");
@@ -136,6 +136,9 @@ pub async fn materialize(
             get(st, "removed_from_cart_count"),
             get(st, "total_items_purchased"),
         );
+        if views == 0 && adds == 0 && removes == 0 && units == 0 {
+            continue; // no activity in this bucket: listed in neither ranking
+        }
         let score = weights.score(views, adds, removes, units);
         let category = str_field(entity, "category_id")
             .unwrap_or_default()

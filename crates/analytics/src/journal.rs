@@ -38,9 +38,11 @@ pub const MAX_CHUNK_BYTES: usize = 700 * 1024;
 /// Bytes of journal chunks written per commit (the gRPC request limit is 4 MiB on the
 /// emulator, 10 MiB in production).
 pub const MAX_COMMIT_BYTES: usize = 3 * 1024 * 1024;
-/// Age after which a chunk without a manifest is known to be abandoned (a flush takes
-/// seconds).
-pub const ORPHAN_AGE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// Age after which a chunk without a manifest is taken for abandoned and deleted (a flush
+/// journals and commits its manifest within seconds). Safe even when wrong: a manifest
+/// commits only while all its chunks exist, so a live flush whose chunk was discarded fails
+/// and is replayed from the markers.
+pub const ORPHAN_AGE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 /// Commits of one flush in flight at a time: their round trips overlap (the journal chunks,
 /// then the applies, which touch disjoint documents).
 const CONCURRENT_COMMITS: usize = 8;
@@ -96,8 +98,19 @@ pub struct FlushStats {
 fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
     let mut out: Vec<Vec<(String, DocDelta)>> = Vec::new();
     let mut bytes = 0;
-    for (path, delta) in deltas.into_iter().filter(|(_, d)| !d.is_empty()) {
-        let size = path.len() + serde_json::to_string(&delta).map_or(0, |s| s.len());
+    let pieces = deltas
+        .into_iter()
+        .filter(|(_, d)| !d.is_empty())
+        .flat_map(|(path, delta)| {
+            // One document's delta larger than a chunk (a long session's history) is split.
+            let budget = MAX_CHUNK_BYTES.saturating_sub(path.len() + 16);
+            delta
+                .split(budget)
+                .into_iter()
+                .map(move |d| (path.clone(), d))
+        });
+    for (path, delta) in pieces {
+        let size = path.len() + delta.journal_bytes();
         let full = out
             .last()
             .is_none_or(|c| c.len() >= DELTAS_PER_CHUNK || bytes + size > MAX_CHUNK_BYTES);
@@ -190,7 +203,11 @@ pub async fn flush(
             store.commit(writes.clone())
         }));
     }
-    concurrently(journal).await?;
+    if let Err(e) = concurrently(journal).await {
+        // Some chunks may have landed: inert without a manifest, but never left behind.
+        discard(store, &chunk_paths).await;
+        return Err(e);
+    }
 
     let journaled = t0.elapsed();
     // Step 1b: the manifest and the markers, atomically.
@@ -225,14 +242,33 @@ pub async fn flush(
         };
         writes.push(store.replace_write(&marker_path(group, topic, *partition), fields, guard));
     }
+    // The chunks must still exist when the manifest lands: recovery may discard chunks it
+    // takes for abandoned, and then this flush fails (and is replayed) instead of counting
+    // less than it journalled.
+    writes.extend(
+        chunk_paths
+            .iter()
+            .map(|p| store.verify_write(p, Precondition::Exists(true))),
+    );
     if writes.len() > MAX_WRITES_PER_COMMIT {
+        discard(store, &chunk_paths).await;
         return Err(StoreError::Permanent {
             code: firestore::gcloud_sdk::tonic::Code::InvalidArgument,
-            message: format!("{} partitions exceed one commit", batch.advances.len()),
+            message: format!(
+                "{} partitions and {} journal chunks exceed one commit; lower ANALYTICS_MAX_RECORDS_PER_FLUSH",
+                batch.advances.len(),
+                chunk_paths.len()
+            ),
         });
     }
     stats.writes += writes.len() as u64;
-    let results = with_retry("manifest", stop, || store.commit(writes.clone())).await?;
+    let results = match with_retry("manifest", stop, || store.commit(writes.clone())).await {
+        Ok(r) => r,
+        Err(e) => {
+            discard(store, &chunk_paths).await;
+            return Err(e);
+        }
+    };
     stats.commits += 1;
     let markers: Vec<(i32, Marker)> = batch
         .advances
@@ -249,6 +285,10 @@ pub async fn flush(
         })
         .collect();
 
+    if crash_after_manifest(pending_total(&chunks)) {
+        tracing::error!("failpoint: aborting between the manifest and the applies");
+        std::process::abort();
+    }
     let manifested = t0.elapsed();
     // Step 2: apply each chunk with its deletion. Chunks touch disjoint documents, so they
     // may land in any order.
@@ -279,6 +319,31 @@ pub async fn flush(
         "flush persisted"
     );
     Ok((markers, stats))
+}
+
+/// Journal bytes of a flush.
+fn pending_total(chunks: &[Vec<(String, DocDelta)>]) -> usize {
+    chunks
+        .iter()
+        .flatten()
+        .map(|(p, d)| p.len() + d.journal_bytes())
+        .sum()
+}
+
+/// Fault injection for the chaos suite: with `ANALYTICS_FAILPOINT=abort-after-manifest:BYTES`
+/// the process aborts right after committing the manifest of the first flush that journals
+/// at least BYTES, before applying any chunk: the crash recovery must then finish it.
+/// Unset (always, outside tests), it does nothing.
+fn crash_after_manifest(journal_bytes: usize) -> bool {
+    static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    AT.get_or_init(|| {
+        std::env::var("ANALYTICS_FAILPOINT")
+            .ok()?
+            .strip_prefix("abort-after-manifest:")?
+            .parse()
+            .ok()
+    })
+    .is_some_and(|at| journal_bytes >= at)
 }
 
 /// Run `calls`, [`CONCURRENT_COMMITS`] at a time; the first error wins.
@@ -316,40 +381,83 @@ async fn apply_chunk(
     }
 }
 
+/// Delete `paths` (journal chunks of a flush that will never count), a few attempts each,
+/// without waiting on a stop: a clean stop leaves no journal behind.
+async fn discard(store: &Store, paths: &[String]) {
+    for part in paths.chunks(MAX_WRITES_PER_COMMIT) {
+        let writes: Vec<_> = part
+            .iter()
+            .map(|p| store.delete_write(p, Precondition::None))
+            .collect();
+        let mut attempt = 0;
+        loop {
+            match store.commit(writes.clone()).await {
+                Ok(_) => break,
+                Err(e) if e.is_transient() && attempt < 3 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, chunks = part.len(), "journal chunks not discarded; recovery removes them");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Delete a chunk whose flush never committed, atomically with a check that its manifest
+/// still does not exist (a delete of the manifest's path that requires it to be absent).
+async fn discard_orphan(store: &Store, chunk: &str, flush: &str) -> Result<(), StoreError> {
+    let writes = vec![
+        store.delete_write(chunk, Precondition::None),
+        store.delete_write(&format!("{FLUSHES}/{flush}"), Precondition::Exists(false)),
+    ];
+    match store.commit(writes).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Finish flushes interrupted between their steps (a crash): apply every chunk whose flush
 /// has a manifest, delete abandoned chunks and finished manifests. Safe to run concurrently
-/// from several instances. Returns the chunks applied.
+/// from several instances and with live flushes. Listings carry only the small fields (a
+/// page is one response, at most 4 MiB); each chunk is then read on its own, so memory and
+/// responses stay bounded whatever the journal holds. Returns the chunks applied.
 pub async fn recover(store: &Store, stop: &CancellationToken) -> Result<usize, StoreError> {
-    let docs = with_retry("list journal", stop, || store.list(JOURNAL)).await?;
-    let mut manifests: BTreeMap<String, bool> = BTreeMap::new();
+    let listed = with_retry("list journal", stop, || store.list(JOURNAL, &["flush"])).await?;
+    let flushes: std::collections::BTreeSet<String> = listed
+        .iter()
+        .filter_map(|d| str_field(d, "flush").map(str::to_owned))
+        .collect();
+    let manifest_paths: Vec<String> = flushes.iter().map(|f| format!("{FLUSHES}/{f}")).collect();
+    let manifests = with_retry("read manifests", stop, || {
+        store.get_many(&manifest_paths, &["chunks"])
+    })
+    .await?;
     let mut applied = 0;
-    for doc in docs {
+    let mut discarded = 0;
+    for doc in listed {
         let path = store.relative(&doc.name).to_owned();
         let flush = str_field(&doc, "flush").unwrap_or_default().to_owned();
-        let committed = match manifests.get(&flush) {
-            Some(c) => *c,
-            None => {
-                let manifest = format!("{FLUSHES}/{flush}");
-                let c = with_retry("read manifest", stop, || store.get(&manifest))
-                    .await?
-                    .is_some();
-                manifests.insert(flush.clone(), c);
-                c
-            }
-        };
-        if !committed {
+        if !manifests.contains_key(&format!("{FLUSHES}/{flush}")) {
             let created = doc
                 .create_time
                 .map(|t| chrono::DateTime::from_timestamp(t.seconds, 0).unwrap_or_default());
-            if created.is_some_and(|t| Utc::now() - t > ORPHAN_AGE) {
-                tracing::warn!(journal = %path, "deleting a chunk of a flush that never committed");
-                let _ = store
-                    .commit(vec![store.delete_write(&path, Precondition::None)])
-                    .await;
+            if created.is_none_or(|t| Utc::now() - t > ORPHAN_AGE) {
+                with_retry("discard orphan", stop, || {
+                    discard_orphan(store, &path, &flush)
+                })
+                .await?;
+                discarded += 1;
             }
             continue;
         }
-        let Some(json) = str_field(&doc, "deltas") else {
+        // Read on its own: a chunk may be up to 1 MiB. Gone means applied meanwhile.
+        let Some(full) = with_retry("read journal chunk", stop, || store.get(&path)).await? else {
+            continue;
+        };
+        let Some(json) = str_field(&full, "deltas") else {
             tracing::error!(journal = %path, "journal chunk without deltas; leaving it for inspection");
             continue;
         };
@@ -366,24 +474,23 @@ pub async fn recover(store: &Store, stop: &CancellationToken) -> Result<usize, S
     }
     // Manifests whose chunks are all applied are done.
     let remaining: std::collections::BTreeSet<String> =
-        with_retry("list journal", stop, || store.list(JOURNAL))
+        with_retry("list journal", stop, || store.list(JOURNAL, &["flush"]))
             .await?
             .iter()
             .filter_map(|d| str_field(d, "flush").map(str::to_owned))
             .collect();
-    for manifest in with_retry("list manifests", stop, || store.list(FLUSHES)).await? {
-        let path = store.relative(&manifest.name).to_owned();
-        let id = path.rsplit('/').next().unwrap_or_default();
-        if !remaining.contains(id) {
-            let _ = store
-                .commit(vec![store.delete_write(&path, Precondition::None)])
-                .await;
-        }
-    }
-    if applied > 0 {
+    let done: Vec<String> = with_retry("list manifests", stop, || store.list(FLUSHES, &[]))
+        .await?
+        .iter()
+        .map(|m| store.relative(&m.name).to_owned())
+        .filter(|path| !remaining.contains(path.rsplit('/').next().unwrap_or_default()))
+        .collect();
+    discard(store, &done).await;
+    if applied > 0 || discarded > 0 {
         tracing::warn!(
-            chunks = applied,
-            "recovered journal chunks of an interrupted flush"
+            applied,
+            discarded,
+            "recovered the journal of interrupted flushes"
         );
     }
     Ok(applied)

@@ -55,10 +55,21 @@ async fn run(args: RunArgs, store: Store) -> anyhow::Result<ExitCode> {
     let admin = tokio::spawn(analytics::admin::serve(
         args.admin_addr,
         metrics.clone(),
+        Duration::from_secs(args.stall_seconds),
         shutdown.clone(),
     ));
-    let result =
-        analytics::pipeline::run(config, kafka, store, metrics.clone(), shutdown.clone()).await;
+    // SIGINT/SIGTERM is honoured within the drain timeout plus a margin, whatever the
+    // pipeline is waiting on.
+    let bound = config.drain_timeout + Duration::from_secs(15);
+    let pipeline =
+        analytics::pipeline::run(config, kafka, store, metrics.clone(), shutdown.clone());
+    let result = tokio::select! {
+        r = pipeline => r,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(bound).await } => {
+            eprintln!("analytics: did not stop within {bound:?} of the signal; exiting without a clean drain (replayed from the markers on restart)");
+            std::process::exit(1);
+        }
+    };
     shutdown.cancel();
     let _ = admin.await;
     eprintln!(

@@ -30,6 +30,17 @@ pub struct Metrics {
     /// sample: the first [`FRESHNESS_SAMPLES`] records).
     freshness_ms: Mutex<Vec<u32>>,
     pub ready: std::sync::atomic::AtomicBool,
+    /// Wall-clock ms of the last progress: a flush landed, or nothing was waiting.
+    progress_ms: AtomicI64,
+    /// Why the service is stopping, once it is.
+    fatal: Mutex<Option<String>>,
+}
+
+/// What the health endpoints answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Health {
+    Ok,
+    Unhealthy(String),
 }
 
 /// Records kept for the freshness quantiles.
@@ -40,6 +51,41 @@ fn idx(t: EventType) -> usize {
 }
 
 impl Metrics {
+    /// Progress now: a flush landed, or the pipeline found nothing waiting.
+    pub fn progressed(&self) {
+        self.progress_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    pub fn set_fatal(&self, message: &str) {
+        self.fatal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert_with(|| message.to_owned());
+    }
+
+    /// Healthy unless a fatal error is pending, or work has waited `stall` without any flush
+    /// landing (the clock starts at the first progress, so start-up is not a stall).
+    pub fn health(&self, now_ms: i64, stall: std::time::Duration) -> Health {
+        if let Some(f) = self
+            .fatal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            return Health::Unhealthy(format!("fatal: {f}"));
+        }
+        let last = self.progress_ms.load(Ordering::Relaxed);
+        let idle_ms = now_ms.saturating_sub(last);
+        if last > 0 && idle_ms > stall.as_millis() as i64 {
+            return Health::Unhealthy(format!(
+                "stalled: work is waiting and nothing was persisted for {} s",
+                idle_ms / 1000
+            ));
+        }
+        Health::Ok
+    }
+
     pub fn counted(&self, t: EventType) {
         self.counted[idx(t)].fetch_add(1, Ordering::Relaxed);
     }
@@ -218,6 +264,26 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_turns_unhealthy_on_a_stall_or_a_fatal_error() {
+        let m = Metrics::default();
+        let stall = std::time::Duration::from_secs(60);
+        let now = chrono::Utc::now().timestamp_millis();
+        assert_eq!(
+            m.health(now, stall),
+            Health::Ok,
+            "before any progress: starting"
+        );
+        m.progressed();
+        assert_eq!(m.health(now + 59_000, stall), Health::Ok);
+        assert!(
+            matches!(m.health(now + 61_000, stall), Health::Unhealthy(r) if r.starts_with("stalled"))
+        );
+        m.progressed();
+        m.set_fatal("boom");
+        assert!(matches!(m.health(now, stall), Health::Unhealthy(r) if r.contains("boom")));
+    }
 
     #[test]
     fn freshness_quantiles_come_from_record_timestamps() {

@@ -38,7 +38,7 @@ use crate::derived;
 use crate::journal::{self, Marker};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
-use crate::worker::{self, Record, Work, WorkerContext};
+use crate::worker::{self, Failure, Record, Work, WorkerContext};
 
 /// Settings of the consumer pipeline.
 #[derive(Debug, Clone)]
@@ -66,7 +66,13 @@ pub struct PipelineConfig {
     pub derived_interval: Duration,
     pub weights: derived::Weights,
     pub trending_top: usize,
+    pub window: worker::EventWindow,
+    pub dlq_max_bytes: usize,
 }
+
+/// Consecutive failed flushes for want of dead-letter deliveries before analytics stops
+/// with an error (each is replayed from the markers after a growing pause).
+const MAX_DEAD_LETTER_FAILURES: u32 = 5;
 
 /// The consumer's context: rebalance callbacks drive the coordinator.
 #[allow(missing_debug_implementations)]
@@ -105,8 +111,7 @@ impl ConsumerContext for AnalyticsContext {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 if let Err(e) = c.on_assign(tpl) {
-                    c.fatal
-                        .get_or_insert_with(|| format!("cannot take over partitions: {e:#}"));
+                    c.set_fatal(format!("cannot take over partitions: {e:#}"));
                 }
                 if let Err(e) = consumer.assign(tpl) {
                     tracing::error!(error = %e, "assign failed");
@@ -136,6 +141,12 @@ fn lock(c: &Mutex<Coordinator>) -> MutexGuard<'_, Coordinator> {
     c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn lock_set(
+    s: &Mutex<std::collections::BTreeSet<String>>,
+) -> MutexGuard<'_, std::collections::BTreeSet<String>> {
+    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[derive(Debug)]
 struct PartitionState {
     marker: Option<Marker>,
@@ -143,14 +154,8 @@ struct PartitionState {
     next: i64,
 }
 
-/// Why a background flush failed.
-enum FlushFailure {
-    DeadLetter(String),
-    Store(StoreError),
-}
-
 /// The outcome of a background flush: the partitions' new markers.
-type FlushOutcome = Result<(Vec<(i32, Marker)>, journal::FlushStats), FlushFailure>;
+type FlushOutcome = Result<(Vec<(i32, Marker)>, journal::FlushStats), Failure>;
 
 /// A flush being persisted while consumption goes on.
 struct Inflight {
@@ -221,6 +226,8 @@ struct Coordinator {
     dirty_buckets: std::collections::BTreeSet<String>,
     last_derived: Instant,
     derived_task: Option<tokio::task::JoinHandle<()>>,
+    /// Buckets whose last recomputation failed: recomputed at the next refresh.
+    derived_failed: Arc<Mutex<std::collections::BTreeSet<String>>>,
     inflight: Option<Inflight>,
     /// Kafka timestamps of the records dispatched since the last flush.
     produced_ms: Vec<i64>,
@@ -228,9 +235,24 @@ struct Coordinator {
     newest_ms: Option<i64>,
     /// The last poll found nothing to consume.
     idle: bool,
+    /// Flushes failed in a row for want of dead-letter deliveries.
+    dead_letter_failures: u32,
+}
+
+/// The buckets whose derived documents depend on `path` (any statistics document).
+fn bucket_of(path: &str) -> Option<&str> {
+    path.rsplit_once("statistics/")
+        .map(|(_, b)| b)
+        .filter(|b| !b.contains('/'))
 }
 
 impl Coordinator {
+    /// Record a fatal error: the poll loop stops on it, health turns 503 meanwhile.
+    fn set_fatal(&mut self, message: String) {
+        self.metrics.set_fatal(&message);
+        self.fatal.get_or_insert(message);
+    }
+
     fn worker_for(&self, key: Option<&[u8]>) -> usize {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut h);
@@ -254,13 +276,14 @@ impl Coordinator {
             offset: m.offset(),
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec),
+            timestamp_ms: m.timestamp().to_millis(),
         };
         let w = self.worker_for(record.key.as_deref());
         self.metrics
             .queued
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.workers[w].blocking_send(Work::Record(record)).is_err() {
-            self.fatal.get_or_insert_with(|| "a worker stopped".into());
+            self.set_fatal("a worker stopped".into());
         }
         self.pending += 1;
         if let Some(ms) = m.timestamp().to_millis() {
@@ -396,12 +419,6 @@ impl Coordinator {
             Err(e) => return self.failed(consumer, e),
         };
         let paths: Vec<String> = deltas.docs.keys().cloned().collect();
-        self.dirty_buckets.extend(
-            paths
-                .iter()
-                .filter_map(|p| p.strip_prefix("statistics/"))
-                .map(str::to_owned),
-        );
         let batch = journal::Batch {
             deltas: deltas.docs,
             advances,
@@ -417,13 +434,13 @@ impl Coordinator {
             for d in join_all(dead_letters).await {
                 match d {
                     Ok(Ok(_)) => {}
-                    Ok(Err((e, _))) => return Err(FlushFailure::DeadLetter(e.to_string())),
-                    Err(_) => return Err(FlushFailure::DeadLetter("delivery cancelled".into())),
+                    Ok(Err((e, _))) => return Err(Failure::DeadLetter(e.to_string())),
+                    Err(_) => return Err(Failure::DeadLetter("delivery cancelled".into())),
                 }
             }
             journal::flush(&store, &group, &topic, batch, &give_up)
                 .await
-                .map_err(FlushFailure::Store)
+                .map_err(Failure::Store)
         });
         tracing::debug!(
             reason,
@@ -472,6 +489,16 @@ impl Coordinator {
                 }
                 let micros = inflight.started.elapsed().as_micros() as u64;
                 self.metrics.flushed(micros, stats.writes, stats.commits);
+                self.metrics.progressed();
+                self.dead_letter_failures = 0;
+                // Only now are the counters durable: derived documents read them from here.
+                self.dirty_buckets.extend(
+                    inflight
+                        .paths
+                        .iter()
+                        .filter_map(|p| bucket_of(p))
+                        .map(str::to_owned),
+                );
                 self.metrics
                     .fresh(&inflight.produced_ms, chrono::Utc::now().timestamp_millis());
                 self.track_write_rate(inflight.paths);
@@ -480,20 +507,14 @@ impl Coordinator {
                 }
                 Ok(())
             }
-            Ok(Err(FlushFailure::DeadLetter(e))) => {
-                tracing::warn!(error = %e, "dead-letter delivery failed; replaying from the markers");
-                self.metrics
-                    .flush_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.reset(consumer)
-            }
-            Ok(Err(FlushFailure::Store(e))) => self.failed(consumer, e),
+            Ok(Err(Failure::DeadLetter(e))) => self.dead_letter_failed(consumer, e),
+            Ok(Err(Failure::Store(e))) => self.failed(consumer, Failure::Store(e)),
             Err(e) => self.failed(
                 consumer,
-                StoreError::Permanent {
+                Failure::Store(StoreError::Permanent {
                     code: firestore::gcloud_sdk::tonic::Code::Internal,
                     message: format!("flush task failed: {e}"),
-                },
+                }),
             ),
         }
     }
@@ -514,12 +535,15 @@ impl Coordinator {
                 let _ = self.rt.block_on(t);
             }
         }
-        let buckets = std::mem::take(&mut self.dirty_buckets);
+        let mut buckets = std::mem::take(&mut self.dirty_buckets);
+        buckets.extend(std::mem::take(&mut *lock_set(&self.derived_failed)));
         let (store, weights, top) = (self.store.clone(), self.cfg.weights, self.cfg.trending_top);
+        let failed = self.derived_failed.clone();
         let task = self.rt.spawn(async move {
             for bucket in buckets {
                 if let Err(e) = derived::materialize(&store, &bucket, weights, top).await {
-                    tracing::warn!(error = %e, bucket, "derived metrics not refreshed");
+                    tracing::warn!(error = %e, bucket, "derived metrics not refreshed; retried at the next refresh");
+                    lock_set(&failed).insert(bucket);
                 }
             }
         });
@@ -531,11 +555,43 @@ impl Coordinator {
         }
     }
 
+    /// Dead letters of the flush were not delivered: replay from the markers after a pause
+    /// that grows with each failure in a row; stop with an error after
+    /// [`MAX_DEAD_LETTER_FAILURES`].
+    fn dead_letter_failed(
+        &mut self,
+        consumer: &BaseConsumer<AnalyticsContext>,
+        e: String,
+    ) -> anyhow::Result<()> {
+        self.metrics
+            .flush_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.dead_letter_failures += 1;
+        if self.dead_letter_failures >= MAX_DEAD_LETTER_FAILURES {
+            let message = format!(
+                "dead-letter delivery failed {} times in a row: {e}",
+                self.dead_letter_failures
+            );
+            self.set_fatal(message.clone());
+            return Err(anyhow!(message));
+        }
+        let pause = Duration::from_millis(500 << self.dead_letter_failures);
+        tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "dead-letter delivery failed; replaying from the markers");
+        let _ = self
+            .rt
+            .block_on(async { tokio::time::timeout(pause, self.give_up.cancelled()).await });
+        self.reset(consumer)
+    }
+
     fn failed(
         &mut self,
         consumer: &BaseConsumer<AnalyticsContext>,
-        e: StoreError,
+        failure: Failure,
     ) -> anyhow::Result<()> {
+        let e = match failure {
+            Failure::DeadLetter(e) => return self.dead_letter_failed(consumer, e),
+            Failure::Store(e) => e,
+        };
         self.metrics
             .flush_failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -552,7 +608,7 @@ impl Coordinator {
             }
             StoreError::Permanent { .. } => {
                 let message = format!("Firestore refused the writes: {e}");
-                self.fatal.get_or_insert(message.clone());
+                self.set_fatal(message.clone());
                 Err(anyhow!(message))
             }
         }
@@ -587,7 +643,7 @@ impl Coordinator {
 /// Barrier: every worker hands over its batch.
 async fn collect(
     workers: &[mpsc::Sender<Work>],
-) -> Result<(Deltas, Vec<rdkafka::producer::DeliveryFuture>), StoreError> {
+) -> Result<(Deltas, Vec<rdkafka::producer::DeliveryFuture>), Failure> {
     let mut replies = Vec::with_capacity(workers.len());
     for w in workers {
         let (tx, rx) = oneshot::channel();
@@ -605,10 +661,10 @@ async fn collect(
             }
             Ok(Err(e)) => return Err(e),
             Err(_) => {
-                return Err(StoreError::Permanent {
+                return Err(Failure::Store(StoreError::Permanent {
                     code: firestore::gcloud_sdk::tonic::Code::Internal,
                     message: "a worker stopped".into(),
-                })
+                }))
             }
         }
     }
@@ -640,6 +696,8 @@ pub async fn run(
         source_topic: cfg.topic.clone(),
         currency: cfg.currency,
         max_event_bytes: cfg.max_event_bytes,
+        window: cfg.window,
+        dlq_max_bytes: cfg.dlq_max_bytes,
         session_capacity: cfg.session_capacity,
         metrics: metrics.clone(),
         stop: give_up.clone(),
@@ -668,14 +726,27 @@ pub async fn run(
         produced_ms: Vec::new(),
         newest_ms: None,
         idle: false,
+        dead_letter_failures: 0,
+        derived_failed: Arc::default(),
     }));
     let context = AnalyticsContext {
         observed: ObservedContext::default(),
         coordinator: coordinator.clone(),
         metrics: metrics.clone(),
     };
-    let consumer: BaseConsumer<AnalyticsContext> = kafka
-        .client_config("analytics")
+    let mut config = kafka.client_config("analytics");
+    // Failover: a killed instance's partitions move after the session timeout. The broker's
+    // minimum (group.min.session.timeout.ms) is 6 s by default; heartbeats every 1.5 s keep a
+    // live member well inside it. KAFKA_CLIENT_CONFIG may override both.
+    for (key, value) in [
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "1500"),
+    ] {
+        if config.get(key).is_none() {
+            config.set(key, value);
+        }
+    }
+    let consumer: BaseConsumer<AnalyticsContext> = config
         .set("group.id", &cfg.group)
         // Offsets are committed by the flush, after Firestore has the data.
         .set("enable.auto.commit", "false")
@@ -733,6 +804,9 @@ fn poll_loop(
             Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
             None => {}
         }
+        if c.idle && c.pending == 0 && c.inflight.is_none() {
+            c.metrics.progressed(); // nothing waiting: not stalled
+        }
         let step = if c.flush_due() {
             c.flush(&consumer, "interval", false)
         } else {
@@ -780,6 +854,11 @@ mod tests {
             derived_interval: Duration::from_secs(1),
             weights: derived::Weights::parse("view=1,add=3,remove=-2,purchase=5").expect("weights"),
             trending_top: 1,
+            window: worker::EventWindow {
+                max_age: chrono::TimeDelta::days(30),
+                max_lead: chrono::TimeDelta::minutes(5),
+            },
+            dlq_max_bytes: 900_000,
         }
     }
 
@@ -790,6 +869,21 @@ mod tests {
             newest_age_ms: Some(50),
             idle: false,
         }
+    }
+
+    #[test]
+    fn every_statistics_document_marks_its_bucket_for_the_derived_documents() {
+        assert_eq!(bucket_of("statistics/lifetime"), Some("lifetime"));
+        assert_eq!(
+            bucket_of("products/p1/statistics/2026-01-02"),
+            Some("2026-01-02")
+        );
+        assert_eq!(
+            bucket_of("payments/x/statistics/lifetime"),
+            Some("lifetime")
+        );
+        assert_eq!(bucket_of("sessions_history/s"), None);
+        assert_eq!(bucket_of("countries/US/states/TX/shipping/lifetime"), None);
     }
 
     #[test]

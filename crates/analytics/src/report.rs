@@ -6,7 +6,7 @@ use std::fmt::Write;
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 
 use crate::aggregate::LIFETIME;
-use crate::store::{int_field, str_field, Store, StoreError};
+use crate::store::{int_field, str_field, Store, StoreError, ENTITY_FIELDS};
 
 fn n(doc: &Option<Document>, field: &str) -> i64 {
     doc.as_ref().and_then(|d| int_field(d, field)).unwrap_or(0)
@@ -25,9 +25,13 @@ fn pct(part: i64, whole: i64) -> String {
 }
 
 /// Ids of the documents of a top-level collection.
-async fn ids(store: &Store, collection: &str) -> Result<Vec<(String, Document)>, StoreError> {
+async fn ids(
+    store: &Store,
+    collection: &str,
+    mask: &[&str],
+) -> Result<Vec<(String, Document)>, StoreError> {
     Ok(store
-        .list(collection)
+        .list(collection, mask)
         .await?
         .into_iter()
         .map(|d| {
@@ -46,7 +50,7 @@ async fn ids(store: &Store, collection: &str) -> Result<Vec<(String, Document)>,
 
 /// The busiest day: the `statistics/{day}` document with the most started sessions.
 pub async fn busiest_day(store: &Store) -> Result<Option<String>, StoreError> {
-    Ok(ids(store, "statistics")
+    Ok(ids(store, "statistics", &["started_sessions_count"])
         .await?
         .into_iter()
         .filter(|(id, _)| id != LIFETIME)
@@ -103,7 +107,7 @@ pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<St
 
         let mut products = Vec::new();
         let (mut views, mut adds, mut units) = (0, 0, 0);
-        for (id, entity) in ids(store, "products").await? {
+        for (id, entity) in ids(store, "products", ENTITY_FIELDS).await? {
             let st = store
                 .get(&format!("products/{id}/statistics/{bucket}"))
                 .await?;
@@ -139,7 +143,7 @@ pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<St
         }
 
         let mut countries = Vec::new();
-        for (cc, _) in ids(store, "countries").await? {
+        for (cc, _) in ids(store, "countries", ENTITY_FIELDS).await? {
             let st = store
                 .get(&format!("countries/{cc}/statistics/{bucket}"))
                 .await?;
@@ -152,7 +156,7 @@ pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<St
         }
 
         let mut payments = Vec::new();
-        for (id, entity) in ids(store, "payments").await? {
+        for (id, entity) in ids(store, "payments", ENTITY_FIELDS).await? {
             let st = store
                 .get(&format!("payments/{id}/statistics/{bucket}"))
                 .await?;

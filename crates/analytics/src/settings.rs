@@ -112,6 +112,26 @@ pub struct RunArgs {
     /// Products listed in trending/ and interest/.
     #[arg(long, env = "ANALYTICS_TRENDING_TOP", default_value_t = 10)]
     pub trending_top: usize,
+    /// Events stamped more than this many days before their ingestion (the record's Kafka
+    /// timestamp) are dead-lettered (event_time_out_of_window).
+    #[arg(long, env = "ANALYTICS_MAX_EVENT_AGE_DAYS", default_value_t = 30)]
+    pub max_event_age_days: u32,
+    /// Events stamped more than this many seconds after their ingestion (clock skew) are
+    /// dead-lettered (event_time_out_of_window).
+    #[arg(long, env = "ANALYTICS_MAX_EVENT_LEAD_SECONDS", default_value_t = 300)]
+    pub max_event_lead_seconds: u32,
+    /// Largest dead-letter record; a larger poison record is dead-lettered as a 4 KiB
+    /// excerpt with dlq.truncated and dlq.original_bytes headers. Keep it under the
+    /// dead-letter topic's max.message.bytes.
+    #[arg(
+        long,
+        env = "ANALYTICS_DLQ_MAX_RECORD_BYTES",
+        default_value_t = 900_000
+    )]
+    pub dlq_max_record_bytes: usize,
+    /// /healthz and /readyz answer 503 when work has waited this long with nothing persisted.
+    #[arg(long, env = "ANALYTICS_STALL_SECONDS", default_value_t = 60)]
+    pub stall_seconds: u64,
     /// Address of the admin HTTP server (/healthz, /readyz, /metrics).
     #[arg(long, env = "ANALYTICS_ADMIN_ADDR", default_value = "127.0.0.1:9464")]
     pub admin_addr: SocketAddr,
@@ -160,6 +180,13 @@ impl RunArgs {
                 derived_interval: Duration::from_secs(self.derived_interval_seconds),
                 weights,
                 trending_top: self.trending_top,
+                window: crate::worker::EventWindow {
+                    max_age: chrono::TimeDelta::days(i64::from(self.max_event_age_days)),
+                    max_lead: chrono::TimeDelta::seconds(i64::from(self.max_event_lead_seconds)),
+                },
+                dlq_max_bytes: self
+                    .dlq_max_record_bytes
+                    .max(crate::worker::DLQ_EXCERPT_BYTES * 2),
             }),
             _ => Err(errors),
         }

@@ -20,8 +20,14 @@ use crate::deltas::{DocDelta, FieldValue};
 
 /// Most writes in one Firestore commit (production limit; the emulator does not enforce it).
 pub const MAX_WRITES_PER_COMMIT: usize = 500;
-/// Documents asked for in one BatchGetDocuments call.
+/// Documents asked for in one BatchGetDocuments call. Its response is a stream of one message
+/// per document, so no message outgrows the client's 4 MiB limit (a document is ≤ 1 MiB).
 pub const DOCS_PER_BATCH_GET: usize = 300;
+/// Documents per ListDocuments page: the page is one message, so only masked (small) fields
+/// are ever listed.
+const LIST_PAGE_SIZE: i32 = 300;
+/// The fields of the entity documents (`products/{id}`, `payments/{id}`, ...), for listings.
+pub const ENTITY_FIELDS: &[&str] = &["name", "code", "category_id", "category_name"];
 
 /// How a Firestore call failed, which decides what the caller does next.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -198,18 +204,28 @@ impl Store {
         }
     }
 
-    /// Every document of a top-level collection (paged).
-    pub async fn list(&self, collection: &str) -> Result<Vec<pb::Document>, StoreError> {
+    /// Every document of a top-level collection (paged), with only the fields in `mask`.
+    /// A listing page is one gRPC response (at most 4 MiB on the client), so callers name the
+    /// small fields they need and read large documents one by one with [`Store::get`] (one
+    /// document is at most 1 MiB); an empty mask returns no field at all, only names and
+    /// times.
+    pub async fn list(
+        &self,
+        collection: &str,
+        mask: &[&str],
+    ) -> Result<Vec<pb::Document>, StoreError> {
         let mut out = Vec::new();
         let mut page_token = String::new();
         loop {
             let request = pb::ListDocumentsRequest {
                 parent: self.root.clone(),
                 collection_id: collection.to_owned(),
-                page_size: 300,
+                page_size: LIST_PAGE_SIZE,
                 page_token: page_token.clone(),
                 order_by: String::new(),
-                mask: None,
+                mask: Some(pb::DocumentMask {
+                    field_paths: mask.iter().map(|f| (*f).to_owned()).collect(),
+                }),
                 show_missing: false,
                 consistency_selector: None,
                 request_options: None,
@@ -291,6 +307,24 @@ impl Store {
             operation: Some(pb::write::Operation::Update(pb::Document {
                 name: self.name(path),
                 fields: fields.iter().map(|(k, v)| (k.clone(), value(v))).collect(),
+                create_time: None,
+                update_time: None,
+            })),
+        }
+    }
+
+    /// A write that changes nothing and only checks `precondition` (an update with an empty
+    /// mask), so a commit lands only if the document is as expected.
+    pub fn verify_write(&self, path: &str, precondition: Precondition) -> pb::Write {
+        pb::Write {
+            update_mask: Some(pb::DocumentMask {
+                field_paths: vec![],
+            }),
+            update_transforms: vec![],
+            current_document: precondition.into_pb(),
+            operation: Some(pb::write::Operation::Update(pb::Document {
+                name: self.name(path),
+                fields: HashMap::new(),
                 create_time: None,
                 update_time: None,
             })),

@@ -19,18 +19,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::aggregate;
+use crate::aggregate::{self, event_ids_page_path, session_path, EVENT_IDS_PER_DOC};
 use crate::deltas::Deltas;
 use crate::journal::with_retry;
 use crate::metrics::Metrics;
-use crate::store::{str_array, Store, StoreError};
+use crate::store::{int_field, str_array, Store, StoreError};
 
 /// A message from the coordinator.
 #[allow(missing_debug_implementations)]
 pub enum Work {
     Record(Record),
     /// Hand over everything processed since the last barrier.
-    Barrier(oneshot::Sender<Result<WorkerBatch, StoreError>>),
+    Barrier(oneshot::Sender<Result<WorkerBatch, Failure>>),
     /// Forget all state (after a failed flush or a rebalance); acknowledged when done.
     Reset(oneshot::Sender<()>),
 }
@@ -42,6 +42,65 @@ pub struct Record {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
+    /// The record's Kafka timestamp (ms): its ingestion time for the event-time window.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Why a worker cannot go on; the next barrier reports it.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    Store(StoreError),
+    /// The dead-letter topic did not take a record within the bounded retries.
+    DeadLetter(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Store(e) => write!(f, "{e}"),
+            Failure::DeadLetter(e) => write!(f, "dead-letter delivery failed: {e}"),
+        }
+    }
+}
+
+/// Which event times are counted, relative to the record's ingestion time (its Kafka
+/// timestamp): from `max_age` before it to `max_lead` after it (clock skew). Events outside
+/// are dead-lettered (`event_time_out_of_window`): a year-2999 or pre-1970 stamp would
+/// otherwise create buckets nobody reads. Deterministic for a record, so a replay decides
+/// the same.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventWindow {
+    pub max_age: chrono::TimeDelta,
+    pub max_lead: chrono::TimeDelta,
+}
+
+impl EventWindow {
+    pub fn check(
+        &self,
+        event_time: chrono::DateTime<chrono::Utc>,
+        ingested_ms: i64,
+    ) -> Result<(), String> {
+        let ingested = chrono::DateTime::from_timestamp_millis(ingested_ms).unwrap_or_default();
+        if event_time < ingested - self.max_age {
+            Err(format!(
+                "event time {event_time} is more than {} days before its ingestion at {ingested}",
+                self.max_age.num_days()
+            ))
+        } else if event_time > ingested + self.max_lead {
+            Err(format!(
+                "event time {event_time} is more than {} s after its ingestion at {ingested}",
+                self.max_lead.num_seconds()
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// What a worker produced since the last barrier.
@@ -64,6 +123,10 @@ pub struct WorkerContext {
     pub source_topic: String,
     pub currency: Currency,
     pub max_event_bytes: usize,
+    pub window: EventWindow,
+    /// Largest dead-letter record (payload, key and headers); a larger poison record is
+    /// dead-lettered as an excerpt with headers saying so.
+    pub dlq_max_bytes: usize,
     /// Sessions kept in memory per worker after a flush; beyond, flushed ones are dropped.
     pub session_capacity: usize,
     pub metrics: Arc<Metrics>,
@@ -81,6 +144,10 @@ impl std::fmt::Debug for WorkerContext {
 #[derive(Debug, Default)]
 struct Session {
     seen: HashSet<Uuid>,
+    /// Its `session_started` is counted.
+    started: bool,
+    /// Bytes of its detail arrays (see [`aggregate::Placement`]).
+    history_bytes: u64,
     ended: bool,
     /// The batch (numbered by barriers, from 1) that last counted an event of the session.
     last_batch: u64,
@@ -108,7 +175,7 @@ const READ_AHEAD: usize = 512;
 pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     let mut sessions: HashMap<Uuid, Session> = HashMap::new();
     let mut batch = WorkerBatch::default();
-    let mut failure: Option<StoreError> = None;
+    let mut failure: Option<Failure> = None;
     // The batch being filled. The coordinator persists batch n-1 before it collects batch n,
     // so at the barrier of batch n every earlier batch is durable.
     let mut open: u64 = 1;
@@ -120,7 +187,7 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
             match preload(&ctx, &sessions, &works).await {
                 Ok(p) => p,
                 Err(e) => {
-                    failure = Some(e);
+                    failure = Some(e.into());
                     HashMap::new()
                 }
             }
@@ -174,7 +241,7 @@ async fn preload(
     ctx: &WorkerContext,
     sessions: &HashMap<Uuid, Session>,
     works: &[Work],
-) -> Result<HashMap<Uuid, HashSet<Uuid>>, StoreError> {
+) -> Result<HashMap<Uuid, Session>, StoreError> {
     let mut wanted: Vec<Uuid> = works
         .iter()
         .filter_map(|w| match w {
@@ -186,34 +253,69 @@ async fn preload(
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let paths: Vec<String> = wanted.iter().map(|id| session_path(*id)).collect();
+    load_sessions(ctx, &wanted).await
+}
+
+/// The persisted state of `ids`' sessions: seen event ids (with their overflow pages),
+/// whether started, history size. Sessions without a document are new.
+async fn load_sessions(
+    ctx: &WorkerContext,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Session>, StoreError> {
+    let paths: Vec<String> = ids.iter().map(|id| session_path(*id)).collect();
     let docs = with_retry("load sessions", &ctx.stop, || {
-        ctx.store.get_many(&paths, &["event_ids"])
+        ctx.store.get_many(
+            &paths,
+            &["event_ids", "event_count", "start_time", "history_bytes"],
+        )
     })
     .await?;
-    ctx.metrics.sessions_loaded(wanted.len() as u64);
-    Ok(wanted
-        .into_iter()
-        .zip(&paths)
-        .map(|(id, path)| (id, docs.get(path).map(seen_ids).unwrap_or_default()))
-        .collect())
+    ctx.metrics.sessions_loaded(ids.len() as u64);
+    let mut out = HashMap::with_capacity(ids.len());
+    let mut pages = Vec::new();
+    for (id, path) in ids.iter().zip(&paths) {
+        let Some(doc) = docs.get(path) else {
+            out.insert(*id, Session::default());
+            continue;
+        };
+        let count = int_field(doc, "event_count").unwrap_or(0).max(0) as u64;
+        if count > EVENT_IDS_PER_DOC {
+            let n = (count - EVENT_IDS_PER_DOC).div_ceil(EVENT_IDS_PER_DOC);
+            pages.extend((0..n).map(|p| (*id, event_ids_page_path(*id, p))));
+        }
+        out.insert(
+            *id,
+            Session {
+                seen: uuids(&str_array(doc, "event_ids")),
+                started: doc.fields.contains_key("start_time"),
+                history_bytes: int_field(doc, "history_bytes").unwrap_or(0).max(0) as u64,
+                ..Session::default()
+            },
+        );
+    }
+    if !pages.is_empty() {
+        let paths: Vec<String> = pages.iter().map(|(_, p)| p.clone()).collect();
+        let docs = with_retry("load event id pages", &ctx.stop, || {
+            ctx.store.get_many(&paths, &["ids"])
+        })
+        .await?;
+        for (id, path) in &pages {
+            if let (Some(s), Some(doc)) = (out.get_mut(id), docs.get(path)) {
+                s.seen.extend(uuids(&str_array(doc, "ids")));
+            }
+        }
+    }
+    Ok(out)
 }
 
-fn session_path(session: Uuid) -> String {
-    format!("sessions_history/{session}")
-}
-
-fn seen_ids(doc: &firestore::gcloud_sdk::google::firestore::v1::Document) -> HashSet<Uuid> {
-    str_array(doc, "event_ids")
-        .iter()
-        .filter_map(|s| Uuid::parse_str(s).ok())
-        .collect()
+fn uuids(ids: &[String]) -> HashSet<Uuid> {
+    ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect()
 }
 
 /// The state a record is counted into.
 struct Counting<'a> {
     sessions: &'a mut HashMap<Uuid, Session>,
-    preloaded: &'a mut HashMap<Uuid, HashSet<Uuid>>,
+    preloaded: &'a mut HashMap<Uuid, Session>,
     batch: &'a mut WorkerBatch,
     open: u64,
 }
@@ -243,7 +345,7 @@ async fn process(
     ctx: &WorkerContext,
     counting: Counting<'_>,
     record: Record,
-) -> Result<(), StoreError> {
+) -> Result<(), Failure> {
     let Counting {
         sessions,
         preloaded,
@@ -254,44 +356,56 @@ async fn process(
     let event = match decode_with_limit(payload, ctx.max_event_bytes) {
         Ok(e) => e,
         Err(e) => {
-            dead_letter(
-                ctx,
-                batch,
-                &record,
-                Rejection {
-                    reason: e.reason(),
-                    detail: e.to_string(),
-                },
-            )
-            .await;
-            return Ok(());
+            let rejection = Rejection {
+                reason: e.reason(),
+                detail: e.to_string(),
+            };
+            return dead_letter(ctx, batch, &record, rejection).await;
         }
     };
     if let Err(rejection) = check(ctx, &event, &record) {
-        dead_letter(ctx, batch, &record, rejection).await;
-        return Ok(());
+        return dead_letter(ctx, batch, &record, rejection).await;
     }
-    let session = match sessions.get_mut(&event.session_id) {
-        Some(s) => s,
-        None => {
-            let seen = match preloaded.remove(&event.session_id) {
-                Some(seen) => seen,
-                None => load_seen(ctx, event.session_id).await?,
+    let session = match sessions.entry(event.session_id) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            let loaded = match preloaded.remove(&event.session_id) {
+                Some(s) => s,
+                None => load_sessions(ctx, &[event.session_id])
+                    .await?
+                    .remove(&event.session_id)
+                    .unwrap_or_default(),
             };
-            sessions.entry(event.session_id).or_insert(Session {
-                seen,
-                ..Session::default()
-            })
+            v.insert(loaded)
         }
     };
-    if !session.seen.insert(event.event_id) {
+    if session.seen.contains(&event.event_id) {
         batch.duplicates += 1;
         ctx.metrics.duplicate();
         return Ok(());
     }
+    let starts = matches!(event.payload, Payload::SessionStarted(_));
+    if matches!(event.payload, Payload::SessionEnded(_)) && !session.started {
+        // Its start is never counted before it (a session's events are in order in its
+        // partition): an end without a start would make an ended session that never began.
+        let rejection = Rejection {
+            reason: "session_not_started",
+            detail: "session_ended for a session whose session_started was never counted".into(),
+        };
+        return dead_letter(ctx, batch, &record, rejection).await;
+    }
+    let index = session.seen.len() as u64;
+    session.seen.insert(event.event_id);
+    let detail = aggregate::history_detail(&event)
+        .map_or(0, |(_, element)| aggregate::detail_bytes(&element));
+    let placement = aggregate::Placement::of(index, session.history_bytes, detail);
+    if placement.detail {
+        session.history_bytes += detail;
+    }
+    session.started |= starts;
     session.last_batch = open;
     session.ended |= matches!(event.payload, Payload::SessionEnded(_));
-    aggregate::apply(&event, &mut batch.deltas);
+    aggregate::apply_with(&event, &mut batch.deltas, placement);
     *batch.counted.entry(event.event_type()).or_default() += 1;
     ctx.metrics.counted(event.event_type());
     Ok(())
@@ -331,63 +445,174 @@ fn check(ctx: &WorkerContext, event: &Event, record: &Record) -> Result<(), Reje
             ),
         });
     }
+    let ingested = record
+        .timestamp_ms
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+    if let Err(detail) = ctx.window.check(event.timestamp, ingested) {
+        return Err(Rejection {
+            reason: "event_time_out_of_window",
+            detail,
+        });
+    }
     Ok(())
 }
 
-async fn load_seen(ctx: &WorkerContext, session: Uuid) -> Result<HashSet<Uuid>, StoreError> {
-    let path = session_path(session);
-    let doc = with_retry("load session", &ctx.stop, || ctx.store.get(&path)).await?;
-    ctx.metrics.sessions_loaded(1);
-    Ok(doc.as_ref().map(seen_ids).unwrap_or_default())
+/// Bytes of a dead-letter excerpt of a record too large for the dead-letter topic.
+pub const DLQ_EXCERPT_BYTES: usize = 4096;
+/// How long a dead-letter record may wait for room in the producer's queue.
+const DLQ_ENQUEUE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The dead-letter record of `record`: its original bytes with the reason in headers, or, if
+/// it would not fit the dead-letter topic, an excerpt with headers saying so.
+fn dead_letter_record(
+    record: &Record,
+    rejection: &Rejection,
+    source: &str,
+    max_bytes: usize,
+) -> (Vec<u8>, Vec<(&'static str, String)>) {
+    let payload = record.payload.as_deref().unwrap_or_default();
+    let mut headers = vec![
+        ("dlq.reason", rejection.reason.to_owned()),
+        ("dlq.detail", rejection.detail.chars().take(1024).collect()),
+        ("dlq.source", source.to_owned()),
+    ];
+    let overhead = 512
+        + record.key.as_ref().map_or(0, Vec::len)
+        + headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    if payload.len() + overhead <= max_bytes {
+        return (payload.to_vec(), headers);
+    }
+    let excerpt = payload[..payload.len().min(DLQ_EXCERPT_BYTES)].to_vec();
+    headers.push(("dlq.truncated", "true".to_owned()));
+    headers.push(("dlq.original_bytes", payload.len().to_string()));
+    (excerpt, headers)
 }
 
-/// Send the original bytes to the dead-letter topic with the reason in headers.
+/// Send the record to the dead-letter topic (see [`dead_letter_record`]). A full producer
+/// queue is waited out for [`DLQ_ENQUEUE_TIMEOUT`] at most; a record the producer refuses
+/// is retried once as an excerpt; then the worker fails, and the flush with it.
 async fn dead_letter(
     ctx: &WorkerContext,
     batch: &mut WorkerBatch,
     record: &Record,
     rejection: Rejection,
-) {
-    let Rejection { reason, detail } = rejection;
+) -> Result<(), Failure> {
     let source = format!(
         "{}/{}/{}",
         ctx.source_topic, record.partition, record.offset
     );
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: "dlq.reason",
-            value: Some(reason),
-        })
-        .insert(Header {
-            key: "dlq.detail",
-            value: Some(detail.as_str()),
-        })
-        .insert(Header {
-            key: "dlq.source",
-            value: Some(source.as_str()),
-        });
-    let payload = record.payload.as_deref().unwrap_or_default();
-    let mut future = FutureRecord::to(&ctx.dlq_topic)
-        .payload(payload)
-        .headers(headers);
-    if let Some(k) = record.key.as_deref() {
-        future = future.key(k);
-    }
+    let mut max_bytes = ctx.dlq_max_bytes;
+    let deadline = tokio::time::Instant::now() + DLQ_ENQUEUE_TIMEOUT;
+    let mut backoff = Duration::from_millis(5);
     loop {
+        let (payload, headers) = dead_letter_record(record, &rejection, &source, max_bytes);
+        let mut owned = OwnedHeaders::new();
+        for (k, v) in &headers {
+            owned = owned.insert(Header {
+                key: k,
+                value: Some(v.as_str()),
+            });
+        }
+        let mut future = FutureRecord::to(&ctx.dlq_topic)
+            .payload(&payload)
+            .headers(owned);
+        if let Some(k) = record.key.as_deref() {
+            future = future.key(k);
+        }
         match ctx.dlq.send_result(future) {
             Ok(delivery) => {
                 batch.dead_letters.push(delivery);
                 break;
             }
-            Err((e, f)) => {
-                // Queue full: backpressure. Anything else is retried too; the flush waits.
-                tracing::debug!(error = %e, "dead-letter enqueue retry");
-                future = f;
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                _,
+            )) if tokio::time::Instant::now() < deadline && !ctx.stop.is_cancelled() => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+            Err((e, _)) if max_bytes > DLQ_EXCERPT_BYTES * 2 => {
+                tracing::warn!(error = %e, %source, "dead-letter record refused; sending an excerpt");
+                max_bytes = DLQ_EXCERPT_BYTES * 2;
+            }
+            Err((e, _)) => {
+                return Err(Failure::DeadLetter(format!(
+                    "the dead-letter topic {} did not take the record of {source}: {e}",
+                    ctx.dlq_topic
+                )));
             }
         }
     }
+    let reason = rejection.reason;
     *batch.dead_lettered.entry(reason).or_default() += 1;
     ctx.metrics.dead_lettered(reason);
     tracing::debug!(reason, %source, "dead-lettered");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(bytes: usize) -> Record {
+        Record {
+            partition: 1,
+            offset: 2,
+            key: Some(b"k".to_vec()),
+            payload: Some(vec![b'x'; bytes]),
+            timestamp_ms: None,
+        }
+    }
+
+    fn rejection() -> Rejection {
+        Rejection {
+            reason: "oversized",
+            detail: "too big".into(),
+        }
+    }
+
+    #[test]
+    fn a_record_the_dead_letter_topic_can_hold_keeps_its_bytes() {
+        let (payload, headers) =
+            dead_letter_record(&record(10_000), &rejection(), "t/1/2", 900_000);
+        assert_eq!(payload.len(), 10_000);
+        assert!(!headers.iter().any(|(k, _)| *k == "dlq.truncated"));
+    }
+
+    #[test]
+    fn a_record_at_the_broker_limit_is_dead_lettered_as_an_excerpt() {
+        let (payload, headers) =
+            dead_letter_record(&record(1_048_576), &rejection(), "t/1/2", 900_000);
+        assert_eq!(payload.len(), DLQ_EXCERPT_BYTES);
+        assert!(headers.contains(&("dlq.truncated", "true".to_owned())));
+        assert!(headers.contains(&("dlq.original_bytes", "1048576".to_owned())));
+        assert!(headers.contains(&("dlq.reason", "oversized".to_owned())));
+    }
+
+    #[test]
+    fn the_event_window_is_relative_to_ingestion() {
+        let w = EventWindow {
+            max_age: chrono::TimeDelta::days(30),
+            max_lead: chrono::TimeDelta::minutes(5),
+        };
+        let at = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+            .expect("time")
+            .to_utc();
+        let ms = at.timestamp_millis();
+        assert!(w.check(at, ms).is_ok());
+        assert!(w.check(at - chrono::TimeDelta::days(29), ms).is_ok());
+        assert!(w.check(at + chrono::TimeDelta::minutes(4), ms).is_ok());
+        assert!(w.check(at - chrono::TimeDelta::days(31), ms).is_err());
+        assert!(w.check(at + chrono::TimeDelta::minutes(6), ms).is_err());
+        let y2999 = chrono::DateTime::parse_from_rfc3339("2999-01-01T00:00:00Z")
+            .expect("time")
+            .to_utc();
+        assert!(w.check(y2999, ms).is_err());
+        assert!(w.check(chrono::DateTime::UNIX_EPOCH, ms).is_err());
+    }
 }

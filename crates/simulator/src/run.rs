@@ -212,7 +212,13 @@ async fn user_task(shared: Arc<Shared>, index: u64) {
             ClockMode::Realtime => Utc::now(),
             ClockMode::Synthetic => clock,
         };
-        let plan = session::plan(&mut rng, &shared.catalog, start, &s.behavior);
+        let mut plan = session::plan(&mut rng, &shared.catalog, start, &s.behavior);
+        if s.clock == ClockMode::Synthetic {
+            // The synthetic clock runs faster than the wall clock but never ahead of it: a
+            // session that would end in the future ends now instead (downstream, future
+            // events are outside the event-time window).
+            plan.end_by(Utc::now());
+        }
         shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
         let last = emit_session(&shared, &mut rng, &user, &plan).await;
         // A pause between two sessions of the same user.

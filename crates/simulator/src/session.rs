@@ -117,6 +117,23 @@ pub struct Plan {
     pub steps: Vec<Planned>,
 }
 
+impl Plan {
+    /// Shift the whole session so it ends no later than `limit` (order and spacing kept).
+    pub fn end_by(&mut self, limit: DateTime<Utc>) {
+        let Some(end) = self.steps.last().map(|s| s.at) else {
+            return;
+        };
+        if end <= limit {
+            return;
+        }
+        let by = end - limit;
+        self.start -= by;
+        for s in &mut self.steps {
+            s.at -= by;
+        }
+    }
+}
+
 fn ix(i: usize) -> u16 {
     u16::try_from(i).unwrap_or_else(|_| unreachable!("catalog indices fit in u16"))
 }

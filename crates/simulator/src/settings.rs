@@ -50,8 +50,9 @@ pub struct Cli {
     /// Replica number, mixed into the seed so that seeded replicas never collide.
     #[arg(long, env = "SIMULATOR_INSTANCE", default_value_t = 0)]
     pub instance: u64,
-    /// Start of the synthetic clock (RFC 3339). Default: now, or 2026-01-01T00:00:00Z when
-    /// --seed is given, so seeded runs are reproducible.
+    /// Start of the synthetic clock (RFC 3339). Default: a day ago, or midnight UTC of the
+    /// day before when --seed is given (seeded runs are reproducible within a day). The
+    /// synthetic clock never runs ahead of the wall clock.
     #[arg(long, env = "SIMULATOR_START_TIME")]
     pub start_time: Option<DateTime<Utc>>,
     /// Seed of the catalog (products, users). Keep it fixed so ids stay stable.
@@ -255,9 +256,12 @@ impl Cli {
                     ..=(self.max_step_minutes * 60_000.0) as i64
             }
         };
-        let fixed_epoch = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or(now);
+        // Seeded runs start at midnight UTC of the day before: the same seed gives the same
+        // events all day (pass --start-time for a fixed start), and they stay within the
+        // event-time window downstream, which rejects events far from their ingestion.
+        let fixed_epoch = (now.date_naive() - chrono::Days::new(1))
+            .and_hms_opt(0, 0, 0)
+            .map_or(now, |t| t.and_utc());
         Ok(Settings {
             topic: self.topic.clone(),
             users: self.users,
@@ -271,7 +275,7 @@ impl Cli {
                 (ClockMode::Realtime, _, _) => now,
                 (_, Some(t), _) => t,
                 (_, None, Some(_)) => fixed_epoch,
-                (_, None, None) => now,
+                (_, None, None) => now - chrono::Duration::days(1),
             },
             catalog_seed: self.catalog_seed,
             products: self.products,

@@ -235,3 +235,74 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn distinct_events_with_identical_content_are_both_in_the_history() {
+    let view = session(5)
+        .into_iter()
+        .find(|e| matches!(e.payload, Payload::ProductViewed(_)))
+        .expect("a view");
+    let mut twin = view.clone();
+    twin.event_id = uuid::Uuid::new_v4();
+    let mut d = Deltas::default();
+    apply(&view, &mut d);
+    apply(&twin, &mut d);
+    let sid = format!("sessions_history/{}", view.session_id);
+    assert_eq!(d.docs[&sid].unions["products_viewed"].len(), 2);
+    assert_eq!(d.docs[&sid].unions["event_ids"].len(), 2);
+    assert_eq!(d.docs[&sid].increments["event_count"], 2);
+}
+
+#[test]
+fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
+    use analytics::aggregate::{apply_with, Placement, EVENT_IDS_PER_DOC, HISTORY_DETAIL_BYTES};
+    let view = session(6)
+        .into_iter()
+        .find(|e| matches!(e.payload, Payload::ProductViewed(_)))
+        .expect("a view");
+    let (mut d, mut history) = (Deltas::default(), 0u64);
+    let n = 20_000u64;
+    for i in 0..n {
+        let mut e = view.clone();
+        e.event_id = uuid::Uuid::new_v4();
+        let detail = analytics::aggregate::history_detail(&e)
+            .map_or(0, |(_, el)| analytics::aggregate::detail_bytes(&el));
+        let place = Placement::of(i, history, detail);
+        if place.detail {
+            history += detail;
+        }
+        apply_with(&e, &mut d, place);
+    }
+    let sid = format!("sessions_history/{}", view.session_id);
+    let doc = &d.docs[&sid];
+    assert_eq!(doc.increments["event_count"], n as i64);
+    assert_eq!(doc.unions["event_ids"].len() as u64, EVENT_IDS_PER_DOC);
+    assert!(doc.increments["history_bytes"] as u64 <= HISTORY_DETAIL_BYTES);
+    let kept = doc.unions["products_viewed"].len() as i64;
+    assert_eq!(kept + doc.increments["history_truncated_events"], n as i64);
+    // Every document stays far below Firestore's 1 MiB, and every event is counted.
+    let mut ids = 0;
+    for (path, delta) in &d.docs {
+        assert!(
+            delta.journal_bytes() < 800 * 1024,
+            "{path}: {}",
+            delta.journal_bytes()
+        );
+        if path.starts_with(&format!("{sid}/event_ids/")) {
+            ids += delta.unions["ids"].len();
+        }
+    }
+    assert_eq!(ids as u64 + EVENT_IDS_PER_DOC, n);
+    let pid = match &view.payload {
+        Payload::ProductViewed(p) => p.product.id.as_str().to_owned(),
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        inc(
+            &d,
+            &format!("products/{pid}/statistics/lifetime"),
+            "views_count"
+        ),
+        n as i64
+    );
+}

@@ -18,6 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use secrecy::SecretString;
 
+#[derive(Clone)]
 pub struct Bed {
     pub env: HashMap<String, String>,
     pub emulator: String,
@@ -45,6 +46,7 @@ pub struct Rec {
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
     pub headers: BTreeMap<String, String>,
+    pub timestamp_ms: Option<i64>,
 }
 
 impl Bed {
@@ -149,6 +151,8 @@ impl Bed {
             .kafka("admin")
             .client_config("it-injector")
             .set("enable.idempotence", "true")
+            // Records up to the broker's limit (message.max.bytes, 1 MiB + 12 by default).
+            .set("message.max.bytes", "1048576")
             .create()
             .expect("producer");
         let topic = self.topic();
@@ -227,6 +231,7 @@ impl Bed {
                     key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().map(<[u8]>::to_vec),
                     headers,
+                    timestamp_ms: m.timestamp().to_millis(),
                 });
             }
         }
@@ -354,6 +359,7 @@ pub struct Expected {
 pub fn expected(records: &[Rec]) -> Expected {
     let mut x = Expected::default();
     let mut seen = HashSet::new();
+    let mut started = HashSet::new();
     let add = |x: &mut Expected, path: String, field: &str, v: i64| {
         *x.counters.entry((path, field.to_owned())).or_default() += v
     };
@@ -366,10 +372,28 @@ pub fn expected(records: &[Rec]) -> Expected {
             x.poison += 1;
             continue;
         }
-        if !seen.insert(e.event_id) {
+        // The default event-time window: 30 days before ingestion to 5 minutes after.
+        let ingested = r.timestamp_ms.expect("records carry a timestamp");
+        let lag_ms = ingested - e.timestamp.timestamp_millis();
+        if !(-300_000..=30 * 86_400_000).contains(&lag_ms) {
+            x.poison += 1;
+            continue;
+        }
+        if seen.contains(&e.event_id) {
             x.duplicates += 1;
             continue;
         }
+        match e.payload {
+            Payload::SessionStarted(_) => {
+                started.insert(e.session_id);
+            }
+            Payload::SessionEnded(_) if !started.contains(&e.session_id) => {
+                x.poison += 1; // an end without a counted start
+                continue;
+            }
+            _ => {}
+        }
+        seen.insert(e.event_id);
         *x.session_events
             .entry(e.session_id.to_string())
             .or_default() += 1;
@@ -508,33 +532,66 @@ pub fn expected(records: &[Rec]) -> Expected {
     x
 }
 
-/// Compare every expected counter and every session's event count with Firestore.
-pub async fn assert_matches(store: &Store, x: &Expected) {
-    let mut docs: BTreeMap<String, Option<firestore::gcloud_sdk::google::firestore::v1::Document>> =
-        BTreeMap::new();
+/// How much a comparison covered.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Compared {
+    pub documents: usize,
+    pub fields: usize,
+}
+
+/// Compare every expected counter and every session's event count (ids in the session
+/// document and its overflow pages, and its `event_count`) with Firestore; documents are read
+/// in batches.
+pub async fn assert_matches(store: &Store, x: &Expected) -> Compared {
+    let mut paths: Vec<String> = x.counters.keys().map(|(p, _)| p.clone()).collect();
+    paths.dedup();
+    let docs = store.get_many(&paths, &[]).await.expect("read counters");
     let mut mismatches = Vec::new();
+    let mut compared = Compared {
+        documents: paths.len(),
+        fields: 0,
+    };
     for ((path, field), want) in &x.counters {
-        if !docs.contains_key(path) {
-            docs.insert(path.clone(), store.get(path).await.expect("read"));
-        }
-        let got = docs[path]
-            .as_ref()
+        let got = docs
+            .get(path)
             .and_then(|d| int_field(d, field))
             .unwrap_or(0);
+        compared.fields += 1;
         if got != *want {
             mismatches.push(format!("{path}.{field}: firestore {got}, expected {want}"));
         }
     }
-    for (sid, n) in &x.session_events {
-        let doc = store
-            .get(&format!("sessions_history/{sid}"))
-            .await
-            .expect("read");
-        let got = doc.as_ref().map_or(0, |d| str_array(d, "event_ids").len());
+    let session_paths: Vec<String> = x
+        .session_events
+        .keys()
+        .map(|sid| format!("sessions_history/{sid}"))
+        .collect();
+    let sessions = store
+        .get_many(&session_paths, &["event_ids", "event_count"])
+        .await
+        .expect("read sessions");
+    compared.documents += session_paths.len();
+    for (n, path) in x.session_events.values().zip(&session_paths) {
+        let doc = sessions.get(path);
+        let count = doc.and_then(|d| int_field(d, "event_count")).unwrap_or(0);
+        let mut got = doc.map_or(0, |d| str_array(d, "event_ids").len());
+        let pages = (count as u64)
+            .saturating_sub(analytics::aggregate::EVENT_IDS_PER_DOC)
+            .div_ceil(analytics::aggregate::EVENT_IDS_PER_DOC);
+        for p in 0..pages {
+            let page = store
+                .get(&format!("{path}/event_ids/{p}"))
+                .await
+                .expect("read");
+            compared.documents += 1;
+            got += page.as_ref().map_or(0, |d| str_array(d, "ids").len());
+        }
+        compared.fields += 2;
+        if count != *n as i64 {
+            mismatches.push(format!("{path}: event_count {count}, expected {n}"));
+        }
         if got != *n {
-            mismatches.push(format!(
-                "sessions_history/{sid}: {got} event ids, expected {n}"
-            ));
+            mismatches.push(format!("{path}: {got} event ids, expected {n}"));
         }
     }
     assert!(
@@ -554,4 +611,5 @@ pub async fn assert_matches(store: &Store, x: &Expected) {
         "the comparison covered only {} counters",
         x.counters.len()
     );
+    compared
 }

@@ -144,3 +144,85 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
         .expect("exists");
     assert_eq!(int_field(&doc, "views_count"), Some(2));
 }
+
+/// A flush refused at its manifest (a fenced zombie) leaves no journal behind.
+#[tokio::test]
+async fn a_refused_flush_leaves_no_journal_chunk() {
+    let bed = Bed::new("refused");
+    let store = bed.store().await;
+    let stop = CancellationToken::new();
+    let first = Batch {
+        deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(1))]),
+        advances: vec![(0, 10, None)],
+    };
+    journal::flush(&store, "g", "t", first, &stop)
+        .await
+        .expect("first flush");
+    let zombie = Batch {
+        deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(100))]),
+        advances: vec![(0, 20, None)],
+    };
+    journal::flush(&store, "g", "t", zombie, &stop)
+        .await
+        .expect_err("fenced");
+    assert_eq!(store.list("_journal", &[]).await.expect("list").len(), 0);
+    assert_eq!(store.list("_flushes", &[]).await.expect("list").len(), 0);
+}
+
+/// A crash after the manifest of a large flush (tens of megabytes of chunks, more than one
+/// listing response may carry) is recovered: listings carry only small fields.
+#[tokio::test]
+async fn a_multi_megabyte_journal_is_recovered() {
+    let bed = Bed::new("bigjournal");
+    let store = bed.store().await;
+    let stop = CancellationToken::new();
+    let now = FieldValue::Time(chrono::Utc::now());
+    let chunks = 14;
+    for i in 0..chunks {
+        let mut d = delta(1);
+        d.unions.insert(
+            "tags".into(),
+            (0..6000)
+                .map(|j| FieldValue::Str(format!("{i}-{j:0>90}")))
+                .collect(),
+        );
+        let json = serde_json::to_string(&vec![(format!("products/p{i}/statistics/lifetime"), d)])
+            .expect("json");
+        assert!(json.len() > 600_000, "{}", json.len());
+        store
+            .commit(vec![store.replace_write(
+                &format!("_journal/big-{i}"),
+                BTreeMap::from([
+                    ("deltas".into(), FieldValue::Str(json)),
+                    ("flush".into(), "big".into()),
+                    ("created_at".into(), now.clone()),
+                ]),
+                Precondition::Exists(false),
+            )])
+            .await
+            .expect("chunk");
+    }
+    store
+        .commit(vec![store.replace_write(
+            "_flushes/big",
+            BTreeMap::from([("chunks".into(), FieldValue::Int(chunks))]),
+            Precondition::Exists(false),
+        )])
+        .await
+        .expect("manifest");
+
+    assert_eq!(
+        journal::recover(&store, &stop).await.expect("recover"),
+        chunks as usize
+    );
+    for i in 0..chunks {
+        let doc = store
+            .get(&format!("products/p{i}/statistics/lifetime"))
+            .await
+            .expect("read")
+            .expect("applied");
+        assert_eq!(int_field(&doc, "views_count"), Some(1));
+    }
+    assert_eq!(store.list("_journal", &[]).await.expect("list").len(), 0);
+    assert_eq!(store.list("_flushes", &[]).await.expect("list").len(), 0);
+}

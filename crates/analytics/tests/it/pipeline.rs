@@ -9,7 +9,19 @@ use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 
 use crate::helpers::{assert_matches, expected, stop, Bed, Expected, Guard};
 
-/// The derived documents agree with the counters: orders, and the top trending product.
+/// A clean stop leaves no journal chunk or manifest behind.
+async fn assert_no_journal(store: &analytics::store::Store) {
+    for c in ["_journal", "_flushes"] {
+        assert_eq!(
+            store.list(c, &[]).await.expect("list").len(),
+            0,
+            "{c} left behind"
+        );
+    }
+}
+
+/// The derived documents agree with the counters: sessions, orders, and the top trending
+/// product; no product without activity is listed.
 async fn assert_derived(store: &analytics::store::Store, x: &Expected) {
     let want = |path: &str, field: &str| {
         x.counters
@@ -25,6 +37,14 @@ async fn assert_derived(store: &analytics::store::Store, x: &Expected) {
     assert_eq!(
         int_field(&metrics, "orders"),
         Some(want("statistics/lifetime", "purchase_count"))
+    );
+    assert_eq!(
+        int_field(&metrics, "sessions_started"),
+        Some(want("statistics/lifetime", "started_sessions_count"))
+    );
+    assert_eq!(
+        int_field(&metrics, "sessions_ended"),
+        Some(want("statistics/lifetime", "ended_sessions_count"))
     );
     assert_eq!(
         int_field(&metrics, "active_sessions"),
@@ -71,6 +91,27 @@ async fn assert_derived(store: &analytics::store::Store, x: &Expected) {
         first_units, top_units,
         "the top trending product has the most units"
     );
+    for doc in ["trending/lifetime", "interest/lifetime"] {
+        let d = store.get(doc).await.expect("read").expect("materialized");
+        let Some(ValueType::ArrayValue(a)) =
+            d.fields.get("products").and_then(|v| v.value_type.as_ref())
+        else {
+            panic!("{doc} has products");
+        };
+        for p in &a.values {
+            let Some(ValueType::MapValue(m)) = &p.value_type else {
+                panic!("{doc}: a product is a map");
+            };
+            let n = |f: &str| match m.fields.get(f).and_then(|v| v.value_type.as_ref()) {
+                Some(ValueType::IntegerValue(n)) => *n,
+                _ => 0,
+            };
+            assert!(
+                n("units") + n("views") + n("orders") + n("interest_score").abs() > 0,
+                "{doc} lists a product without activity"
+            );
+        }
+    }
 }
 
 fn poison() -> Vec<(Option<&'static str>, Vec<u8>)> {
@@ -92,8 +133,32 @@ fn poison() -> Vec<(Option<&'static str>, Vec<u8>)> {
                 .replace("session_started", "page_viewed")
                 .into_bytes(),
         ),
-        (Some("wrong-key"), valid),
+        (Some("wrong-key"), valid.clone()),
         (None, b"[]".to_vec()),
+        // At the broker's size limit: more than the dead-letter topic holds with headers.
+        (Some("k"), vec![b'{'; 1_040_000]),
+        // Outside the event-time window (30 days before to 5 minutes after ingestion).
+        (
+            Some("1b3c5d7e-0000-4000-8000-000000000001"),
+            String::from_utf8_lossy(&valid)
+                .replace("2026-01-01T00:00:00Z", "2999-01-01T00:00:00Z")
+                .into_bytes(),
+        ),
+        (
+            Some("1b3c5d7e-0000-4000-8000-000000000001"),
+            String::from_utf8_lossy(&valid)
+                .replace("2026-01-01T00:00:00Z", "1969-12-31T00:00:00Z")
+                .into_bytes(),
+        ),
+        // The end of a session that never started.
+        (
+            Some("1b3c5d7e-0000-4000-8000-000000000001"),
+            String::from_utf8_lossy(&valid)
+                .replace("2026-01-01T00:00:00Z", &chrono::Utc::now().to_rfc3339())
+                .replace("session_started", "session_ended")
+                .replace(r#"{"user_agent":"x"}"#, r#"{"seconds_duration":5}"#)
+                .into_bytes(),
+        ),
     ]
 }
 
@@ -162,10 +227,25 @@ async fn every_aggregate_is_exact_with_duplicates_late_events_and_poison() {
         "unsafe_id",
         "wrong_key",
         "wrong_type",
+        "event_time_out_of_window",
+        "session_not_started",
     ] {
         assert!(reasons.contains(reason), "no {reason} in {reasons:?}");
     }
+    let excerpt = dlq
+        .iter()
+        .find(|r| r.headers.get("dlq.truncated").map(String::as_str) == Some("true"))
+        .expect("the record at the size limit is dead-lettered as an excerpt");
+    assert_eq!(
+        excerpt
+            .headers
+            .get("dlq.original_bytes")
+            .map(String::as_str),
+        Some("1040000")
+    );
+    assert_eq!(excerpt.payload.as_ref().map(Vec::len), Some(4096));
     assert_derived(&store, &x).await;
+    assert_no_journal(&store).await;
 
     // Nothing derived from the poison was written: its session has no history.
     assert!(store
@@ -218,6 +298,8 @@ async fn sigkill_at_arbitrary_moments_loses_and_doubles_nothing() {
     assert!(stop(last.0.as_mut().expect("child"), "-TERM").success());
     let x = expected(&bed.read(&bed.topic()));
     assert_matches(&store, &x).await;
+    assert_derived(&store, &x).await;
+    assert_no_journal(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,4 +343,6 @@ async fn instances_joining_and_leaving_share_the_work_exactly() {
     assert!(stop(a.0.as_mut().expect("child"), "-TERM").success());
     let x = expected(&bed.read(&bed.topic()));
     assert_matches(&store, &x).await;
+    assert_derived(&store, &x).await;
+    assert_no_journal(&store).await;
 }
