@@ -18,15 +18,15 @@ SEEDS=${CHAOS_SEEDS:-1 2 3}
 export CHAOS_SECONDS=${CHAOS_SECONDS:-90}
 export CHAOS_RATE=${CHAOS_RATE:-2000}
 export CHAOS_LONG_SESSION=${CHAOS_LONG_SESSION:-20000}
-export CHAOS_FAILPOINT_BYTES=${CHAOS_FAILPOINT_BYTES:-4000000}
+export CHAOS_FAILPOINT_BYTES=${CHAOS_FAILPOINT_BYTES:-3000000}
 
-log "building the test binaries"
-cargo test -p analytics --test chaos --no-run --quiet
+log "building the release test binaries (the services as users run them)"
+cargo test --release -p analytics --test chaos --no-run --quiet
 trap '"$here/local-down.sh"' EXIT
 LOCAL_FRESH=1 "$here/local-up.sh"
 "$here/firestore-up.sh"
 for seed in $SEEDS; do
   log "chaos run, seed $seed: ${CHAOS_SECONDS}s at ${CHAOS_RATE} events/s"
-  CHAOS_SEED=$seed cargo test -p analytics --test chaos --quiet -- --nocapture --test-threads 1
+  CHAOS_SEED=$seed cargo test --release -p analytics --test chaos --quiet -- --nocapture --test-threads 1
 done
 log "chaos: every run passed (seeds: $SEEDS)"

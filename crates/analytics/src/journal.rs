@@ -419,6 +419,30 @@ async fn discard_orphan(store: &Store, chunk: &str, flush: &str) -> Result<(), S
     }
 }
 
+/// Read a committed chunk and apply it; false if someone else applied it first (or it cannot
+/// be read, which is logged and left for inspection).
+async fn recover_chunk(
+    store: &Store,
+    path: &str,
+    stop: &CancellationToken,
+) -> Result<bool, StoreError> {
+    let Some(full) = with_retry("read journal chunk", stop, || store.get(path)).await? else {
+        return Ok(false);
+    };
+    let Some(json) = str_field(&full, "deltas") else {
+        tracing::error!(journal = %path, "journal chunk without deltas; leaving it for inspection");
+        return Ok(false);
+    };
+    let chunk: Vec<(String, DocDelta)> = match serde_json::from_str(json) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(journal = %path, error = %e, "unreadable journal chunk; leaving it for inspection");
+            return Ok(false);
+        }
+    };
+    Ok(apply_chunk(store, &chunk, path, stop).await? > 0)
+}
+
 /// Finish flushes interrupted between their steps (a crash): apply every chunk whose flush
 /// has a manifest, delete abandoned chunks and finished manifests. Safe to run concurrently
 /// from several instances and with live flushes. Listings carry only the small fields (a
@@ -435,43 +459,33 @@ pub async fn recover(store: &Store, stop: &CancellationToken) -> Result<usize, S
         store.get_many(&manifest_paths, &["chunks"])
     })
     .await?;
-    let mut applied = 0;
     let mut discarded = 0;
+    let mut committed = Vec::new();
     for doc in listed {
         let path = store.relative(&doc.name).to_owned();
         let flush = str_field(&doc, "flush").unwrap_or_default().to_owned();
-        if !manifests.contains_key(&format!("{FLUSHES}/{flush}")) {
-            let created = doc
-                .create_time
-                .map(|t| chrono::DateTime::from_timestamp(t.seconds, 0).unwrap_or_default());
-            if created.is_none_or(|t| Utc::now() - t > ORPHAN_AGE) {
-                with_retry("discard orphan", stop, || {
-                    discard_orphan(store, &path, &flush)
-                })
-                .await?;
-                discarded += 1;
-            }
+        if manifests.contains_key(&format!("{FLUSHES}/{flush}")) {
+            committed.push(path);
             continue;
         }
-        // Read on its own: a chunk may be up to 1 MiB. Gone means applied meanwhile.
-        let Some(full) = with_retry("read journal chunk", stop, || store.get(&path)).await? else {
-            continue;
-        };
-        let Some(json) = str_field(&full, "deltas") else {
-            tracing::error!(journal = %path, "journal chunk without deltas; leaving it for inspection");
-            continue;
-        };
-        let chunk: Vec<(String, DocDelta)> = match serde_json::from_str(json) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(journal = %path, error = %e, "unreadable journal chunk; leaving it for inspection");
-                continue;
-            }
-        };
-        if apply_chunk(store, &chunk, &path, stop).await? > 0 {
-            applied += 1;
+        let created = doc
+            .create_time
+            .map(|t| chrono::DateTime::from_timestamp(t.seconds, 0).unwrap_or_default());
+        if created.is_none_or(|t| Utc::now() - t > ORPHAN_AGE) {
+            with_retry("discard orphan", stop, || {
+                discard_orphan(store, &path, &flush)
+            })
+            .await?;
+            discarded += 1;
         }
     }
+    // Committed chunks, a few at a time: each is read on its own (up to 1 MiB) and applied.
+    let applies = committed.iter().map(|path| recover_chunk(store, path, stop));
+    let applied = concurrently(applies.collect())
+        .await?
+        .into_iter()
+        .filter(|applied| *applied)
+        .count();
     // Manifests whose chunks are all applied are done.
     let remaining: std::collections::BTreeSet<String> =
         with_retry("list journal", stop, || store.list(JOURNAL, &["flush"]))

@@ -156,15 +156,17 @@ impl Bed {
             .create()
             .expect("producer");
         let topic = self.topic();
+        // All enqueued, then awaited: in order per partition (idempotent producer).
+        let mut deliveries = Vec::with_capacity(records.len());
         for (key, payload) in records {
             let mut r = FutureRecord::to(&topic).payload(payload);
             if let Some(k) = key {
                 r = r.key(*k);
             }
-            producer
-                .send(r, Duration::from_secs(10))
-                .await
-                .expect("injected");
+            deliveries.push(producer.send(r, Duration::from_secs(30)));
+        }
+        for d in futures::future::join_all(deliveries).await {
+            d.expect("injected");
         }
     }
 
@@ -239,28 +241,37 @@ impl Bed {
         out
     }
 
+    /// The end offset of each partition of `topic`. Retried for a minute while a partition has
+    /// no leader (a broker just died).
     pub fn end_offsets(&self, topic: &str) -> BTreeMap<i32, i64> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.try_end_offsets(topic) {
+                Ok(ends) => return ends,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("end offsets of {topic}: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("end offsets of {topic}: {e}"),
+            }
+        }
+    }
+
+    pub fn try_end_offsets(
+        &self,
+        topic: &str,
+    ) -> Result<BTreeMap<i32, i64>, rdkafka::error::KafkaError> {
         let consumer: BaseConsumer = self
             .kafka("admin")
             .client_config("it-offsets")
-            .create()
-            .expect("consumer");
-        let md = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .expect("metadata");
-        md.topics()[0]
-            .partitions()
-            .iter()
-            .map(|p| {
-                (
-                    p.id(),
-                    consumer
-                        .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                        .expect("wm")
-                        .1,
-                )
-            })
-            .collect()
+            .create()?;
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let mut out = BTreeMap::new();
+        for p in md.topics()[0].partitions() {
+            let (_, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+            out.insert(p.id(), high);
+        }
+        Ok(out)
     }
 
     /// Sum of the partitions' marker offsets: how many records are persisted.
