@@ -480,7 +480,9 @@ pub async fn recover(store: &Store, stop: &CancellationToken) -> Result<usize, S
         }
     }
     // Committed chunks, a few at a time: each is read on its own (up to 1 MiB) and applied.
-    let applies = committed.iter().map(|path| recover_chunk(store, path, stop));
+    let applies = committed
+        .iter()
+        .map(|path| recover_chunk(store, path, stop));
     let applied = concurrently(applies.collect())
         .await?
         .into_iter()

@@ -153,7 +153,10 @@ async fn survivor_alone(bed: &Bed, timeout: Duration) -> Duration {
         if alone {
             return t0.elapsed();
         }
-        assert!(t0.elapsed() < timeout, "the group did not settle within {timeout:?}");
+        assert!(
+            t0.elapsed() < timeout,
+            "the group did not settle within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -261,10 +261,7 @@ impl Bed {
         &self,
         topic: &str,
     ) -> Result<BTreeMap<i32, i64>, rdkafka::error::KafkaError> {
-        let consumer: BaseConsumer = self
-            .kafka("admin")
-            .client_config("it-offsets")
-            .create()?;
+        let consumer: BaseConsumer = self.kafka("admin").client_config("it-offsets").create()?;
         let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let mut out = BTreeMap::new();
         for p in md.topics()[0].partitions() {
