@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo test lint fmt init certs certs-regen secrets kafka-fetch local-up local-down local-status local-reset
+.PHONY: help demo test lint fmt init certs certs-regen certs-status certs-rotate secrets kafka-fetch local-up local-down local-status local-reset
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,6 +27,12 @@ certs: ## Create the CA and broker certificates in certs/ if missing
 
 certs-regen: ## Regenerate every certificate (restart the cluster afterwards)
 	scripts/certs.sh --force
+
+certs-status: ## Each certificate's expiry and days left (warns within 30 days; metrics in .local/kafka/certs.prom)
+	scripts/certs.sh --status
+
+certs-rotate: ## Reissue broker certificates near expiry (--all: ARGS=--all) and roll the running cluster, keeping its data
+	scripts/certs-rotate.sh $(ARGS)
 
 secrets: ## Create random SCRAM passwords in secrets/kafka/ if missing
 	scripts/secrets.sh

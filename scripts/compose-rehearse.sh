@@ -90,7 +90,8 @@ shim kafka-server-start.sh log4j2.properties "$KAFKA_HEAP_OPTS -XX:+UseG1GC" kaf
 RENDERED=$RENDERED CERTS_IN=$CERTS_DIR SECRETS_IN=$SECRETS_DIR "$here/compose-render.sh"
 # The container paths of the rendered files, and only those, become this machine's.
 for n in $(all_nodes); do
-  sed -i -e "s#/opt/kafka/bin/#$SHIMS/#g" -e "s#/var/lib/kafka/data#$WORK/kafka-$n-data#g" \
+  sed -i -e "s#/opt/kafka/bin/#$SHIMS/#g" -e "s#/opt/kafka/libs#$KAFKA_LIBS#g" \
+    -e "s#/var/lib/kafka/data#$WORK/kafka-$n-data#g" \
     "$RENDERED/kafka/node-$n/start.sh" "$RENDERED/kafka/node-$n/server.properties"
 done
 sed -i "s#/opt/kafka/bin/#$SHIMS/#g" "$RENDERED/kafka/init.sh"

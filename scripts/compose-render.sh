@@ -23,13 +23,12 @@ for n in $(all_nodes); do cp "$CERTS_IN/kafka-$n.p12" "$CERTS_DIR/"; done
 [[ -s $KAFKA_STATE/cluster.id ]] \
   || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' > "$KAFKA_STATE/cluster.id"
 
-scram=()
-for user in $(kafka_users); do
-  scram+=("--add-scram '$SASL_MECHANISM=[name=$user,password=$(read_password "$user")]'")
-done
+for user in $(kafka_users); do read_password "$user" > /dev/null; done  # all exist
 for n in $(all_nodes); do
   render_broker_properties "$n"
   props="$(node_dir "$n")/server.properties"
+  # The SCRAM users go in a Java argument file, never on a command line.
+  write_format_args "$(node_dir "$n")/format.args" "$props" "$(< "$KAFKA_STATE/cluster.id")"
   (
     umask 077
     cat > "$(node_dir "$n")/start.sh" <<START
@@ -37,7 +36,7 @@ for n in $(all_nodes); do
 # kafka-$n: format the KRaft storage with the SCRAM users once, then run the broker.
 set -e
 if [ ! -f $KAFKA_LOG_DIRS/meta.properties ]; then
-  /opt/kafka/bin/kafka-storage.sh format -t "\$(cat $KAFKA_STATE/cluster.id)" -c $props ${scram[*]}
+  java -Xmx384m -cp "/opt/kafka/libs/*" @$(node_dir "$n")/format.args
 fi
 exec /opt/kafka/bin/kafka-server-start.sh $props
 START

@@ -24,15 +24,14 @@ if [[ ! -f $KAFKA_STATE/cluster.id ]]; then
   log "formatting $KAFKA_NODES KRaft nodes"
   for n in $(all_nodes); do rm -rf "$(node_dir "$n")"; done
   kafka_java kafka.tools.StorageTool random-uuid > "$KAFKA_STATE/cluster.id.tmp"
-  scram=()
-  for user in $(kafka_users); do
-    scram+=(--add-scram "$SASL_MECHANISM=[name=$user,password=$(read_password "$user")]")
-  done
+  for user in $(kafka_users); do read_password "$user" > /dev/null; done  # all exist
   for n in $(all_nodes); do
     render_broker_properties "$n"
-    kafka_java kafka.tools.StorageTool format -t "$(cat "$KAFKA_STATE/cluster.id.tmp")" \
-      -c "$(node_dir "$n")/server.properties" "${scram[@]}" > "$(node_dir "$n")/format.log" 2>&1 \
-      || { cat "$(node_dir "$n")/format.log" >&2; die "formatting node $n failed"; }
+    args="$(node_dir "$n")/format.args"
+    write_format_args "$args" "$(node_dir "$n")/server.properties" "$(< "$KAFKA_STATE/cluster.id.tmp")"
+    kafka_java "@$args" > "$(node_dir "$n")/format.log" 2>&1 \
+      || { rm -f "$args"; cat "$(node_dir "$n")/format.log" >&2; die "formatting node $n failed"; }
+    rm -f "$args"
   done
   mv "$KAFKA_STATE/cluster.id.tmp" "$KAFKA_STATE/cluster.id"
 fi

@@ -23,6 +23,8 @@ kubernetes-validate --strict --quiet -k 1.35.0 k8s/00-namespace.yaml k8s/40-serv
 python tools/strimzi_validate.py "$STRIMZI_DIR/crds" k8s/*.yaml > /dev/null
 hadolint docker/Dockerfile
 # The binaries: tests/deploy checks every variable compose and k8s set against their settings.
-cargo build --quiet --bin simulator --bin analytics --bin attacker
+# The same build as `make test` (all targets: features unified with the tests), so the
+# binaries are not built a second time with other features.
+cargo build --quiet --workspace --all-targets
 log "deployment files valid; consistency and validator tests:"
 python -m pytest -q tests/deploy

@@ -58,7 +58,7 @@ password_file() { echo "$SECRETS_DIR/kafka/$1.password"; }
 read_password() {
   local f; f=$(password_file "$1")
   [[ -s $f ]] || die "missing $f: run 'make init' first"
-  cat "$f"
+  printf '%s' "$(< "$f")"
 }
 
 # A config table (topics.conf, acls.conf) without comments, with cluster.conf variables expanded.
@@ -106,6 +106,18 @@ admin_tool() {
   kafka_java "$class" --bootstrap-server "$(bootstrap_servers)" --command-config "$ADMIN_PROPERTIES" "$@"
 }
 
+# render_template FILE NAME...: FILE with each ${NAME} replaced by the value of the shell
+# variable NAME. Done in this shell (no envsubst): secrets never enter a process's
+# environment or arguments.
+render_template() {
+  local file=$1 line name; shift
+  shopt -u patsub_replacement 2>/dev/null || true  # a '&' in a value stays a '&'
+  while IFS= read -r line || [[ -n $line ]]; do
+    for name in "$@"; do line=${line//\$\{$name\}/${!name}}; done
+    printf '%s\n' "$line"
+  done < "$file"
+}
+
 # render_broker_properties NODE: write node N's server.properties (mode 600: it holds secrets).
 render_broker_properties() {
   local n=$1 dir; dir=$(node_dir "$n")
@@ -114,17 +126,36 @@ render_broker_properties() {
   (
     umask 077
     local host; host=$(node_host "$n")
-    NODE_ID=$n QUORUM_VOTERS=$(quorum_voters) \
-    CLIENT_LISTENER="$host:$(client_port "$n")" CLIENT_ADVERTISED="$host:$(client_port "$n")" \
-    INTERNAL_LISTENER="$host:$(internal_port "$n")" INTERNAL_ADVERTISED="$host:$(internal_port "$n")" \
-    CONTROLLER_LISTENER="$host:$(controller_port "$n")" \
-    ADMIN_PASSWORD=$(read_password admin) \
-    KEYSTORE_LOCATION="$CERTS_DIR/kafka-$n.p12" KEYSTORE_PASSWORD=$(cat "$CERTS_DIR/keystore.password") \
-    TRUSTSTORE_LOCATION="$CERTS_DIR/ca.crt" SUPER_USERS=$(super_users) LOG_DIRS="${KAFKA_LOG_DIRS:-$dir/data}" \
-    envsubst < "$KAFKA_CONFIG_DIR/broker.properties" > "$out"
+    local NODE_ID=$n QUORUM_VOTERS; QUORUM_VOTERS=$(quorum_voters)
+    local CLIENT_LISTENER="$host:$(client_port "$n")" CLIENT_ADVERTISED="$host:$(client_port "$n")"
+    local INTERNAL_LISTENER="$host:$(internal_port "$n")" INTERNAL_ADVERTISED="$host:$(internal_port "$n")"
+    local CONTROLLER_LISTENER="$host:$(controller_port "$n")"
+    local KEYSTORE_LOCATION="$CERTS_DIR/kafka-$n.p12" KEYSTORE_PASSWORD
+    KEYSTORE_PASSWORD=$(< "$CERTS_DIR/keystore.password")
+    local TRUSTSTORE_LOCATION="$CERTS_DIR/ca.crt" SUPER_USERS LOG_DIRS="${KAFKA_LOG_DIRS:-$dir/data}"
+    SUPER_USERS=$(super_users)
+    render_template "$KAFKA_CONFIG_DIR/broker.properties" NODE_ID QUORUM_VOTERS \
+      CLIENT_LISTENER CLIENT_ADVERTISED INTERNAL_LISTENER INTERNAL_ADVERTISED CONTROLLER_LISTENER \
+      KEYSTORE_LOCATION KEYSTORE_PASSWORD TRUSTSTORE_LOCATION SUPER_USERS LOG_DIRS > "$out"
     if [[ ${KAFKA_NATIVE_OVERRIDES:-1} == 1 ]]; then
       { echo; echo "# native-overrides.properties"; cat "$KAFKA_CONFIG_DIR/native-overrides.properties"; } >> "$out"
     fi
+  )
+}
+
+# write_format_args FILE PROPERTIES CLUSTER_ID: the StorageTool call that formats a node with
+# the SCRAM users, as a Java argument file (mode 600) for `java ... @FILE`: the passwords are
+# never on a command line (`ps`, /proc/PID/cmdline are readable by every local user).
+write_format_args() {
+  local file=$1 props=$2 id=$3 user
+  (
+    umask 077
+    {
+      printf 'kafka.tools.StorageTool format -t "%s" -c "%s"\n' "$id" "$props"
+      for user in $(kafka_users); do
+        printf -- '--add-scram "%s=[name=%s,password=%s]"\n' "$SASL_MECHANISM" "$user" "$(< "$(password_file "$user")")"
+      done
+    } > "$file"
   )
 }
 

@@ -273,38 +273,51 @@ async fn chaos_against_ground_truth() {
             }
         })
     };
+    // The traffic runs until the fault plan is done and at least `seconds` have passed (at
+    // most ten minutes: the run stops by itself).
+    let traffic = tokio_util::sync::CancellationToken::new();
     let producer = {
-        let bed = bed.clone();
-        let (duration, rate, seed) = (format!("{seconds}s"), rate.to_string(), seed.to_string());
+        let (bed, stop) = (bed.clone(), traffic.clone());
+        let (rate, seed) = (rate.to_string(), seed.to_string());
         tokio::spawn(async move {
-            bed.simulate(&[
-                "--users",
-                "400",
-                "--rate",
-                &rate,
-                "--duration",
-                &duration,
-                "--duplicate-fraction",
-                "0.03",
-                "--late-fraction",
-                "0.03",
-                "--seed",
-                &seed,
-            ])
+            bed.simulate_until(
+                &[
+                    "--users",
+                    "400",
+                    "--rate",
+                    &rate,
+                    "--duration",
+                    "600s",
+                    "--duplicate-fraction",
+                    "0.03",
+                    "--late-fraction",
+                    "0.03",
+                    "--seed",
+                    &seed,
+                ],
+                stop,
+            )
             .await
         })
     };
-    // The faults all fall within the traffic (about half a run of waits and recoveries).
-    let step = Duration::from_secs(seconds / 10);
+    let step = Duration::from_secs((seconds / 10).max(5));
+    // A cold cluster and emulator (fresh JVMs) first warm up: faults start once analytics
+    // keeps up (less than five seconds of traffic behind), or after a minute regardless.
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let ends: i64 = bed.end_offsets(&bed.topic()).values().sum();
+        let done: i64 = markers(&bed, &store).await.values().sum();
+        if ends > 0 && ends - done < (rate as i64) * 5 {
+            break;
+        }
+    }
+    say("warmed up");
     let traffic_flows = |what: &str| {
-        assert!(
-            !producer.is_finished(),
-            "the fault plan outran the traffic before {what}: raise CHAOS_SECONDS"
-        );
+        assert!(!producer.is_finished(), "the traffic stopped before {what}");
     };
 
     // Poison and a very long session, while the traffic runs.
-    tokio::time::sleep(step).await;
     let poison = poison();
     let records: Vec<(Option<&str>, Vec<u8>)> = poison
         .iter()
@@ -418,6 +431,9 @@ async fn chaos_against_ground_truth() {
     });
 
     say("failpoint crash recovered");
+    let rest = Duration::from_secs(seconds).saturating_sub(started.elapsed());
+    tokio::time::sleep(rest).await;
+    traffic.cancel();
     let summary = producer.await.expect("producer");
     bed.wait_caught_up(&store, Duration::from_secs(300)).await;
     assert_eq!(

@@ -121,6 +121,16 @@ impl Bed {
 
     /// Publish `sessions` simulated sessions (as admin: pipeline tests own their topic).
     pub async fn simulate(&self, args: &[&str]) -> simulator::run::Summary {
+        self.simulate_until(args, tokio_util::sync::CancellationToken::new())
+            .await
+    }
+
+    /// [`Bed::simulate`] until `stop` is cancelled (or its own flags end the run).
+    pub async fn simulate_until(
+        &self,
+        args: &[&str],
+        stop: tokio_util::sync::CancellationToken,
+    ) -> simulator::run::Summary {
         let stats = Arc::new(simulator::sink::Stats::default());
         let sink = Arc::new(
             simulator::sink::Sink::kafka(&self.kafka("admin"), &self.topic(), stats.clone())
@@ -134,13 +144,7 @@ impl Bed {
             .expect("flags")
             .settings(chrono::Utc::now(), 99)
             .expect("settings");
-        let summary = simulator::run::run(
-            settings,
-            sink,
-            stats,
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .await;
+        let summary = simulator::run::run(settings, sink, stats, stop).await;
         assert!(summary.all_delivered(), "{summary}");
         summary
     }

@@ -2,6 +2,7 @@
 //! attacker crate. Each check bounds its wait and asserts that nothing was delivered or read.
 use std::time::{Duration, Instant};
 
+use platform::KafkaSettings;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureRecord;
@@ -141,4 +142,49 @@ async fn an_unknown_user_is_rejected_when_consuming() {
         "no authentication error: {errors:?} {:?}",
         context.errors.snapshot()
     );
+}
+
+/// The replication listener (client port + 1) takes only the brokers' certificates: a SCRAM
+/// login there, even the admin's, gets no further than the TLS handshake.
+#[tokio::test]
+async fn service_principals_are_refused_on_the_replication_listener() {
+    let cluster = Cluster::from_env();
+    let internal: Vec<String> = cluster
+        .var("KAFKA_BROKERS")
+        .split(',')
+        .map(|b| {
+            let (host, port) = b.rsplit_once(':').expect("host:port");
+            format!("{host}:{}", port.parse::<u16>().expect("port") + 1)
+        })
+        .collect();
+    for user in ["simulator", "analytics", "admin"] {
+        let settings = KafkaSettings::new(
+            internal.join(","),
+            user,
+            cluster.password(user),
+            cluster.var("KAFKA_SSL_CA_LOCATION"),
+        )
+        .expect("settings");
+        let (producer, context) = cluster.producer(&settings, Duration::from_secs(8));
+        let result = producer
+            .send(
+                FutureRecord::to(cluster.events_topic())
+                    .key("k")
+                    .payload("must not land"),
+                Duration::from_secs(1),
+            )
+            .await;
+        assert!(
+            result.is_err(),
+            "{user} delivered a record through the replication listener"
+        );
+        let errors = context.errors.snapshot();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.reason.contains("SSL handshake failed")
+                    || e.reason.contains("Disconnected")),
+            "{user}: not refused at the handshake: {errors:?}"
+        );
+    }
 }
