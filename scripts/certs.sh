@@ -54,7 +54,7 @@ status() {
   return $worst
 }
 
-if [[ ${1:-} == --status ]]; then status; exit 0; fi
+if [[ ${1:-} == --status ]]; then status || :; exit 0; fi
 if [[ ${1:-} == --force ]]; then rm -rf "$CERTS_DIR"; fi
 renew=${2:-}
 [[ ${1:-} == --renew && -n $renew ]] || renew=""

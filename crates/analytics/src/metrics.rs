@@ -64,8 +64,8 @@ impl Metrics {
             .get_or_insert_with(|| message.to_owned());
     }
 
-    /// Healthy unless a fatal error is pending, or work has waited `stall` without any flush
-    /// landing (the clock starts at the first progress, so start-up is not a stall).
+    /// Healthy unless a fatal error is pending, or `stall` has passed since the last progress
+    /// (the pipeline marks its start as progress; before that, nothing can stall).
     pub fn health(&self, now_ms: i64, stall: std::time::Duration) -> Health {
         if let Some(f) = self
             .fatal

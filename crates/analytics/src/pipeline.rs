@@ -764,6 +764,9 @@ pub async fn run(
         .create_with_context(context)
         .context("creating the consumer")?;
     consumer.subscribe(&[&cfg.topic]).context("subscribing")?;
+    // The stall clock starts now: a start-up that never persists anything (recovery retrying
+    // an unreachable Firestore, say) turns unhealthy too.
+    metrics.progressed();
     tracing::info!(topic = %cfg.topic, group = %cfg.group, workers = cfg.workers, "analytics consuming");
 
     let drain_timeout = cfg.drain_timeout;
