@@ -17,8 +17,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use analytics::store::{int_field, Store};
-use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
-use helpers::{assert_matches, expected, stop, Bed, Guard};
+use helpers::{
+    assert_excerpt_dead_lettered, assert_matches, assert_no_journal, assert_ranked_products_active,
+    expected, stop, Bed, Guard,
+};
 use serde_json::Value;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -461,16 +463,7 @@ async fn chaos_against_ground_truth() {
         ends,
         "markers at the end of every partition"
     );
-    assert_eq!(
-        leftovers(&store, "_journal").await,
-        0,
-        "journal chunks left behind"
-    );
-    assert_eq!(
-        leftovers(&store, "_flushes").await,
-        0,
-        "manifests left behind"
-    );
+    assert_no_journal(&store).await;
 
     // Derived documents agree with the counters of every bucket.
     let want = |path: &str, field: &str| {
@@ -503,29 +496,8 @@ async fn chaos_against_ground_truth() {
             );
             derived_fields += 1;
         }
-        let t = store
-            .get(&format!("trending/{bucket}"))
-            .await
-            .expect("read")
-            .unwrap_or_else(|| panic!("trending/{bucket} materialized"));
-        if let Some(ValueType::ArrayValue(a)) =
-            t.fields.get("products").and_then(|v| v.value_type.as_ref())
-        {
-            for p in &a.values {
-                let Some(ValueType::MapValue(m)) = &p.value_type else {
-                    continue;
-                };
-                let n = |f: &str| match m.fields.get(f).and_then(|v| v.value_type.as_ref()) {
-                    Some(ValueType::IntegerValue(n)) => *n,
-                    _ => 0,
-                };
-                assert!(
-                    n("units") + n("views") + n("orders") > 0,
-                    "trending/{bucket} lists a product without activity"
-                );
-                derived_fields += 1;
-            }
-        }
+        derived_fields +=
+            assert_ranked_products_active(&store, &format!("trending/{bucket}")).await;
     }
 
     // Every poison record dead-lettered with its reason; the large one as an excerpt.
@@ -548,17 +520,7 @@ async fn chaos_against_ground_truth() {
             "dead letter of {key}"
         );
     }
-    let truncated = dlq
-        .iter()
-        .find(|r| r.headers.get("dlq.truncated").map(String::as_str) == Some("true"))
-        .expect("the record at the size limit is dead-lettered as an excerpt");
-    assert_eq!(
-        truncated
-            .headers
-            .get("dlq.original_bytes")
-            .map(String::as_str),
-        Some("1040000")
-    );
+    assert_excerpt_dead_lettered(&dlq, 1_040_000);
 
     let distinct: usize = x.session_events.values().sum();
     println!(

@@ -625,3 +625,58 @@ pub async fn assert_matches(store: &Store, x: &Expected) -> Compared {
     );
     compared
 }
+
+/// A clean stop leaves no journal chunk or manifest behind.
+pub async fn assert_no_journal(store: &Store) {
+    for c in ["_journal", "_flushes"] {
+        assert_eq!(
+            store.list(c, &[]).await.expect("list").len(),
+            0,
+            "{c} left behind"
+        );
+    }
+}
+
+/// Every product a ranking document (`trending/{b}`, `interest/{b}`) lists has activity in
+/// its bucket. Returns how many it lists.
+pub async fn assert_ranked_products_active(store: &Store, doc: &str) -> usize {
+    use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+    let d = store
+        .get(doc)
+        .await
+        .expect("read")
+        .unwrap_or_else(|| panic!("{doc} materialized"));
+    let Some(ValueType::ArrayValue(a)) =
+        d.fields.get("products").and_then(|v| v.value_type.as_ref())
+    else {
+        panic!("{doc} has products");
+    };
+    for p in &a.values {
+        let Some(ValueType::MapValue(m)) = &p.value_type else {
+            panic!("{doc}: a product is a map");
+        };
+        let n = |f: &str| match m.fields.get(f).and_then(|v| v.value_type.as_ref()) {
+            Some(ValueType::IntegerValue(n)) => *n,
+            _ => 0,
+        };
+        assert!(
+            n("units") + n("views") + n("orders") + n("interest_score").abs() > 0,
+            "{doc} lists a product without activity"
+        );
+    }
+    a.values.len()
+}
+
+/// The dead-letter topic holds the record of `original_bytes` as a 4 KiB excerpt, with
+/// headers saying so.
+pub fn assert_excerpt_dead_lettered(dlq: &[Rec], original_bytes: usize) {
+    let excerpt = dlq
+        .iter()
+        .find(|r| r.headers.get("dlq.truncated").map(String::as_str) == Some("true"))
+        .expect("the record at the size limit is dead-lettered as an excerpt");
+    assert_eq!(
+        excerpt.headers.get("dlq.original_bytes"),
+        Some(&original_bytes.to_string())
+    );
+    assert_eq!(excerpt.payload.as_ref().map(Vec::len), Some(4096));
+}

@@ -7,18 +7,10 @@ use rand::{RngExt, SeedableRng};
 use analytics::store::int_field;
 use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 
-use crate::helpers::{assert_matches, expected, stop, Bed, Expected, Guard};
-
-/// A clean stop leaves no journal chunk or manifest behind.
-async fn assert_no_journal(store: &analytics::store::Store) {
-    for c in ["_journal", "_flushes"] {
-        assert_eq!(
-            store.list(c, &[]).await.expect("list").len(),
-            0,
-            "{c} left behind"
-        );
-    }
-}
+use crate::helpers::{
+    assert_excerpt_dead_lettered, assert_matches, assert_no_journal, assert_ranked_products_active,
+    expected, stop, Bed, Expected, Guard,
+};
 
 /// The derived documents agree with the counters: sessions, orders, and the top trending
 /// product; no product without activity is listed.
@@ -92,25 +84,7 @@ async fn assert_derived(store: &analytics::store::Store, x: &Expected) {
         "the top trending product has the most units"
     );
     for doc in ["trending/lifetime", "interest/lifetime"] {
-        let d = store.get(doc).await.expect("read").expect("materialized");
-        let Some(ValueType::ArrayValue(a)) =
-            d.fields.get("products").and_then(|v| v.value_type.as_ref())
-        else {
-            panic!("{doc} has products");
-        };
-        for p in &a.values {
-            let Some(ValueType::MapValue(m)) = &p.value_type else {
-                panic!("{doc}: a product is a map");
-            };
-            let n = |f: &str| match m.fields.get(f).and_then(|v| v.value_type.as_ref()) {
-                Some(ValueType::IntegerValue(n)) => *n,
-                _ => 0,
-            };
-            assert!(
-                n("units") + n("views") + n("orders") + n("interest_score").abs() > 0,
-                "{doc} lists a product without activity"
-            );
-        }
+        assert_ranked_products_active(store, doc).await;
     }
 }
 
@@ -232,18 +206,7 @@ async fn every_aggregate_is_exact_with_duplicates_late_events_and_poison() {
     ] {
         assert!(reasons.contains(reason), "no {reason} in {reasons:?}");
     }
-    let excerpt = dlq
-        .iter()
-        .find(|r| r.headers.get("dlq.truncated").map(String::as_str) == Some("true"))
-        .expect("the record at the size limit is dead-lettered as an excerpt");
-    assert_eq!(
-        excerpt
-            .headers
-            .get("dlq.original_bytes")
-            .map(String::as_str),
-        Some("1040000")
-    );
-    assert_eq!(excerpt.payload.as_ref().map(Vec::len), Some(4096));
+    assert_excerpt_dead_lettered(&dlq, 1_040_000);
     assert_derived(&store, &x).await;
     assert_no_journal(&store).await;
 
