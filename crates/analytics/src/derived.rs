@@ -68,6 +68,55 @@ impl Weights {
     }
 }
 
+/// Where a flush marks the buckets whose counters it changes: `_derived/{bucket}`, written
+/// atomically with its manifest (`flush` = its id). A marker is *ready* once that flush has
+/// landed (its manifest is gone); recomputing the bucket then deletes the marker in the
+/// same commit as the derived documents, on condition that it was not marked again
+/// meanwhile. So whichever instance recomputes, and whatever crashes in between, the last
+/// write of a bucket's derived documents reads every landed flush.
+pub const PENDING: &str = "_derived";
+
+/// The bucket (`lifetime` or a day) whose derived documents depend on `path` (any
+/// statistics document).
+pub fn bucket_of(path: &str) -> Option<&str> {
+    path.rsplit_once("statistics/")
+        .map(|(_, b)| b)
+        .filter(|b| !b.contains('/'))
+}
+
+/// Recompute every bucket with a ready marker. Returns how many were recomputed.
+pub async fn refresh_pending(
+    store: &Store,
+    weights: Weights,
+    top: usize,
+) -> Result<usize, StoreError> {
+    let markers = store.list(PENDING, &["flush"]).await?;
+    let manifests: Vec<String> = markers
+        .iter()
+        .filter_map(|m| str_field(m, "flush"))
+        .map(|f| format!("_flushes/{f}"))
+        .collect();
+    let running = store.get_many(&manifests, &["chunks"]).await?;
+    let mut done = 0;
+    for marker in markers {
+        let flush = str_field(&marker, "flush").unwrap_or_default();
+        if running.contains_key(&format!("_flushes/{flush}")) {
+            continue; // its flush is still being applied
+        }
+        let bucket = doc_id(store, &marker.name);
+        let Some(marked) = marker.update_time else {
+            continue;
+        };
+        match materialize(store, &bucket, weights, top, Some(marked)).await {
+            Ok(()) => done += 1,
+            // Marked again meanwhile, or recomputed by another instance: the next round.
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 fn doc_id(store: &Store, name: &str) -> String {
     store
         .relative(name)
@@ -85,12 +134,14 @@ fn ratio(part: i64, whole: i64) -> FieldValue {
     })
 }
 
-/// Recompute the derived documents of `bucket` (`lifetime` or a day).
+/// Recompute the derived documents of `bucket` (`lifetime` or a day); with `marked`, only if
+/// its pending marker still has that update time (and delete it in the same commit).
 pub async fn materialize(
     store: &Store,
     bucket: &str,
     weights: Weights,
     top: usize,
+    marked: Option<firestore::gcloud_sdk::prost_types::Timestamp>,
 ) -> Result<(), StoreError> {
     let get = |doc: Option<&Document>, f: &str| doc.and_then(|d| int_field(d, f)).unwrap_or(0);
     // Each entity with its id, and every counter document needed, read in batches.
@@ -266,19 +317,36 @@ pub async fn materialize(
         ),
         ("updated_at".to_owned(), now),
     ]);
-    store
-        .commit(vec![
-            store.replace_write(&format!("metrics/{bucket}"), metrics, Precondition::None),
-            store.replace_write(&format!("trending/{bucket}"), trending, Precondition::None),
-            store.replace_write(&format!("interest/{bucket}"), interest, Precondition::None),
-        ])
-        .await
-        .map(|_| ())
+    let mut writes = vec![
+        store.replace_write(&format!("metrics/{bucket}"), metrics, Precondition::None),
+        store.replace_write(&format!("trending/{bucket}"), trending, Precondition::None),
+        store.replace_write(&format!("interest/{bucket}"), interest, Precondition::None),
+    ];
+    if let Some(t) = marked {
+        writes
+            .push(store.delete_write(&format!("{PENDING}/{bucket}"), Precondition::UpdateTime(t)));
+    }
+    store.commit(writes).await.map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_statistics_document_marks_its_bucket() {
+        assert_eq!(bucket_of("statistics/lifetime"), Some("lifetime"));
+        assert_eq!(
+            bucket_of("products/p1/statistics/2026-01-02"),
+            Some("2026-01-02")
+        );
+        assert_eq!(
+            bucket_of("payments/x/statistics/lifetime"),
+            Some("lifetime")
+        );
+        assert_eq!(bucket_of("sessions_history/s"), None);
+        assert_eq!(bucket_of("countries/US/states/TX/shipping/lifetime"), None);
+    }
 
     #[test]
     fn weights_parse_and_reject_unknown_names() {

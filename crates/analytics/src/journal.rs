@@ -161,6 +161,12 @@ pub async fn flush(
     batch: Batch,
     stop: &CancellationToken,
 ) -> Result<(Vec<(i32, Marker)>, FlushStats), StoreError> {
+    let buckets: std::collections::BTreeSet<String> = batch
+        .deltas
+        .keys()
+        .filter_map(|p| crate::derived::bucket_of(p))
+        .map(str::to_owned)
+        .collect();
     let chunks = chunks(batch.deltas);
     let flush_id = uuid::Uuid::new_v4();
     let mut stats = FlushStats::default();
@@ -242,6 +248,17 @@ pub async fn flush(
         };
         writes.push(store.replace_write(&marker_path(group, topic, *partition), fields, guard));
     }
+    // The buckets whose derived documents this flush makes stale (see derived::PENDING).
+    writes.extend(buckets.iter().map(|b| {
+        store.replace_write(
+            &format!("{}/{b}", crate::derived::PENDING),
+            BTreeMap::from([
+                ("flush".to_owned(), FieldValue::Str(flush_id.to_string())),
+                ("marked_at".to_owned(), FieldValue::Time(now)),
+            ]),
+            Precondition::None,
+        )
+    }));
     // The chunks must still exist when the manifest lands: recovery may discard chunks it
     // takes for abandoned, and then this flush fails (and is replayed) instead of counting
     // less than it journalled.

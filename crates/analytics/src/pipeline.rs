@@ -141,12 +141,6 @@ fn lock(c: &Mutex<Coordinator>) -> MutexGuard<'_, Coordinator> {
     c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn lock_set(
-    s: &Mutex<std::collections::BTreeSet<String>>,
-) -> MutexGuard<'_, std::collections::BTreeSet<String>> {
-    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 #[derive(Debug)]
 struct PartitionState {
     marker: Option<Marker>,
@@ -222,12 +216,8 @@ struct Coordinator {
     /// Cancelled when retries must stop (drain timeout at shutdown).
     give_up: CancellationToken,
     fatal: Option<String>,
-    /// Buckets (`lifetime`, days) flushed since their derived documents were recomputed.
-    dirty_buckets: std::collections::BTreeSet<String>,
     last_derived: Instant,
     derived_task: Option<tokio::task::JoinHandle<()>>,
-    /// Buckets whose last recomputation failed: recomputed at the next refresh.
-    derived_failed: Arc<Mutex<std::collections::BTreeSet<String>>>,
     inflight: Option<Inflight>,
     /// Kafka timestamps of the records dispatched since the last flush.
     produced_ms: Vec<i64>,
@@ -237,13 +227,6 @@ struct Coordinator {
     idle: bool,
     /// Flushes failed in a row for want of dead-letter deliveries.
     dead_letter_failures: u32,
-}
-
-/// The buckets whose derived documents depend on `path` (any statistics document).
-fn bucket_of(path: &str) -> Option<&str> {
-    path.rsplit_once("statistics/")
-        .map(|(_, b)| b)
-        .filter(|b| !b.contains('/'))
 }
 
 impl Coordinator {
@@ -491,14 +474,6 @@ impl Coordinator {
                 self.metrics.flushed(micros, stats.writes, stats.commits);
                 self.metrics.progressed();
                 self.dead_letter_failures = 0;
-                // Only now are the counters durable: derived documents read them from here.
-                self.dirty_buckets.extend(
-                    inflight
-                        .paths
-                        .iter()
-                        .filter_map(|p| bucket_of(p))
-                        .map(str::to_owned),
-                );
                 self.metrics
                     .fresh(&inflight.produced_ms, chrono::Utc::now().timestamp_millis());
                 self.track_write_rate(inflight.paths);
@@ -519,12 +494,11 @@ impl Coordinator {
         }
     }
 
-    /// Recompute the derived documents of the buckets flushed since the last time: in the
-    /// background, one run at a time, or right now (`wait`, at shutdown).
+    /// Recompute the derived documents of the buckets that landed flushes marked (by any
+    /// instance, see [`derived::refresh_pending`]): in the background, one run at a time,
+    /// every derived interval, or right now (`wait`, at shutdown).
     fn refresh_derived(&mut self, wait: bool) {
-        if self.dirty_buckets.is_empty()
-            || (!wait && self.last_derived.elapsed() < self.cfg.derived_interval)
-        {
+        if !wait && self.last_derived.elapsed() < self.cfg.derived_interval {
             return;
         }
         if self.derived_task.as_ref().is_some_and(|t| !t.is_finished()) {
@@ -535,16 +509,10 @@ impl Coordinator {
                 let _ = self.rt.block_on(t);
             }
         }
-        let mut buckets = std::mem::take(&mut self.dirty_buckets);
-        buckets.extend(std::mem::take(&mut *lock_set(&self.derived_failed)));
         let (store, weights, top) = (self.store.clone(), self.cfg.weights, self.cfg.trending_top);
-        let failed = self.derived_failed.clone();
         let task = self.rt.spawn(async move {
-            for bucket in buckets {
-                if let Err(e) = derived::materialize(&store, &bucket, weights, top).await {
-                    tracing::warn!(error = %e, bucket, "derived metrics not refreshed; retried at the next refresh");
-                    lock_set(&failed).insert(bucket);
-                }
+            if let Err(e) = derived::refresh_pending(&store, weights, top).await {
+                tracing::warn!(error = %e, "derived metrics not refreshed; retried at the next refresh");
             }
         });
         self.last_derived = Instant::now();
@@ -719,7 +687,6 @@ pub async fn run(
         last_write: HashMap::new(),
         give_up: give_up.clone(),
         fatal: None,
-        dirty_buckets: std::collections::BTreeSet::new(),
         last_derived: Instant::now(),
         derived_task: None,
         inflight: None,
@@ -727,7 +694,6 @@ pub async fn run(
         newest_ms: None,
         idle: false,
         dead_letter_failures: 0,
-        derived_failed: Arc::default(),
     }));
     let context = AnalyticsContext {
         observed: ObservedContext::default(),
@@ -872,21 +838,6 @@ mod tests {
             newest_age_ms: Some(50),
             idle: false,
         }
-    }
-
-    #[test]
-    fn every_statistics_document_marks_its_bucket_for_the_derived_documents() {
-        assert_eq!(bucket_of("statistics/lifetime"), Some("lifetime"));
-        assert_eq!(
-            bucket_of("products/p1/statistics/2026-01-02"),
-            Some("2026-01-02")
-        );
-        assert_eq!(
-            bucket_of("payments/x/statistics/lifetime"),
-            Some("lifetime")
-        );
-        assert_eq!(bucket_of("sessions_history/s"), None);
-        assert_eq!(bucket_of("countries/US/states/TX/shipping/lifetime"), None);
     }
 
     #[test]

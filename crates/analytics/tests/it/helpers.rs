@@ -626,9 +626,9 @@ pub async fn assert_matches(store: &Store, x: &Expected) -> Compared {
     compared
 }
 
-/// A clean stop leaves no journal chunk or manifest behind.
+/// A clean stop leaves no journal chunk, manifest or stale-derived mark behind.
 pub async fn assert_no_journal(store: &Store) {
-    for c in ["_journal", "_flushes"] {
+    for c in ["_journal", "_flushes", "_derived"] {
         assert_eq!(
             store.list(c, &[]).await.expect("list").len(),
             0,
