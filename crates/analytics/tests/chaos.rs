@@ -524,7 +524,8 @@ async fn chaos_against_ground_truth() {
 
     let distinct: usize = x.session_events.values().sum();
     println!(
-        "\nchaos suite, seed {seed}: {seconds}s at {rate} events/s, long session of {long} events"
+        "\nchaos suite, seed {seed}: {:.0}s of traffic at {rate} events/s, long session of {long} events",
+        summary.elapsed.as_secs_f64()
     );
     println!("{:<70} {:>12}", "fault", "recovered in");
     for f in &faults {
