@@ -21,7 +21,7 @@ install -d -m 700 "$CERTS_DIR" "$KAFKA_STATE"
 cp "$CERTS_IN/ca.crt" "$CERTS_IN/keystore.password" "$CERTS_DIR/"
 for n in $(all_nodes); do cp "$CERTS_IN/kafka-$n.p12" "$CERTS_DIR/"; done
 [[ -s $KAFKA_STATE/cluster.id ]] \
-  || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' > "$KAFKA_STATE/cluster.id"
+  || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | sed 's/^-/A/' > "$KAFKA_STATE/cluster.id"
 
 for user in $(kafka_users); do read_password "$user" > /dev/null; done  # all exist
 for n in $(all_nodes); do

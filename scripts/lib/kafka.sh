@@ -151,7 +151,9 @@ write_format_args() {
   (
     umask 077
     {
-      printf 'kafka.tools.StorageTool format -t "%s" -c "%s"\n' "$id" "$props"
+      # --cluster-id=ID: a base64url id may start with '-', which a separate argument would
+      # make look like an option.
+      printf 'kafka.tools.StorageTool format --cluster-id="%s" -c "%s"\n' "$id" "$props"
       for user in $(kafka_users); do
         printf -- '--add-scram "%s=[name=%s,password=%s]"\n' "$SASL_MECHANISM" "$user" "$(< "$(password_file "$user")")"
       done
