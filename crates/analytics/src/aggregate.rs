@@ -19,35 +19,11 @@ pub const EVENT_IDS_PER_DOC: u64 = 5_000;
 /// `history_truncated_events`.
 pub const HISTORY_DETAIL_BYTES: u64 = 400 * 1024;
 
-/// Where a session's history keeps one event, decided by the worker from the session's
-/// state (deterministic: the same events in the same order give the same placement).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Placement {
-    /// The event id goes to this overflow page; `None`: the session document.
-    pub id_page: Option<u64>,
-    /// The event's detail element is listed in the session's arrays.
-    pub detail: bool,
-}
-
-impl Placement {
-    /// The placement of the `index`-th distinct event of a session (from 0), whose detail
-    /// arrays hold `history_bytes` so far.
-    pub fn of(index: u64, history_bytes: u64, detail_bytes: u64) -> Placement {
-        Placement {
-            id_page: (index >= EVENT_IDS_PER_DOC)
-                .then(|| (index - EVENT_IDS_PER_DOC) / EVENT_IDS_PER_DOC),
-            detail: history_bytes + detail_bytes <= HISTORY_DETAIL_BYTES,
-        }
-    }
-}
-
-impl Default for Placement {
-    fn default() -> Self {
-        Placement {
-            id_page: None,
-            detail: true,
-        }
-    }
+/// Overflow pages holding the ids of a session of `event_count` distinct events.
+pub fn event_id_pages(event_count: u64) -> u64 {
+    event_count
+        .saturating_sub(EVENT_IDS_PER_DOC)
+        .div_ceil(EVENT_IDS_PER_DOC)
 }
 
 pub fn session_path(session: uuid::Uuid) -> String {
@@ -60,12 +36,12 @@ pub fn event_ids_page_path(session: uuid::Uuid, page: u64) -> String {
 }
 
 /// The size a detail element counts against [`HISTORY_DETAIL_BYTES`].
-pub fn detail_bytes(element: &FieldValue) -> u64 {
+fn detail_bytes(element: &FieldValue) -> u64 {
     serde_json::to_string(element).map_or(0, |s| s.len() as u64)
 }
 
 /// The element an event adds to its session's detail arrays, and the array's name.
-pub fn history_detail(event: &Event) -> Option<(&'static str, FieldValue)> {
+fn history_detail(event: &Event) -> Option<(&'static str, FieldValue)> {
     let ts = FieldValue::Time(event.timestamp);
     let id = FieldValue::from(event.event_id.to_string());
     let element = |array: &'static str, mut entries: Vec<(&str, FieldValue)>| {
@@ -220,25 +196,33 @@ fn name_entities(out: &mut Deltas, event: &Event, product: Option<&Product>) {
     }
 }
 
-/// Add the deltas of one (valid, deduplicated) event to `out`, as the first events of a
+/// Add the deltas of one (valid, deduplicated) event to `out`, as the first event of a
 /// session (see [`apply_with`]).
 pub fn apply(event: &Event, out: &mut Deltas) {
-    apply_with(event, out, Placement::default());
+    apply_with(event, out, 0, &mut 0);
 }
 
-/// Add the deltas of one (valid, deduplicated) event to `out`; its session's history keeps it
-/// as `placement` says.
-pub fn apply_with(event: &Event, out: &mut Deltas, placement: Placement) {
+/// Add the deltas of one (valid, deduplicated) event to `out`, the `index`-th distinct event
+/// of its session (from 0) whose detail arrays hold `history_bytes`, which this updates.
+/// The session's history keeps the event id in its document or, from the
+/// [`EVENT_IDS_PER_DOC`]-th on, in an overflow page, and its detail element while the
+/// arrays stay within [`HISTORY_DETAIL_BYTES`]: deterministic, so the same events in the
+/// same order are placed the same way.
+pub fn apply_with(event: &Event, out: &mut Deltas, index: u64, history_bytes: &mut u64) {
     let session = session_path(event.session_id);
     let id = FieldValue::from(event.event_id.to_string());
-    match placement.id_page {
-        None => out.union(&session, "event_ids", id),
-        Some(page) => out.union(&event_ids_page_path(event.session_id, page), "ids", id),
+    if index < EVENT_IDS_PER_DOC {
+        out.union(&session, "event_ids", id);
+    } else {
+        let page = (index - EVENT_IDS_PER_DOC) / EVENT_IDS_PER_DOC;
+        out.union(&event_ids_page_path(event.session_id, page), "ids", id);
     }
     out.inc(&session, "event_count", 1);
     if let Some((array, element)) = history_detail(event) {
-        if placement.detail {
-            out.inc(&session, "history_bytes", detail_bytes(&element) as i64);
+        let size = detail_bytes(&element);
+        if *history_bytes + size <= HISTORY_DETAIL_BYTES {
+            *history_bytes += size;
+            out.inc(&session, "history_bytes", size as i64);
             out.union(&session, array, element);
         } else {
             out.inc(&session, "history_truncated_events", 1);

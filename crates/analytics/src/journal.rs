@@ -102,15 +102,28 @@ fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
         .into_iter()
         .filter(|(_, d)| !d.is_empty())
         .flat_map(|(path, delta)| {
-            // One document's delta larger than a chunk (a long session's history) is split.
+            // One document's delta larger than a chunk (a long session's history) is split;
+            // each piece is serialized once here to size it.
             let budget = MAX_CHUNK_BYTES.saturating_sub(path.len() + 16);
-            delta
-                .split(budget)
+            let bytes = delta.journal_bytes();
+            let pieces = if bytes <= budget {
+                vec![(delta, bytes)]
+            } else {
+                delta
+                    .split(budget)
+                    .into_iter()
+                    .map(|d| {
+                        let bytes = d.journal_bytes();
+                        (d, bytes)
+                    })
+                    .collect()
+            };
+            pieces
                 .into_iter()
-                .map(move |d| (path.clone(), d))
+                .map(move |(d, bytes)| (path.clone(), d, bytes))
         });
-    for (path, delta) in pieces {
-        let size = path.len() + delta.journal_bytes();
+    for (path, delta, delta_bytes) in pieces {
+        let size = path.len() + delta_bytes;
         let full = out
             .last()
             .is_none_or(|c| c.len() >= DELTAS_PER_CHUNK || bytes + size > MAX_CHUNK_BYTES);
@@ -177,6 +190,7 @@ pub async fn flush(
     let mut chunk_paths = Vec::with_capacity(chunks.len());
     let mut commits: Vec<Vec<pb::Write>> = Vec::new();
     let mut pending_bytes = 0;
+    let mut journal_bytes = 0;
     for (i, chunk) in chunks.iter().enumerate() {
         let path = format!("{JOURNAL}/{flush_id}-{i}");
         let json = serde_json::to_string(chunk).map_err(|e| StoreError::Permanent {
@@ -191,6 +205,7 @@ pub async fn flush(
             pending_bytes = 0;
         }
         pending_bytes += json.len();
+        journal_bytes += json.len();
         let fields = BTreeMap::from([
             ("deltas".to_owned(), FieldValue::Str(json)),
             ("flush".to_owned(), FieldValue::Str(flush_id.to_string())),
@@ -302,7 +317,7 @@ pub async fn flush(
         })
         .collect();
 
-    if crash_after_manifest(pending_total(&chunks)) {
+    if crash_after_manifest(journal_bytes) {
         tracing::error!("failpoint: aborting between the manifest and the applies");
         std::process::abort();
     }
@@ -336,15 +351,6 @@ pub async fn flush(
         "flush persisted"
     );
     Ok((markers, stats))
-}
-
-/// Journal bytes of a flush.
-fn pending_total(chunks: &[Vec<(String, DocDelta)>]) -> usize {
-    chunks
-        .iter()
-        .flatten()
-        .map(|(p, d)| p.len() + d.journal_bytes())
-        .sum()
 }
 
 /// Fault injection for the chaos suite: with `ANALYTICS_FAILPOINT=abort-after-manifest:BYTES`

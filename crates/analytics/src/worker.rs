@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::aggregate::{self, event_ids_page_path, session_path, EVENT_IDS_PER_DOC};
+use crate::aggregate::{self, event_id_pages, event_ids_page_path, session_path};
 use crate::deltas::Deltas;
 use crate::journal::with_retry;
 use crate::metrics::Metrics;
@@ -146,7 +146,7 @@ struct Session {
     seen: HashSet<Uuid>,
     /// Its `session_started` is counted.
     started: bool,
-    /// Bytes of its detail arrays (see [`aggregate::Placement`]).
+    /// Bytes of its detail arrays (see [`aggregate::apply_with`]).
     history_bytes: u64,
     ended: bool,
     /// The batch (numbered by barriers, from 1) that last counted an event of the session.
@@ -279,10 +279,7 @@ async fn load_sessions(
             continue;
         };
         let count = int_field(doc, "event_count").unwrap_or(0).max(0) as u64;
-        if count > EVENT_IDS_PER_DOC {
-            let n = (count - EVENT_IDS_PER_DOC).div_ceil(EVENT_IDS_PER_DOC);
-            pages.extend((0..n).map(|p| (*id, event_ids_page_path(*id, p))));
-        }
+        pages.extend((0..event_id_pages(count)).map(|p| (*id, event_ids_page_path(*id, p))));
         out.insert(
             *id,
             Session {
@@ -396,16 +393,10 @@ async fn process(
     }
     let index = session.seen.len() as u64;
     session.seen.insert(event.event_id);
-    let detail = aggregate::history_detail(&event)
-        .map_or(0, |(_, element)| aggregate::detail_bytes(&element));
-    let placement = aggregate::Placement::of(index, session.history_bytes, detail);
-    if placement.detail {
-        session.history_bytes += detail;
-    }
     session.started |= starts;
     session.last_batch = open;
     session.ended |= matches!(event.payload, Payload::SessionEnded(_));
-    aggregate::apply_with(&event, &mut batch.deltas, placement);
+    aggregate::apply_with(&event, &mut batch.deltas, index, &mut session.history_bytes);
     *batch.counted.entry(event.event_type()).or_default() += 1;
     ctx.metrics.counted(event.event_type());
     Ok(())

@@ -255,7 +255,7 @@ fn distinct_events_with_identical_content_are_both_in_the_history() {
 
 #[test]
 fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
-    use analytics::aggregate::{apply_with, Placement, EVENT_IDS_PER_DOC, HISTORY_DETAIL_BYTES};
+    use analytics::aggregate::{apply_with, EVENT_IDS_PER_DOC, HISTORY_DETAIL_BYTES};
     let view = session(6)
         .into_iter()
         .find(|e| matches!(e.payload, Payload::ProductViewed(_)))
@@ -265,13 +265,7 @@ fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
     for i in 0..n {
         let mut e = view.clone();
         e.event_id = uuid::Uuid::new_v4();
-        let detail = analytics::aggregate::history_detail(&e)
-            .map_or(0, |(_, el)| analytics::aggregate::detail_bytes(&el));
-        let place = Placement::of(i, history, detail);
-        if place.detail {
-            history += detail;
-        }
-        apply_with(&e, &mut d, place);
+        apply_with(&e, &mut d, i, &mut history);
     }
     let sid = format!("sessions_history/{}", view.session_id);
     let doc = &d.docs[&sid];

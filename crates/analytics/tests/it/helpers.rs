@@ -587,10 +587,7 @@ pub async fn assert_matches(store: &Store, x: &Expected) -> Compared {
         let doc = sessions.get(path);
         let count = doc.and_then(|d| int_field(d, "event_count")).unwrap_or(0);
         let mut got = doc.map_or(0, |d| str_array(d, "event_ids").len());
-        let pages = (count as u64)
-            .saturating_sub(analytics::aggregate::EVENT_IDS_PER_DOC)
-            .div_ceil(analytics::aggregate::EVENT_IDS_PER_DOC);
-        for p in 0..pages {
+        for p in 0..analytics::aggregate::event_id_pages(count as u64) {
             let page = store
                 .get(&format!("{path}/event_ids/{p}"))
                 .await
