@@ -23,7 +23,6 @@ for n in $(all_nodes); do cp "$CERTS_IN/kafka-$n.p12" "$CERTS_DIR/"; done
 [[ -s $KAFKA_STATE/cluster.id ]] \
   || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | sed 's/^-/A/' > "$KAFKA_STATE/cluster.id"
 
-for user in $(kafka_users); do read_password "$user" > /dev/null; done  # all exist
 for n in $(all_nodes); do
   render_broker_properties "$n"
   props="$(node_dir "$n")/server.properties"

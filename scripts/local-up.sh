@@ -24,7 +24,6 @@ if [[ ! -f $KAFKA_STATE/cluster.id ]]; then
   log "formatting $KAFKA_NODES KRaft nodes"
   for n in $(all_nodes); do rm -rf "$(node_dir "$n")"; done
   kafka_java kafka.tools.StorageTool random-uuid > "$KAFKA_STATE/cluster.id.tmp"
-  for user in $(kafka_users); do read_password "$user" > /dev/null; done  # all exist
   for n in $(all_nodes); do
     render_broker_properties "$n"
     args="$(node_dir "$n")/format.args"

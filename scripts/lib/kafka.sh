@@ -148,6 +148,8 @@ render_broker_properties() {
 # never on a command line (`ps`, /proc/PID/cmdline are readable by every local user).
 write_format_args() {
   local file=$1 props=$2 id=$3 user
+  # Every password must exist: a missing one would otherwise format an empty password.
+  for user in $(kafka_users); do read_password "$user" > /dev/null; done
   (
     umask 077
     {
@@ -155,7 +157,7 @@ write_format_args() {
       # make look like an option.
       printf 'kafka.tools.StorageTool format --cluster-id="%s" -c "%s"\n' "$id" "$props"
       for user in $(kafka_users); do
-        printf -- '--add-scram "%s=[name=%s,password=%s]"\n' "$SASL_MECHANISM" "$user" "$(< "$(password_file "$user")")"
+        printf -- '--add-scram "%s=[name=%s,password=%s]"\n' "$SASL_MECHANISM" "$user" "$(read_password "$user")"
       done
     } > "$file"
   )
