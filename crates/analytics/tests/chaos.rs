@@ -97,25 +97,16 @@ fn long_session(n: usize) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-async fn markers(bed: &Bed, store: &Store) -> BTreeMap<i32, i64> {
-    let mut out = BTreeMap::new();
-    for p in bed.end_offsets(&bed.topic()).keys() {
-        let m = analytics::journal::read_marker(store, &bed.group(), &bed.topic(), *p)
-            .await
-            .expect("marker");
-        out.insert(*p, m.map_or(0, |m| m.next_offset));
-    }
-    out
-}
-
 /// Wait until every partition that has records beyond its marker of `before` has persisted
 /// past it; returns how long that took.
 async fn all_partitions_advance(bed: &Bed, store: &Store, timeout: Duration) -> Duration {
     let t0 = Instant::now();
-    let before = markers(bed, store).await;
+    let before = bed
+        .markers(store, bed.end_offsets(&bed.topic()).into_keys())
+        .await;
     loop {
         let ends = bed.end_offsets(&bed.topic());
-        let now = markers(bed, store).await;
+        let now = bed.markers(store, ends.keys().copied()).await;
         let waiting: Vec<i32> = before
             .iter()
             .filter(|(p, m)| ends.get(p).is_some_and(|e| e > m) && now.get(p) <= Some(m))
@@ -267,7 +258,11 @@ async fn chaos_against_ground_truth() {
             while Instant::now() < stop_at {
                 // A broker may be down: a failed sample is skipped.
                 if let Ok(ends) = bed.try_end_offsets(&bed.topic()) {
-                    let done: i64 = markers(&bed, &store).await.values().sum();
+                    let done: i64 = bed
+                        .markers(&store, ends.keys().copied())
+                        .await
+                        .values()
+                        .sum();
                     let ends: i64 = ends.values().sum();
                     max_lag.fetch_max(ends - done, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -308,8 +303,13 @@ async fn chaos_against_ground_truth() {
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let ends: i64 = bed.end_offsets(&bed.topic()).values().sum();
-        let done: i64 = markers(&bed, &store).await.values().sum();
+        let ends = bed.end_offsets(&bed.topic());
+        let done: i64 = bed
+            .markers(&store, ends.keys().copied())
+            .await
+            .values()
+            .sum();
+        let ends: i64 = ends.values().sum();
         if ends > 0 && ends - done < (rate as i64) * 5 {
             break;
         }
@@ -459,7 +459,7 @@ async fn chaos_against_ground_truth() {
     let compared = assert_matches(&store, &x).await;
     let ends = bed.end_offsets(&bed.topic());
     assert_eq!(
-        markers(&bed, &store).await,
+        bed.markers(&store, ends.keys().copied()).await,
         ends,
         "markers at the end of every partition"
     );

@@ -277,14 +277,24 @@ impl Bed {
 
     /// Sum of the partitions' marker offsets: how many records are persisted.
     pub async fn persisted(&self, store: &Store) -> i64 {
-        let mut total = 0;
-        for p in self.end_offsets(&self.topic()).keys() {
-            let m = analytics::journal::read_marker(store, &self.group(), &self.topic(), *p)
+        let partitions = self.end_offsets(&self.topic()).into_keys();
+        self.markers(store, partitions).await.values().sum()
+    }
+
+    /// Each partition's persisted position: its marker's next offset (0 without one).
+    pub async fn markers(
+        &self,
+        store: &Store,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> BTreeMap<i32, i64> {
+        let mut out = BTreeMap::new();
+        for p in partitions {
+            let m = analytics::journal::read_marker(store, &self.group(), &self.topic(), p)
                 .await
                 .expect("marker");
-            total += m.map_or(0, |m| m.next_offset);
+            out.insert(p, m.map_or(0, |m| m.next_offset));
         }
-        total
+        out
     }
 
     /// Wait until more than `than` records are persisted.
@@ -308,16 +318,12 @@ impl Bed {
         let ends = self.end_offsets(&self.topic());
         let deadline = Instant::now() + timeout;
         loop {
-            let mut behind = Vec::new();
-            for (p, end) in &ends {
-                let m = analytics::journal::read_marker(store, &self.group(), &self.topic(), *p)
-                    .await
-                    .expect("marker");
-                let next = m.map_or(0, |m| m.next_offset);
-                if next < *end {
-                    behind.push((*p, next, *end));
-                }
-            }
+            let now = self.markers(store, ends.keys().copied()).await;
+            let behind: Vec<(i32, i64, i64)> = ends
+                .iter()
+                .filter(|(p, end)| now[*p] < **end)
+                .map(|(p, end)| (*p, now[p], *end))
+                .collect();
             if behind.is_empty() {
                 return;
             }
