@@ -94,13 +94,13 @@ pub async fn refresh_pending(
     let manifests: Vec<String> = markers
         .iter()
         .filter_map(|m| str_field(m, "flush"))
-        .map(|f| format!("_flushes/{f}"))
+        .map(crate::journal::manifest_path)
         .collect();
     let running = store.get_many(&manifests, &["chunks"]).await?;
     let mut done = 0;
     for marker in markers {
         let flush = str_field(&marker, "flush").unwrap_or_default();
-        if running.contains_key(&format!("_flushes/{flush}")) {
+        if running.contains_key(&crate::journal::manifest_path(flush)) {
             continue; // its flush is still being applied
         }
         let bucket = doc_id(store, &marker.name);

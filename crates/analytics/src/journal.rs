@@ -49,6 +49,12 @@ const CONCURRENT_COMMITS: usize = 8;
 const JOURNAL: &str = "_journal";
 const FLUSHES: &str = "_flushes";
 
+/// The manifest of flush `flush`: while it exists, the flush's chunks count but are not all
+/// applied yet.
+pub fn manifest_path(flush: &str) -> String {
+    format!("{FLUSHES}/{flush}")
+}
+
 /// Where a partition's applied offset is stored.
 pub fn marker_path(group: &str, topic: &str, partition: i32) -> String {
     format!("_offsets/{group}~{topic}~{partition}")
@@ -232,7 +238,7 @@ pub async fn flush(
 
     let journaled = t0.elapsed();
     // Step 1b: the manifest and the markers, atomically.
-    let manifest = format!("{FLUSHES}/{flush_id}");
+    let manifest = manifest_path(&flush_id.to_string());
     let mut writes = Vec::with_capacity(1 + batch.advances.len());
     writes.push(store.replace_write(
         &manifest,
@@ -434,7 +440,7 @@ async fn discard(store: &Store, paths: &[String]) {
 async fn discard_orphan(store: &Store, chunk: &str, flush: &str) -> Result<(), StoreError> {
     let writes = vec![
         store.delete_write(chunk, Precondition::None),
-        store.delete_write(&format!("{FLUSHES}/{flush}"), Precondition::Exists(false)),
+        store.delete_write(&manifest_path(flush), Precondition::Exists(false)),
     ];
     match store.commit(writes).await {
         Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
@@ -477,7 +483,7 @@ pub async fn recover(store: &Store, stop: &CancellationToken) -> Result<usize, S
         .iter()
         .filter_map(|d| str_field(d, "flush").map(str::to_owned))
         .collect();
-    let manifest_paths: Vec<String> = flushes.iter().map(|f| format!("{FLUSHES}/{f}")).collect();
+    let manifest_paths: Vec<String> = flushes.iter().map(|f| manifest_path(f)).collect();
     let manifests = with_retry("read manifests", stop, || {
         store.get_many(&manifest_paths, &["chunks"])
     })
@@ -487,7 +493,7 @@ pub async fn recover(store: &Store, stop: &CancellationToken) -> Result<usize, S
     for doc in listed {
         let path = store.relative(&doc.name).to_owned();
         let flush = str_field(&doc, "flush").unwrap_or_default().to_owned();
-        if manifests.contains_key(&format!("{FLUSHES}/{flush}")) {
+        if manifests.contains_key(&manifest_path(&flush)) {
             committed.push(path);
             continue;
         }
