@@ -478,6 +478,17 @@ async fn recover_chunk(
 /// page is one response, at most 4 MiB); each chunk is then read on its own, so memory and
 /// responses stay bounded whatever the journal holds. Returns the chunks applied.
 pub async fn recover(store: &Store, stop: &CancellationToken) -> Result<usize, StoreError> {
+    recover_older_than(store, stop, ORPHAN_AGE).await
+}
+
+/// [`recover`], deleting chunks without a manifest once older than `orphan_age`. At a clean
+/// stop every orphan goes (age zero): what earlier crashes left is not left behind, and a
+/// live flush of another instance whose chunk is discarded fails its manifest and is replayed.
+pub async fn recover_older_than(
+    store: &Store,
+    stop: &CancellationToken,
+    orphan_age: chrono::TimeDelta,
+) -> Result<usize, StoreError> {
     let listed = with_retry("list journal", stop, || store.list(JOURNAL, &["flush"])).await?;
     let flushes: std::collections::BTreeSet<String> = listed
         .iter()
@@ -500,7 +511,7 @@ pub async fn recover(store: &Store, stop: &CancellationToken) -> Result<usize, S
         let created = doc
             .create_time
             .map(|t| chrono::DateTime::from_timestamp(t.seconds, 0).unwrap_or_default());
-        if created.is_none_or(|t| Utc::now() - t > ORPHAN_AGE) {
+        if created.is_none_or(|t| Utc::now() - t >= orphan_age) {
             with_retry("discard orphan", stop, || {
                 discard_orphan(store, &path, &flush)
             })

@@ -796,6 +796,18 @@ fn poll_loop(
         give_up.cancel();
     });
     let result = lock(&coordinator).flush(&consumer, "shutdown", true);
+    {
+        // Journal chunks that crashed instances left behind go too.
+        let c = lock(&coordinator);
+        let swept = c.rt.block_on(journal::recover_older_than(
+            &c.store,
+            &c.give_up,
+            chrono::TimeDelta::zero(),
+        ));
+        if let Err(e) = swept {
+            tracing::warn!(error = %e, "journal not swept at shutdown; the next recovery does it");
+        }
+    }
     lock(&coordinator).refresh_derived(true);
     consumer.unsubscribe();
     drop(consumer); // leaves the group
