@@ -683,3 +683,28 @@ pub fn assert_excerpt_dead_lettered(dlq: &[Rec], original_bytes: usize) {
     );
     assert_eq!(excerpt.payload.as_ref().map(Vec::len), Some(4096));
 }
+
+/// A journal chunk as a flush that died before its manifest leaves it (created just now, so
+/// younger than any orphan age): it must never count, and a clean stop must not leave it.
+pub async fn seed_orphan_chunk(store: &Store, flush: &str) {
+    use analytics::deltas::{DocDelta, FieldValue};
+    let mut delta = DocDelta::default();
+    delta.increments.insert("views_count".into(), 1_000_000);
+    let chunk = vec![("products/orphan/statistics/lifetime".to_owned(), delta)];
+    let write = store.replace_write(
+        &format!("_journal/{flush}-0"),
+        BTreeMap::from([
+            (
+                "deltas".into(),
+                FieldValue::Str(serde_json::to_string(&chunk).expect("json")),
+            ),
+            ("flush".into(), flush.into()),
+            ("created_at".into(), FieldValue::Time(chrono::Utc::now())),
+        ]),
+        analytics::store::Precondition::Exists(false),
+    );
+    store
+        .commit(vec![write])
+        .await
+        .expect("orphan chunk seeded");
+}

@@ -79,6 +79,24 @@ async fn an_interrupted_flush_is_recovered_exactly_once_and_orphans_never_count(
         store.get("_journal/f2-0").await.expect("read").is_some(),
         "a recent orphan is left alone (its flush may be running)"
     );
+    // A clean stop sweeps every orphan, however young, and never applies it.
+    journal::recover_older_than(&store, &stop, chrono::TimeDelta::zero())
+        .await
+        .expect("sweep");
+    assert!(
+        store.get("_journal/f2-0").await.expect("read").is_none(),
+        "the orphan is gone"
+    );
+    let doc = store
+        .get("products/p1/statistics/lifetime")
+        .await
+        .expect("read")
+        .expect("still there");
+    assert_eq!(
+        int_field(&doc, "views_count"),
+        Some(5),
+        "the orphan never counted"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
 
 use crate::helpers::{
     assert_excerpt_dead_lettered, assert_matches, assert_no_journal, assert_ranked_products_active,
-    expected, stop, Bed, Expected, Guard,
+    expected, seed_orphan_chunk, stop, Bed, Expected, Guard,
 };
 
 /// The derived documents agree with the counters: sessions, orders, and the top trending
@@ -258,6 +258,8 @@ async fn sigkill_at_arbitrary_moments_loses_and_doubles_nothing() {
     }
     let mut last = Guard(Some(bed.analytics("final", &[])));
     bed.wait_caught_up(&store, Duration::from_secs(180)).await;
+    // What an instance SIGKILLed moments ago leaves: a chunk younger than the orphan age.
+    seed_orphan_chunk(&store, "killed-just-now").await;
     assert!(stop(last.0.as_mut().expect("child"), "-TERM").success());
     let x = expected(&bed.read(&bed.topic()));
     assert_matches(&store, &x).await;
