@@ -7,10 +7,14 @@
 //! from its marker.
 //!
 //! Backpressure: worker queues are bounded; when one is full the poll loop blocks, stops
-//! polling, and librdkafka's own bounded prefetch fills and stops fetching.
-//! Rebalances: revoked partitions are flushed and committed inside the revoke callback,
-//! before the group moves them; assigned partitions start at their markers, after any
-//! journal left by a crashed flush has been applied.
+//! polling, and librdkafka's own bounded prefetch fills and stops fetching. With
+//! `max_records_per_flush` records waiting for a flush, the assignment is paused and the loop
+//! keeps polling, so rebalances are served while a slow flush lands.
+//! Rebalances: the poll loop never waits for a flush in flight, so it answers a rebalance at
+//! once; the revoke callback discards what is not persisted yet (whoever owns a partition
+//! next resumes at its marker) instead of persisting it while the whole group waits. The
+//! assign callback first lets the flush in flight land, applies any journal a crashed flush
+//! left, then starts each partition at its marker.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -110,7 +114,7 @@ impl ConsumerContext for AnalyticsContext {
         let mut c = lock(&self.coordinator);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Err(e) = c.on_assign(tpl) {
+                if let Err(e) = c.on_assign(consumer, tpl) {
                     c.set_fatal(format!("cannot take over partitions: {e:#}"));
                 }
                 if let Err(e) = consumer.assign(tpl) {
@@ -121,16 +125,14 @@ impl ConsumerContext for AnalyticsContext {
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                if let Err(e) = c.flush(consumer, "revoke", true) {
-                    tracing::error!(error = %e, "flush before revoke failed; the next owner replays from the last marker");
-                }
-                c.partitions.clear();
+                c.on_revoke(consumer);
                 if let Err(e) = consumer.unassign() {
                     tracing::error!(error = %e, "unassign failed");
                 }
             }
             other => {
                 tracing::error!(error = ?other, "rebalance error");
+                c.on_revoke(consumer);
                 let _ = consumer.unassign();
             }
         }
@@ -227,7 +229,16 @@ struct Coordinator {
     idle: bool,
     /// Flushes failed in a row for want of dead-letter deliveries.
     dead_letter_failures: u32,
+    /// The assignment is paused: `max_records_per_flush` records wait for a flush.
+    paused: bool,
+    last_sweep: Instant,
+    sweep_task: Option<tokio::task::JoinHandle<()>>,
 }
+
+/// How often the journal is swept of what crashed instances left (chunks without a manifest
+/// older than [`journal::ORPHAN_AGE`], manifests of crashed flushes), besides at each
+/// assignment and at a clean stop.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Coordinator {
     /// Record a fatal error: the poll loop stops on it, health turns 503 meanwhile.
@@ -286,19 +297,67 @@ impl Coordinator {
         .due(&self.cfg)
     }
 
-    /// With `max_records_per_flush` records waiting, consumption pauses (backpressure) until
-    /// the flush is due: how long to wait, if so.
-    fn must_wait(&self) -> Option<Duration> {
-        (self.pending >= self.cfg.max_records_per_flush)
-            .then(|| {
-                self.cfg
-                    .flush_interval
-                    .saturating_sub(self.last_flush.elapsed())
-            })
-            .filter(|d| !d.is_zero())
+    /// With `max_records_per_flush` records waiting, the assignment is paused (backpressure)
+    /// until a flush takes them; the poll loop keeps polling, so rebalances are still served.
+    /// librdkafka resumes a partition after the last record it handed over.
+    fn hold_back(&mut self, consumer: &BaseConsumer<AnalyticsContext>) {
+        let hold = self.pending >= self.cfg.max_records_per_flush;
+        if hold != self.paused {
+            self.set_paused(consumer, hold);
+        }
     }
 
-    fn on_assign(&mut self, tpl: &mut TopicPartitionList) -> anyhow::Result<()> {
+    fn set_paused(&mut self, consumer: &BaseConsumer<AnalyticsContext>, pause: bool) {
+        let result = consumer.assignment().and_then(|tpl| {
+            if pause {
+                consumer.pause(&tpl)
+            } else {
+                consumer.resume(&tpl)
+            }
+        });
+        match result {
+            Ok(()) => self.paused = pause,
+            Err(e) => {
+                tracing::warn!(error = %e, pause, "pausing or resuming the assignment failed")
+            }
+        }
+    }
+
+    /// Every partition is being taken away (eager rebalancing): forget what is not persisted
+    /// (whoever owns each partition next resumes at its marker) rather than make the whole
+    /// group wait for another flush. A flush in flight goes on; the next assignment waits
+    /// for it. No partition stays paused across assignments.
+    fn on_revoke(&mut self, consumer: &BaseConsumer<AnalyticsContext>) {
+        if self.paused {
+            self.set_paused(consumer, false);
+        }
+        self.paused = false;
+        if self.pending > 0 {
+            tracing::info!(
+                records = self.pending,
+                "partitions revoked; records not persisted yet are left to their next owner"
+            );
+        }
+        self.reset_workers();
+        self.partitions.clear();
+        self.pending = 0;
+        self.produced_ms.clear();
+        self.newest_ms = None;
+    }
+
+    fn on_assign(
+        &mut self,
+        consumer: &BaseConsumer<AnalyticsContext>,
+        tpl: &mut TopicPartitionList,
+    ) -> anyhow::Result<()> {
+        // A flush from before the revoke lands first: the markers read below include it, and
+        // the sessions the workers read back are up to date.
+        if let Err(e) = self.finish_inflight(consumer) {
+            if self.fatal.is_some() {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "the flush in flight at the rebalance failed; resuming from the markers");
+        }
         let (store, give_up) = (self.store.clone(), self.give_up.clone());
         self.rt
             .block_on(journal::recover(&store, &give_up))
@@ -353,6 +412,10 @@ impl Coordinator {
         self.reset_workers();
         self.produced_ms.clear();
         self.newest_ms = None;
+        // Resumed first: a seek is not to be undone by a later resume.
+        if self.paused {
+            self.set_paused(consumer, false);
+        }
         let partitions: Vec<i32> = self.partitions.keys().copied().collect();
         for p in partitions {
             let marker = self.read_marker(p)?;
@@ -379,9 +442,14 @@ impl Coordinator {
         reason: &str,
         wait: bool,
     ) -> anyhow::Result<()> {
-        self.finish_inflight(consumer)?;
-        if !wait && !self.flush_due() {
-            return Ok(());
+        if wait {
+            self.finish_inflight(consumer)?;
+        } else {
+            // The poll loop never waits for a flush: it must keep answering rebalances.
+            self.poll_inflight(consumer)?;
+            if self.inflight.is_some() || !self.flush_due() {
+                return Ok(());
+            }
         }
         let advances: Vec<(i32, i64, Option<Marker>)> = self
             .partitions
@@ -463,10 +531,12 @@ impl Coordinator {
         let topic = self.cfg.topic.clone();
         match self.rt.block_on(inflight.task) {
             Ok(Ok((markers, stats))) => {
+                // Partitions revoked since the flush started are someone else's now (their
+                // offsets too): only the ones still owned take the new markers.
                 let mut tpl = TopicPartitionList::new();
                 for (p, m) in markers {
-                    tpl.add_partition_offset(&topic, p, Offset::Offset(m.next_offset))?;
                     if let Some(s) = self.partitions.get_mut(&p) {
+                        tpl.add_partition_offset(&topic, p, Offset::Offset(m.next_offset))?;
                         s.marker = Some(m);
                     }
                 }
@@ -477,8 +547,10 @@ impl Coordinator {
                 self.metrics
                     .fresh(&inflight.produced_ms, chrono::Utc::now().timestamp_millis());
                 self.track_write_rate(inflight.paths);
-                if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
-                    tracing::warn!(error = %e, "Kafka offset commit failed; the Firestore markers stay authoritative");
+                if tpl.count() > 0 {
+                    if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                        tracing::warn!(error = %e, "Kafka offset commit failed; the Firestore markers stay authoritative");
+                    }
                 }
                 Ok(())
             }
@@ -521,6 +593,24 @@ impl Coordinator {
         } else {
             self.derived_task = Some(task);
         }
+    }
+
+    /// Every [`SWEEP_INTERVAL`], in the background: finish what crashed flushes of any
+    /// instance left (an instance SIGKILLed after its last rebalance leaves its orphans to
+    /// whoever sweeps next, not to the next rebalance).
+    fn sweep_journal(&mut self) {
+        if self.last_sweep.elapsed() < SWEEP_INTERVAL
+            || self.sweep_task.as_ref().is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
+        let (store, give_up) = (self.store.clone(), self.give_up.clone());
+        self.sweep_task = Some(self.rt.spawn(async move {
+            if let Err(e) = journal::recover(&store, &give_up).await {
+                tracing::warn!(error = %e, "journal not swept; retried at the next sweep");
+            }
+        }));
+        self.last_sweep = Instant::now();
     }
 
     /// Dead letters of the flush were not delivered: replay from the markers after a pause
@@ -694,6 +784,9 @@ pub async fn run(
         newest_ms: None,
         idle: false,
         dead_letter_failures: 0,
+        paused: false,
+        last_sweep: Instant::now(),
+        sweep_task: None,
     }));
     let context = AnalyticsContext {
         observed: ObservedContext::default(),
@@ -754,11 +847,7 @@ fn poll_loop(
     drain_timeout: Duration,
 ) -> anyhow::Result<()> {
     while !shutdown.is_cancelled() {
-        let wait = lock(&coordinator).must_wait();
-        if let Some(d) = wait {
-            std::thread::sleep(d.min(Duration::from_millis(100)));
-            continue;
-        }
+        lock(&coordinator).hold_back(&consumer);
         let message = consumer.poll(Duration::from_millis(100));
         let mut c = lock(&coordinator);
         if let Some(f) = &c.fatal {
@@ -776,18 +865,14 @@ fn poll_loop(
         if c.idle && c.pending == 0 && c.inflight.is_none() {
             c.metrics.progressed(); // nothing waiting: not stalled
         }
-        let step = if c.flush_due() {
-            c.flush(&consumer, "interval", false)
-        } else {
-            c.poll_inflight(&consumer)
-        };
-        if let Err(e) = step {
+        if let Err(e) = c.flush(&consumer, "interval", false) {
             if c.fatal.is_some() {
                 return Err(e);
             }
             tracing::warn!(error = %e, "flush failed");
         }
         c.refresh_derived(false);
+        c.sweep_journal();
     }
     tracing::info!("draining");
     let rt = lock(&coordinator).rt.clone();
@@ -798,7 +883,10 @@ fn poll_loop(
     let result = lock(&coordinator).flush(&consumer, "shutdown", true);
     {
         // Journal chunks that crashed instances left behind go too.
-        let c = lock(&coordinator);
+        let mut c = lock(&coordinator);
+        if let Some(t) = c.sweep_task.take() {
+            let _ = c.rt.block_on(t);
+        }
         let swept = c.rt.block_on(journal::recover_older_than(
             &c.store,
             &c.give_up,
