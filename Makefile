@@ -57,7 +57,7 @@ attack: ## Run the attack suite against the native stack (started if needed); pr
 	scripts/attack.sh
 
 .PHONY: chaos
-chaos: ## Chaos suite at full length, 3 seeds: faults injected under load, every aggregate checked (~15 min)
+chaos: ## Chaos suite at full length, 3 seeds: faults injected under load, every aggregate checked (~6 min + release build)
 	scripts/chaos.sh
 
 .PHONY: bench-simulator

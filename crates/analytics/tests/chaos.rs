@@ -521,6 +521,17 @@ async fn chaos_against_ground_truth() {
         );
     }
     assert_excerpt_dead_lettered(&dlq, 1_040_000);
+    // Dead letters are at least once (work discarded at a rebalance is dead-lettered again
+    // by the next owner): copies share `dlq.source`, and only poison is there.
+    let sources: std::collections::BTreeSet<&String> = dlq
+        .iter()
+        .filter_map(|r| r.headers.get("dlq.source"))
+        .collect();
+    assert_eq!(
+        sources.len(),
+        poison.len(),
+        "distinct dead letters (by dlq.source) = poison records"
+    );
 
     let distinct: usize = x.session_events.values().sum();
     println!(
