@@ -4,6 +4,9 @@
 //! # Layout
 //! - [`pipeline`]: the Kafka consumer, key-affine dispatch to the worker pool, flushes,
 //!   rebalances, shutdown.
+//! - [`coordinator`]: the flush protocol the poll loop and the rebalance callbacks drive.
+//! - [`cadence`]: when a flush is due and when consumption is held back (pure).
+//! - [`settings`]: flags and environment, and the pipeline's configuration.
 //! - [`worker`]: decode, validate, deduplicate, aggregate; dead-letter poison.
 //! - [`aggregate`]: per event type, the exact [`deltas`] (pure, no I/O).
 //! - [`journal`]: the two-step atomic flush that makes replays no-ops, and crash recovery.
@@ -13,6 +16,8 @@
 
 pub mod admin;
 pub mod aggregate;
+pub mod cadence;
+pub mod coordinator;
 pub mod deltas;
 pub mod derived;
 pub mod journal;

@@ -7,7 +7,30 @@ use clap::{Args, Parser, Subcommand};
 use events::Currency;
 use platform::KafkaArgs;
 
-use crate::pipeline::PipelineConfig;
+/// Settings of the consumer pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub topic: String,
+    pub group: String,
+    pub dlq_topic: String,
+    pub workers: usize,
+    /// Capacity of each worker's queue. When full, the poll loop waits (backpressure).
+    pub queue_capacity: usize,
+    /// When flushes start and when consumption is held back.
+    pub cadence: crate::cadence::Policy,
+    pub currency: Currency,
+    pub max_event_bytes: usize,
+    pub session_capacity: usize,
+    /// How long a shutdown may spend draining and persisting before giving up (offsets are
+    /// then not committed, and the events are processed again on restart).
+    pub drain_timeout: Duration,
+    /// How often the derived documents of the buckets touched since are recomputed.
+    pub derived_interval: Duration,
+    pub weights: crate::derived::Weights,
+    pub trending_top: usize,
+    pub window: crate::worker::EventWindow,
+    pub dlq_max_bytes: usize,
+}
 
 /// Consume the event stream and keep marketing statistics in Firestore.
 #[derive(Debug, Parser)]
@@ -168,11 +191,13 @@ impl RunArgs {
                 dlq_topic: self.dlq_topic.clone(),
                 workers: self.workers,
                 queue_capacity: self.queue_capacity,
-                flush_interval: Duration::from_millis(self.flush_interval_ms),
-                catch_up_interval: Duration::from_millis(
-                    self.catch_up_flush_interval_ms.max(self.flush_interval_ms),
-                ),
-                max_records_per_flush: self.max_records_per_flush.max(1),
+                cadence: crate::cadence::Policy {
+                    flush_interval: Duration::from_millis(self.flush_interval_ms),
+                    catch_up_interval: Duration::from_millis(
+                        self.catch_up_flush_interval_ms.max(self.flush_interval_ms),
+                    ),
+                    max_records_per_flush: self.max_records_per_flush.max(1),
+                },
                 currency,
                 max_event_bytes: self.max_event_bytes,
                 session_capacity: self.session_capacity,

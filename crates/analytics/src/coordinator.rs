@@ -1,0 +1,756 @@
+//! The flush protocol, owned by the poll thread: dispatch of records to the workers, the
+//! barrier that collects their deltas, the flush in flight and its outcome, rebalances
+//! (the consumer context's callbacks), resets after a failed flush, the derived-metric
+//! refresh and the journal sweep. See [`crate::pipeline`] for the whole picture.
+//!
+//! Over the ~400-line mark on purpose: every method here mutates the one `Coordinator` that
+//! the poll thread and librdkafka's rebalance callbacks share, and splitting it would spread
+//! that state's invariants (one flush in flight, markers advancing in order, nothing paused
+//! across assignments) over several files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use futures::future::join_all;
+use platform::ObservedContext;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::cadence::Cadence;
+use crate::deltas::Deltas;
+use crate::derived;
+use crate::journal::{self, Marker};
+use crate::metrics::Metrics;
+use crate::settings::PipelineConfig;
+use crate::store::{Store, StoreError};
+use crate::worker::{Failure, Record, Work};
+
+/// Consecutive failed flushes for want of dead-letter deliveries before analytics stops
+/// with an error (each is replayed from the markers after a growing pause).
+const MAX_DEAD_LETTER_FAILURES: u32 = 5;
+
+/// The consumer's context: rebalance callbacks drive the coordinator.
+#[allow(missing_debug_implementations)]
+pub struct AnalyticsContext {
+    observed: ObservedContext,
+    coordinator: Arc<Mutex<Coordinator>>,
+    metrics: Arc<Metrics>,
+}
+
+impl ClientContext for AnalyticsContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
+        self.observed.log(level, fac, msg);
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.observed.error(error, reason);
+    }
+    fn stats(&self, statistics: Statistics) {
+        for topic in statistics.topics.values() {
+            for (p, part) in &topic.partitions {
+                if *p >= 0 && part.consumer_lag >= 0 {
+                    self.metrics.set_lag(*p, part.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for AnalyticsContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let mut c = lock(&self.coordinator);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Err(e) = c.on_assign(consumer, tpl) {
+                    c.set_fatal(format!("cannot take over partitions: {e:#}"));
+                }
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::error!(error = %e, "assign failed");
+                }
+                self.metrics
+                    .ready
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                c.on_revoke(consumer);
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(error = %e, "unassign failed");
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                c.on_revoke(consumer);
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+pub fn lock(c: &Mutex<Coordinator>) -> MutexGuard<'_, Coordinator> {
+    c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Debug)]
+struct PartitionState {
+    marker: Option<Marker>,
+    /// Next offset to dispatch: everything below is with the workers or persisted.
+    next: i64,
+}
+
+/// The outcome of a background flush: the partitions' new markers.
+type FlushOutcome = Result<(Vec<(i32, Marker)>, journal::FlushStats), Failure>;
+
+/// A flush being persisted while consumption goes on.
+#[derive(Debug)]
+struct Inflight {
+    task: tokio::task::JoinHandle<FlushOutcome>,
+    /// The documents it writes, for the write-rate metric.
+    paths: Vec<String>,
+    started: Instant,
+    /// Kafka timestamps (ms) of its records, for the freshness metric.
+    produced_ms: Vec<i64>,
+}
+
+/// The window over which the per-document write rate is measured (Firestore's limit of about
+/// one write per document per second is a sustained rate).
+const WRITE_RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Owns the flush protocol. Used only from the poll thread (directly or in callbacks).
+#[derive(Debug)]
+pub struct Coordinator {
+    cfg: PipelineConfig,
+    store: Store,
+    rt: Handle,
+    workers: Vec<mpsc::Sender<Work>>,
+    metrics: Arc<Metrics>,
+    partitions: BTreeMap<i32, PartitionState>,
+    pending: u64,
+    last_flush: Instant,
+    /// When each document was written within the last [`WRITE_RATE_WINDOW`].
+    last_write: HashMap<String, std::collections::VecDeque<Instant>>,
+    /// Cancelled when retries must stop (drain timeout at shutdown).
+    give_up: CancellationToken,
+    fatal: Option<String>,
+    last_derived: Instant,
+    derived_task: Option<tokio::task::JoinHandle<()>>,
+    inflight: Option<Inflight>,
+    /// Kafka timestamps of the records dispatched since the last flush.
+    produced_ms: Vec<i64>,
+    /// The newest of them.
+    newest_ms: Option<i64>,
+    /// The last poll found nothing to consume.
+    idle: bool,
+    /// Flushes failed in a row for want of dead-letter deliveries.
+    dead_letter_failures: u32,
+    /// The assignment is paused: `max_records_per_flush` records wait for a flush.
+    paused: bool,
+    last_sweep: Instant,
+    sweep_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How often the journal is swept of what crashed instances left (chunks without a manifest
+/// older than [`journal::ORPHAN_AGE`], manifests of crashed flushes), besides at each
+/// assignment and at a clean stop.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+impl Coordinator {
+    /// Record a fatal error: the poll loop stops on it, health turns 503 meanwhile.
+    fn set_fatal(&mut self, message: String) {
+        self.metrics.set_fatal(&message);
+        self.fatal.get_or_insert(message);
+    }
+
+    fn worker_for(&self, key: Option<&[u8]>) -> usize {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        (h.finish() % self.workers.len() as u64) as usize
+    }
+
+    fn dispatch(&mut self, m: &BorrowedMessage<'_>) {
+        let Some(state) = self.partitions.get_mut(&m.partition()) else {
+            tracing::warn!(
+                partition = m.partition(),
+                "record of an unassigned partition"
+            );
+            return;
+        };
+        if m.offset() < state.next {
+            return; // already persisted (before a reset's seek took effect)
+        }
+        state.next = m.offset() + 1;
+        let record = Record {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            timestamp_ms: m.timestamp().to_millis(),
+        };
+        let w = self.worker_for(record.key.as_deref());
+        self.metrics
+            .queued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.workers[w].blocking_send(Work::Record(record)).is_err() {
+            self.set_fatal("a worker stopped".into());
+        }
+        self.pending += 1;
+        if let Some(ms) = m.timestamp().to_millis() {
+            self.produced_ms.push(ms);
+            self.newest_ms = Some(self.newest_ms.map_or(ms, |n| n.max(ms)));
+        }
+    }
+
+    fn flush_due(&self) -> bool {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        Cadence {
+            pending: self.pending,
+            since_start: self.last_flush.elapsed(),
+            newest_age_ms: self.newest_ms.map(|ms| now_ms.saturating_sub(ms)),
+            idle: self.idle,
+        }
+        .due(&self.cfg.cadence)
+    }
+
+    /// With `max_records_per_flush` records waiting, the assignment is paused (backpressure)
+    /// until a flush takes them; the poll loop keeps polling, so rebalances are still served.
+    /// librdkafka resumes a partition after the last record it handed over.
+    pub fn hold_back(&mut self, consumer: &BaseConsumer<AnalyticsContext>) {
+        let hold = self.cfg.cadence.holds_back(self.pending);
+        if hold != self.paused {
+            self.set_paused(consumer, hold);
+        }
+    }
+
+    fn set_paused(&mut self, consumer: &BaseConsumer<AnalyticsContext>, pause: bool) {
+        let result = consumer.assignment().and_then(|tpl| {
+            if pause {
+                consumer.pause(&tpl)
+            } else {
+                consumer.resume(&tpl)
+            }
+        });
+        match result {
+            Ok(()) => self.paused = pause,
+            Err(e) => {
+                tracing::warn!(error = %e, pause, "pausing or resuming the assignment failed")
+            }
+        }
+    }
+
+    /// Every partition is being taken away (eager rebalancing): forget what is not persisted
+    /// (whoever owns each partition next resumes at its marker) rather than make the whole
+    /// group wait for another flush. A flush in flight goes on; the next assignment waits
+    /// for it. No partition stays paused across assignments.
+    fn on_revoke(&mut self, consumer: &BaseConsumer<AnalyticsContext>) {
+        if self.paused {
+            self.set_paused(consumer, false);
+        }
+        self.paused = false;
+        if self.pending > 0 {
+            tracing::info!(
+                records = self.pending,
+                "partitions revoked; records not persisted yet are left to their next owner"
+            );
+        }
+        self.reset_workers();
+        self.partitions.clear();
+        self.pending = 0;
+        self.produced_ms.clear();
+        self.newest_ms = None;
+    }
+
+    fn on_assign(
+        &mut self,
+        consumer: &BaseConsumer<AnalyticsContext>,
+        tpl: &mut TopicPartitionList,
+    ) -> anyhow::Result<()> {
+        // A flush from before the revoke lands first: the markers read below include it, and
+        // the sessions the workers read back are up to date.
+        if let Err(e) = self.finish_inflight(consumer) {
+            if self.fatal.is_some() {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "the flush in flight at the rebalance failed; resuming from the markers");
+        }
+        let (store, give_up) = (self.store.clone(), self.give_up.clone());
+        self.rt
+            .block_on(journal::recover(&store, &give_up))
+            .context("journal recovery")?;
+        self.reset_workers();
+        let assigned: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        for (topic, p) in assigned {
+            let marker = self.read_marker(p)?;
+            let offset = marker
+                .as_ref()
+                .map_or(Offset::Beginning, |m| Offset::Offset(m.next_offset));
+            tpl.set_partition_offset(&topic, p, offset)?;
+            let next = marker.as_ref().map_or(0, |m| m.next_offset);
+            tracing::info!(partition = p, next, "partition assigned");
+            self.partitions.insert(p, PartitionState { marker, next });
+        }
+        self.pending = 0;
+        Ok(())
+    }
+
+    fn read_marker(&self, p: i32) -> anyhow::Result<Option<Marker>> {
+        let (store, give_up, group, topic) =
+            (&self.store, &self.give_up, &self.cfg.group, &self.cfg.topic);
+        self.rt
+            .block_on(journal::with_retry("read marker", give_up, || {
+                journal::read_marker(store, group, topic, p)
+            }))
+            .with_context(|| format!("reading the offset marker of partition {p}"))
+    }
+
+    fn reset_workers(&self) {
+        let acks: Vec<_> = self
+            .workers
+            .iter()
+            .filter_map(|w| {
+                let (tx, rx) = oneshot::channel();
+                w.blocking_send(Work::Reset(tx)).ok().map(|()| rx)
+            })
+            .collect();
+        self.rt.block_on(join_all(acks));
+    }
+
+    /// Forget everything not persisted and resume every partition at its marker.
+    fn reset(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        self.metrics
+            .resets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.reset_workers();
+        self.produced_ms.clear();
+        self.newest_ms = None;
+        // Resumed first: a seek is not to be undone by a later resume.
+        if self.paused {
+            self.set_paused(consumer, false);
+        }
+        let partitions: Vec<i32> = self.partitions.keys().copied().collect();
+        for p in partitions {
+            let marker = self.read_marker(p)?;
+            let next = marker.as_ref().map_or(0, |m| m.next_offset);
+            let offset = marker
+                .as_ref()
+                .map_or(Offset::Beginning, |_| Offset::Offset(next));
+            consumer
+                .seek(&self.cfg.topic, p, offset, Duration::from_secs(10))
+                .with_context(|| format!("seeking partition {p}"))?;
+            self.partitions.insert(p, PartitionState { marker, next });
+        }
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Hand everything dispatched so far to a background persistence, after the previous one
+    /// has completed (so at most one flush is in flight, and markers advance in order).
+    /// With `wait`, also wait for this one: then everything dispatched is durable and its
+    /// offsets committed.
+    fn flush(
+        &mut self,
+        consumer: &BaseConsumer<AnalyticsContext>,
+        reason: &str,
+        wait: bool,
+    ) -> anyhow::Result<()> {
+        if wait {
+            self.finish_inflight(consumer)?;
+        } else {
+            // The poll loop never waits for a flush: it must keep answering rebalances.
+            self.poll_inflight(consumer)?;
+            if self.inflight.is_some() || !self.flush_due() {
+                return Ok(());
+            }
+        }
+        let advances: Vec<(i32, i64, Option<Marker>)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| {
+                s.marker
+                    .as_ref()
+                    .map_or(s.next > 0, |m| s.next > m.next_offset)
+            })
+            .map(|(p, s)| (*p, s.next, s.marker.clone()))
+            .collect();
+        if advances.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (deltas, dead_letters) = match self.rt.block_on(collect(&self.workers)) {
+            Ok(x) => x,
+            Err(e) => return self.failed(consumer, e),
+        };
+        let paths: Vec<String> = deltas.docs.keys().cloned().collect();
+        let batch = journal::Batch {
+            deltas: deltas.docs,
+            advances,
+        };
+        let (store, give_up, group, topic) = (
+            self.store.clone(),
+            self.give_up.clone(),
+            self.cfg.group.clone(),
+            self.cfg.topic.clone(),
+        );
+        let task = self.rt.spawn(async move {
+            // Dead letters must be durable before their offsets are.
+            for d in join_all(dead_letters).await {
+                match d {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => return Err(Failure::DeadLetter(e.to_string())),
+                    Err(_) => return Err(Failure::DeadLetter("delivery cancelled".into())),
+                }
+            }
+            journal::flush(&store, &group, &topic, batch, &give_up)
+                .await
+                .map_err(Failure::Store)
+        });
+        tracing::debug!(
+            reason,
+            records = self.pending,
+            docs = paths.len(),
+            "flush started"
+        );
+        let produced_ms = std::mem::take(&mut self.produced_ms);
+        self.newest_ms = None;
+        self.inflight = Some(Inflight {
+            task,
+            paths,
+            started,
+            produced_ms,
+        });
+        self.last_flush = started;
+        self.pending = 0;
+        if wait {
+            self.finish_inflight(consumer)?;
+        }
+        Ok(())
+    }
+
+    /// Complete the flush in flight, if any, as soon as it is done (no waiting).
+    fn poll_inflight(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        if self.inflight.as_ref().is_some_and(|f| f.task.is_finished()) {
+            self.finish_inflight(consumer)?;
+        }
+        Ok(())
+    }
+
+    /// Wait for the flush in flight; record its markers and commit its offsets to Kafka.
+    fn finish_inflight(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        let Some(inflight) = self.inflight.take() else {
+            return Ok(());
+        };
+        let topic = self.cfg.topic.clone();
+        match self.rt.block_on(inflight.task) {
+            Ok(Ok((markers, stats))) => {
+                // Partitions revoked since the flush started are someone else's now (their
+                // offsets too): only the ones still owned take the new markers.
+                let mut tpl = TopicPartitionList::new();
+                for (p, m) in markers {
+                    if let Some(s) = self.partitions.get_mut(&p) {
+                        tpl.add_partition_offset(&topic, p, Offset::Offset(m.next_offset))?;
+                        s.marker = Some(m);
+                    }
+                }
+                let micros = inflight.started.elapsed().as_micros() as u64;
+                self.metrics.flushed(micros, stats.writes, stats.commits);
+                self.metrics.progressed();
+                self.dead_letter_failures = 0;
+                self.metrics
+                    .fresh(&inflight.produced_ms, chrono::Utc::now().timestamp_millis());
+                self.track_write_rate(inflight.paths);
+                if tpl.count() > 0 {
+                    if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                        tracing::warn!(error = %e, "Kafka offset commit failed; the Firestore markers stay authoritative");
+                    }
+                }
+                Ok(())
+            }
+            Ok(Err(Failure::DeadLetter(e))) => self.dead_letter_failed(consumer, e),
+            Ok(Err(Failure::Store(e))) => self.failed(consumer, Failure::Store(e)),
+            Err(e) => self.failed(
+                consumer,
+                Failure::Store(StoreError::Permanent {
+                    code: firestore::gcloud_sdk::tonic::Code::Internal,
+                    message: format!("flush task failed: {e}"),
+                }),
+            ),
+        }
+    }
+
+    /// Recompute the derived documents of the buckets that landed flushes marked (by any
+    /// instance, see [`derived::refresh_pending`]): in the background, one run at a time,
+    /// every derived interval, or right now (`wait`, at shutdown).
+    fn refresh_derived(&mut self, wait: bool) {
+        if !wait && self.last_derived.elapsed() < self.cfg.derived_interval {
+            return;
+        }
+        if self.derived_task.as_ref().is_some_and(|t| !t.is_finished()) {
+            if !wait {
+                return;
+            }
+            if let Some(t) = self.derived_task.take() {
+                let _ = self.rt.block_on(t);
+            }
+        }
+        let (store, weights, top) = (self.store.clone(), self.cfg.weights, self.cfg.trending_top);
+        let task = self.rt.spawn(async move {
+            if let Err(e) = derived::refresh_pending(&store, weights, top).await {
+                tracing::warn!(error = %e, "derived metrics not refreshed; retried at the next refresh");
+            }
+        });
+        self.last_derived = Instant::now();
+        if wait {
+            let _ = self.rt.block_on(task);
+        } else {
+            self.derived_task = Some(task);
+        }
+    }
+
+    /// Every [`SWEEP_INTERVAL`], in the background: finish what crashed flushes of any
+    /// instance left (an instance SIGKILLed after its last rebalance leaves its orphans to
+    /// whoever sweeps next, not to the next rebalance).
+    fn sweep_journal(&mut self) {
+        if self.last_sweep.elapsed() < SWEEP_INTERVAL
+            || self.sweep_task.as_ref().is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
+        let (store, give_up) = (self.store.clone(), self.give_up.clone());
+        self.sweep_task = Some(self.rt.spawn(async move {
+            if let Err(e) = journal::recover(&store, &give_up).await {
+                tracing::warn!(error = %e, "journal not swept; retried at the next sweep");
+            }
+        }));
+        self.last_sweep = Instant::now();
+    }
+
+    /// Dead letters of the flush were not delivered: replay from the markers after a pause
+    /// that grows with each failure in a row; stop with an error after
+    /// [`MAX_DEAD_LETTER_FAILURES`].
+    fn dead_letter_failed(
+        &mut self,
+        consumer: &BaseConsumer<AnalyticsContext>,
+        e: String,
+    ) -> anyhow::Result<()> {
+        self.metrics
+            .flush_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.dead_letter_failures += 1;
+        if self.dead_letter_failures >= MAX_DEAD_LETTER_FAILURES {
+            let message = format!(
+                "dead-letter delivery failed {} times in a row: {e}",
+                self.dead_letter_failures
+            );
+            self.set_fatal(message.clone());
+            return Err(anyhow!(message));
+        }
+        let pause = Duration::from_millis(500 << self.dead_letter_failures);
+        tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "dead-letter delivery failed; replaying from the markers");
+        let _ = self
+            .rt
+            .block_on(async { tokio::time::timeout(pause, self.give_up.cancelled()).await });
+        self.reset(consumer)
+    }
+
+    fn failed(
+        &mut self,
+        consumer: &BaseConsumer<AnalyticsContext>,
+        failure: Failure,
+    ) -> anyhow::Result<()> {
+        let e = match failure {
+            Failure::DeadLetter(e) => return self.dead_letter_failed(consumer, e),
+            Failure::Store(e) => e,
+        };
+        self.metrics
+            .flush_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics
+            .firestore_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match e {
+            StoreError::Conflict { .. } => {
+                tracing::warn!(error = %e, "another consumer advanced a marker first; resuming from the markers");
+                self.reset(consumer)
+            }
+            StoreError::Transient { .. } => {
+                Err(anyhow!("gave up persisting after the drain timeout: {e}"))
+            }
+            StoreError::Permanent { .. } => {
+                let message = format!("Firestore refused the writes: {e}");
+                self.set_fatal(message.clone());
+                Err(anyhow!(message))
+            }
+        }
+    }
+
+    /// Each landed flush wrote its documents now: the highest rate of writes to one document,
+    /// sustained over [`WRITE_RATE_WINDOW`], goes to the metric.
+    fn track_write_rate(&mut self, paths: Vec<String>) {
+        let now = Instant::now();
+        let mut most = 0;
+        for p in paths {
+            let writes = self.last_write.entry(p).or_default();
+            writes.push_back(now);
+            while writes
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > WRITE_RATE_WINDOW)
+            {
+                writes.pop_front();
+            }
+            most = most.max(writes.len());
+        }
+        let rate = most as f64 / WRITE_RATE_WINDOW.as_secs_f64();
+        self.metrics
+            .max_doc_writes_per_second_milli
+            .fetch_max((rate * 1000.0) as u64, std::sync::atomic::Ordering::Relaxed);
+        if self.last_write.len() > 1_000_000 {
+            self.last_write.clear();
+        }
+    }
+}
+
+/// Barrier: every worker hands over its batch.
+async fn collect(
+    workers: &[mpsc::Sender<Work>],
+) -> Result<(Deltas, Vec<rdkafka::producer::DeliveryFuture>), Failure> {
+    let mut replies = Vec::with_capacity(workers.len());
+    for w in workers {
+        let (tx, rx) = oneshot::channel();
+        if w.send(Work::Barrier(tx)).await.is_ok() {
+            replies.push(rx);
+        }
+    }
+    let mut deltas = Deltas::default();
+    let mut dead_letters = Vec::new();
+    for rx in replies {
+        match rx.await {
+            Ok(Ok(batch)) => {
+                deltas.merge(batch.deltas);
+                dead_letters.extend(batch.dead_letters);
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(Failure::Store(StoreError::Permanent {
+                    code: firestore::gcloud_sdk::tonic::Code::Internal,
+                    message: "a worker stopped".into(),
+                }))
+            }
+        }
+    }
+    Ok((deltas, dead_letters))
+}
+
+impl AnalyticsContext {
+    pub fn new(coordinator: Arc<Mutex<Coordinator>>, metrics: Arc<Metrics>) -> Self {
+        AnalyticsContext {
+            observed: ObservedContext::default(),
+            coordinator,
+            metrics,
+        }
+    }
+}
+
+impl Coordinator {
+    pub fn new(
+        cfg: PipelineConfig,
+        store: Store,
+        workers: Vec<mpsc::Sender<Work>>,
+        metrics: Arc<Metrics>,
+        give_up: CancellationToken,
+    ) -> Self {
+        Coordinator {
+            cfg,
+            store,
+            rt: Handle::current(),
+            workers,
+            metrics,
+            partitions: BTreeMap::new(),
+            pending: 0,
+            last_flush: Instant::now(),
+            last_write: HashMap::new(),
+            give_up,
+            fatal: None,
+            last_derived: Instant::now(),
+            derived_task: None,
+            inflight: None,
+            produced_ms: Vec::new(),
+            newest_ms: None,
+            idle: false,
+            dead_letter_failures: 0,
+            paused: false,
+            last_sweep: Instant::now(),
+            sweep_task: None,
+        }
+    }
+
+    /// One turn of the poll loop after a poll: dispatch what it returned, land or start a
+    /// flush, refresh derived documents and sweep the journal when due. An error stops the
+    /// loop.
+    pub fn step(
+        &mut self,
+        consumer: &BaseConsumer<AnalyticsContext>,
+        message: Option<Result<BorrowedMessage<'_>, KafkaError>>,
+    ) -> anyhow::Result<()> {
+        if let Some(f) = &self.fatal {
+            return Err(anyhow!("{f}"));
+        }
+        self.idle = message.is_none();
+        match message {
+            Some(Ok(m)) => self.dispatch(&m),
+            Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                return Err(anyhow!("fatal consumer error: {code}"))
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            None => {}
+        }
+        if self.idle && self.pending == 0 && self.inflight.is_none() {
+            self.metrics.progressed(); // nothing waiting: not stalled
+        }
+        if let Err(e) = self.flush(consumer, "interval", false) {
+            if self.fatal.is_some() {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "flush failed");
+        }
+        self.refresh_derived(false);
+        self.sweep_journal();
+        Ok(())
+    }
+
+    /// At shutdown: persist everything dispatched (retries stop when `give_up` is
+    /// cancelled), remove every journal chunk without a manifest (what crashed instances
+    /// left, however young), and bring the derived documents up to date.
+    pub fn drain(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        let result = self.flush(consumer, "shutdown", true);
+        if let Some(t) = self.sweep_task.take() {
+            let _ = self.rt.block_on(t);
+        }
+        let swept = self.rt.block_on(journal::recover_older_than(
+            &self.store,
+            &self.give_up,
+            chrono::TimeDelta::zero(),
+        ));
+        if let Err(e) = swept {
+            tracing::warn!(error = %e, "journal not swept at shutdown; the next recovery does it");
+        }
+        self.refresh_derived(true);
+        result
+    }
+}
