@@ -12,7 +12,6 @@
 mod helpers;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -22,16 +21,13 @@ use helpers::{
     expected, stop, Bed, Guard,
 };
 use serde_json::Value;
+use testkit::repo_root as root;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// One row of the fault table.

@@ -5,7 +5,6 @@
 #[path = "it/helpers.rs"]
 mod helpers;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,10 +12,7 @@ use futures::future::join_all;
 use rdkafka::producer::FutureRecord;
 
 use helpers::{poll_until, Cluster};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use testkit::repo_root as root;
 
 /// Run a script of scripts/ with extra environment; returns its stdout and stderr.
 fn script(args: &[&str], env: &[(&str, &str)]) -> String {

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,26 +16,12 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use secrecy::SecretString;
 
 #[derive(Clone)]
 pub struct Bed {
     pub env: HashMap<String, String>,
     pub emulator: String,
     pub id: String,
-}
-
-fn read_env(path: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run `make test` (or `make local-up` and scripts/firestore-up.sh)",
-                path.display()
-            )
-        })
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect()
 }
 
 /// One record read back from a topic.
@@ -51,10 +37,8 @@ pub struct Rec {
 
 impl Bed {
     pub fn new(name: &str) -> Bed {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let env = read_env(&root.join(".local/kafka/client.env"));
-        let emulator =
-            read_env(&root.join(".local/firestore/env"))["FIRESTORE_EMULATOR_HOST"].clone();
+        let env = testkit::Cluster::from_env().env;
+        let emulator = testkit::local_env("firestore/env")["FIRESTORE_EMULATOR_HOST"].clone();
         let id = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         Bed { env, emulator, id }
     }
@@ -72,19 +56,18 @@ impl Bed {
         format!("p-{}", self.id)
     }
 
+    fn cluster(&self) -> testkit::Cluster {
+        testkit::Cluster {
+            env: self.env.clone(),
+        }
+    }
+
     pub fn password_file(&self, user: &str) -> PathBuf {
-        Path::new(&self.env["KAFKA_SECRETS_DIR"]).join(format!("{user}.password"))
+        self.cluster().password_file(user)
     }
 
     pub fn kafka(&self, user: &str) -> KafkaSettings {
-        let pw = std::fs::read_to_string(self.password_file(user)).expect("password");
-        KafkaSettings::new(
-            &self.env["KAFKA_BROKERS"],
-            user,
-            SecretString::from(pw.trim().to_owned()),
-            &self.env["KAFKA_SSL_CA_LOCATION"],
-        )
-        .expect("settings")
+        self.cluster().settings(user)
     }
 
     pub async fn store(&self) -> Store {
@@ -352,17 +335,7 @@ pub fn stop(child: &mut Child, signal: &str) -> std::process::ExitStatus {
     }
 }
 
-/// Kills the child on drop, so a failing test leaves no process behind.
-pub struct Guard(pub Option<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+pub use testkit::Guard;
 
 /// What Firestore must hold, computed directly from the records of the topic: the distinct
 /// (by event_id) valid events. Written independently of the service's aggregation code.

@@ -2,7 +2,7 @@
 //! a password, and no secret is tracked by git.
 use std::process::Command;
 
-use crate::env::{local_env, passwords, repo_root, workspace_bin};
+use testkit::{local_env, passwords, repo_root, workspace_bin};
 
 const SECRET: &str = "pw-that-must-never-be-printed-4711";
 

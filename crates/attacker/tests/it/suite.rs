@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::env::{local_env, passwords, workspace_bin, Guarded};
+use testkit::{local_env, passwords, workspace_bin, Guard};
 
 #[test]
 fn every_attack_is_rejected_and_analytics_survives_the_poison() {
@@ -16,7 +16,7 @@ fn every_attack_is_rejected_and_analytics_survives_the_poison() {
 
     // Analytics exactly as deployed: the `analytics` principal, the real topic and group,
     // with librdkafka's security debugging on to give a leaked password every chance.
-    let mut analytics = Guarded::spawn(
+    let mut analytics = Guard::spawn(
         Command::new(workspace_bin("analytics"))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -102,7 +102,7 @@ fn every_attack_is_rejected_and_analytics_survives_the_poison() {
 
     assert!(analytics.alive(), "analytics died during the attacks");
     let status = analytics
-        .terminate(Duration::from_secs(60))
+        .signal("-TERM", Duration::from_secs(60))
         .expect("analytics stops on SIGTERM");
     let log = std::fs::read_to_string(&analytics_log).expect("analytics log");
     assert!(status.success(), "analytics exited {status:?}:\n{log}");

@@ -3,8 +3,7 @@
 //! node control for failure tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use platform::{KafkaSettings, ObservedContext};
@@ -12,65 +11,26 @@ use rdkafka::admin::AdminClient;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
-use secrecy::SecretString;
 
-pub struct Cluster {
-    env: HashMap<String, String>,
-}
+/// The native cluster (its client settings come from the test kit) with the clients and
+/// node control the platform's tests need.
+pub struct Cluster(testkit::Cluster);
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
+impl std::ops::Deref for Cluster {
+    type Target = testkit::Cluster;
+    fn deref(&self) -> &testkit::Cluster {
+        &self.0
+    }
 }
 
 impl Cluster {
     /// The cluster started by `make local-up` (or `make test`). Panics with the fix if absent.
     pub fn from_env() -> Cluster {
-        let path = std::env::var_os("KAFKA_CLIENT_ENV")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join(".local/kafka/client.env"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e}. These tests need the native cluster: run `make test`, or `make local-up` first.", path.display())
-        });
-        let env = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect();
-        Cluster { env }
-    }
-
-    pub fn var(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("client.env lacks {key}"))
+        Cluster(testkit::Cluster::from_env())
     }
 
     pub fn events_topic(&self) -> &str {
         self.var("KAFKA_EVENTS_TOPIC")
-    }
-
-    pub fn password(&self, user: &str) -> SecretString {
-        let path = Path::new(self.var("KAFKA_SECRETS_DIR")).join(format!("{user}.password"));
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        SecretString::from(text.trim().to_owned())
-    }
-
-    pub fn settings(&self, user: &str) -> KafkaSettings {
-        self.settings_with_password(user, self.password(user))
-    }
-
-    pub fn settings_with_password(&self, user: &str, password: SecretString) -> KafkaSettings {
-        KafkaSettings::new(
-            self.var("KAFKA_BROKERS"),
-            user,
-            password,
-            self.var("KAFKA_SSL_CA_LOCATION"),
-        )
-        .unwrap_or_else(|e| panic!("settings for {user}: {e:?}"))
     }
 
     /// An idempotent `acks=all` producer, as the simulator configures it.

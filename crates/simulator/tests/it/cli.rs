@@ -137,32 +137,18 @@ fn realtime_mode_stamps_events_with_the_wall_clock() {
 
 #[test]
 fn sigterm_stops_an_unbounded_run_with_a_summary() {
-    let mut child = simulator()
-        .args(["--dry-run", "--users", "500", "--rate", "0"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawns");
+    let mut child = testkit::Guard::spawn(
+        simulator()
+            .args(["--dry-run", "--users", "500", "--rate", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("simulator did not stop within 20 s of SIGTERM");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let status = child
+        .signal("-TERM", std::time::Duration::from_secs(20))
+        .expect("simulator stops within 20 s of SIGTERM");
     let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+    std::io::Read::read_to_string(&mut child.child().stderr.take().expect("stderr"), &mut err)
         .expect("read");
     assert!(status.success(), "{err}");
     assert!(err.contains("simulator summary"), "{err}");

@@ -2,53 +2,21 @@
 //! independent consumer: exactly the delivered count, every event valid, each session in one
 //! partition and in order.
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use platform::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use secrecy::SecretString;
 use simulator::run::run;
 use simulator::sink::{Sink, Stats};
+use testkit::Cluster;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::settings;
 
-fn client_env() -> HashMap<String, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = std::env::var_os("KAFKA_CLIENT_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".local/kafka/client.env"));
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run `make test` or `make local-up`",
-                path.display()
-            )
-        })
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect()
-}
-
-fn kafka_settings(env: &HashMap<String, String>, user: &str) -> KafkaSettings {
-    let pw = std::fs::read_to_string(
-        Path::new(&env["KAFKA_SECRETS_DIR"]).join(format!("{user}.password")),
-    )
-    .expect("password");
-    KafkaSettings::new(
-        &env["KAFKA_BROKERS"],
-        user,
-        SecretString::from(pw.trim().to_owned()),
-        &env["KAFKA_SSL_CA_LOCATION"],
-    )
-    .expect("settings")
-}
-
-fn reader(env: &HashMap<String, String>) -> BaseConsumer {
-    kafka_settings(env, "admin")
+fn reader(cluster: &Cluster) -> BaseConsumer {
+    cluster
+        .settings("admin")
         .client_config("simulator-it-reader")
         .set("group.id", "simulator-it-reader")
         .set("enable.auto.commit", "false")
@@ -58,9 +26,9 @@ fn reader(env: &HashMap<String, String>) -> BaseConsumer {
 
 #[tokio::test]
 async fn a_bounded_run_lands_exactly_once_in_order_per_session() {
-    let env = client_env();
-    let topic = env["KAFKA_EVENTS_TOPIC"].clone();
-    let reader = reader(&env);
+    let cluster = Cluster::from_env();
+    let topic = cluster.var("KAFKA_EVENTS_TOPIC").to_owned();
+    let reader = reader(&cluster);
     let md = reader
         .fetch_metadata(Some(&topic), Duration::from_secs(10))
         .expect("metadata");
@@ -80,7 +48,7 @@ async fn a_bounded_run_lands_exactly_once_in_order_per_session() {
 
     let stats = Arc::new(Stats::default());
     let sink = Arc::new(
-        Sink::kafka(&kafka_settings(&env, "simulator"), &topic, stats.clone()).expect("producer"),
+        Sink::kafka(&cluster.settings("simulator"), &topic, stats.clone()).expect("producer"),
     );
     let s = settings(&[
         "--topic",
