@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -157,6 +158,9 @@ pub struct Coordinator {
     idle: bool,
     /// Flushes failed in a row for want of dead-letter deliveries.
     dead_letter_failures: u32,
+    /// Shared with the workers: records carry the generation they were dispatched in, and
+    /// a reset starts a new one (see [`Record::generation`]).
+    generation: Arc<AtomicU64>,
     /// The assignment is paused: `max_records_per_flush` records wait for a flush.
     paused: bool,
     last_sweep: Instant,
@@ -199,6 +203,7 @@ impl Coordinator {
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec),
             timestamp_ms: m.timestamp().to_millis(),
+            generation: self.generation.load(Ordering::Acquire),
         };
         let w = self.worker_for(record.key.as_deref());
         self.metrics
@@ -321,6 +326,7 @@ impl Coordinator {
     }
 
     fn reset_workers(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let acks: Vec<_> = self
             .workers
             .iter()
@@ -674,6 +680,7 @@ impl Coordinator {
         workers: Vec<mpsc::Sender<Work>>,
         metrics: Arc<Metrics>,
         give_up: CancellationToken,
+        generation: Arc<AtomicU64>,
     ) -> Self {
         Coordinator {
             cfg,
@@ -694,6 +701,7 @@ impl Coordinator {
             newest_ms: None,
             idle: false,
             dead_letter_failures: 0,
+            generation,
             paused: false,
             last_sweep: Instant::now(),
             sweep_task: None,

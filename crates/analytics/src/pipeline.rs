@@ -41,6 +41,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let give_up = CancellationToken::new();
+    let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let dlq: FutureProducer<ObservedContext> = kafka
         .client_config("analytics-dlq")
         .set("enable.idempotence", "true")
@@ -62,6 +63,7 @@ pub async fn run(
         session_capacity: cfg.session_capacity,
         metrics: metrics.clone(),
         stop: give_up.clone(),
+        generation: generation.clone(),
     };
     for _ in 0..cfg.workers.max(1) {
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
@@ -74,6 +76,7 @@ pub async fn run(
         senders,
         metrics.clone(),
         give_up.clone(),
+        generation,
     )));
     let context = AnalyticsContext::new(coordinator.clone(), metrics.clone());
     let mut config = kafka.client_config("analytics");

@@ -44,6 +44,10 @@ pub struct Record {
     pub payload: Option<Vec<u8>>,
     /// The record's Kafka timestamp (ms): its ingestion time for the event-time window.
     pub timestamp_ms: Option<i64>,
+    /// The [`WorkerContext::generation`] it was dispatched in: a reset starts a new one, and
+    /// records of an older one are dropped unprocessed (their partitions resume at the
+    /// markers).
+    pub generation: u64,
 }
 
 /// Why a worker cannot go on; the next barrier reports it.
@@ -131,6 +135,15 @@ pub struct WorkerContext {
     pub session_capacity: usize,
     pub metrics: Arc<Metrics>,
     pub stop: CancellationToken,
+    /// The current generation of dispatched records (see [`Record::generation`]).
+    pub generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl WorkerContext {
+    /// A record dispatched before the last reset: dropped, not processed.
+    fn stale(&self, record: &Record) -> bool {
+        record.generation != self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl std::fmt::Debug for WorkerContext {
@@ -181,6 +194,14 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     let mut open: u64 = 1;
     let mut works = Vec::with_capacity(READ_AHEAD);
     while inbox.recv_many(&mut works, READ_AHEAD).await > 0 {
+        // Records queued before a reset are dropped at once, so a reset (a rebalance) waits
+        // for no Firestore read on their behalf.
+        let queued = works.len();
+        works.retain(|w| !matches!(w, Work::Record(r) if ctx.stale(r)));
+        ctx.metrics.queued.fetch_sub(
+            (queued - works.len()) as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         // Sessions not in memory have no events in flight (only durable sessions are
         // evicted), so their documents are stable and may be read ahead of their records.
         let mut preloaded = if failure.is_none() {
@@ -202,6 +223,9 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     if failure.is_some() {
                         continue; // the next barrier reports the failure; nothing more is counted
+                    }
+                    if ctx.stale(&record) {
+                        continue; // a reset is on its way: dropped like the ones before it
                     }
                     let counting = Counting {
                         sessions: &mut sessions,
@@ -557,6 +581,7 @@ mod tests {
             key: Some(b"k".to_vec()),
             payload: Some(vec![b'x'; bytes]),
             timestamp_ms: None,
+            generation: 0,
         }
     }
 
