@@ -487,9 +487,12 @@ fn dead_letter_record(
 ) -> (Vec<u8>, Vec<(&'static str, String)>) {
     let payload = record.payload.as_deref().unwrap_or_default();
     let mut headers = vec![
-        ("dlq.reason", rejection.reason.to_owned()),
-        ("dlq.detail", rejection.detail.chars().take(1024).collect()),
-        ("dlq.source", source.to_owned()),
+        (events::dlq::REASON, rejection.reason.to_owned()),
+        (
+            events::dlq::DETAIL,
+            rejection.detail.chars().take(1024).collect(),
+        ),
+        (events::dlq::SOURCE, source.to_owned()),
     ];
     let overhead = 512
         + record.key.as_ref().map_or(0, Vec::len)
@@ -501,8 +504,8 @@ fn dead_letter_record(
         return (payload.to_vec(), headers);
     }
     let excerpt = payload[..payload.len().min(DLQ_EXCERPT_BYTES)].to_vec();
-    headers.push(("dlq.truncated", "true".to_owned()));
-    headers.push(("dlq.original_bytes", payload.len().to_string()));
+    headers.push((events::dlq::TRUNCATED, "true".to_owned()));
+    headers.push((events::dlq::ORIGINAL_BYTES, payload.len().to_string()));
     (excerpt, headers)
 }
 
@@ -597,7 +600,7 @@ mod tests {
         let (payload, headers) =
             dead_letter_record(&record(10_000), &rejection(), "t/1/2", 900_000);
         assert_eq!(payload.len(), 10_000);
-        assert!(!headers.iter().any(|(k, _)| *k == "dlq.truncated"));
+        assert!(!headers.iter().any(|(k, _)| *k == events::dlq::TRUNCATED));
     }
 
     #[test]
@@ -605,9 +608,9 @@ mod tests {
         let (payload, headers) =
             dead_letter_record(&record(1_048_576), &rejection(), "t/1/2", 900_000);
         assert_eq!(payload.len(), DLQ_EXCERPT_BYTES);
-        assert!(headers.contains(&("dlq.truncated", "true".to_owned())));
-        assert!(headers.contains(&("dlq.original_bytes", "1048576".to_owned())));
-        assert!(headers.contains(&("dlq.reason", "oversized".to_owned())));
+        assert!(headers.contains(&(events::dlq::TRUNCATED, "true".to_owned())));
+        assert!(headers.contains(&(events::dlq::ORIGINAL_BYTES, "1048576".to_owned())));
+        assert!(headers.contains(&(events::dlq::REASON, "oversized".to_owned())));
     }
 
     #[test]

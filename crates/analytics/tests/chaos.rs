@@ -505,7 +505,7 @@ async fn chaos_against_ground_truth() {
                 r.key
                     .clone()
                     .map(|k| String::from_utf8_lossy(&k).into_owned())?,
-                r.headers.get("dlq.reason")?.clone(),
+                r.headers.get(events::dlq::REASON)?.clone(),
             ))
         })
         .collect();
@@ -521,7 +521,7 @@ async fn chaos_against_ground_truth() {
     // by the next owner): copies share `dlq.source`, and only poison is there.
     let sources: std::collections::BTreeSet<&String> = dlq
         .iter()
-        .filter_map(|r| r.headers.get("dlq.source"))
+        .filter_map(|r| r.headers.get(events::dlq::SOURCE))
         .collect();
     assert_eq!(
         sources.len(),

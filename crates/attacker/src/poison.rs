@@ -283,8 +283,8 @@ impl Suite {
                     format!("not dead-lettered within {:?}", t.poison_timeout),
                 ),
                 (true, Some((at, r))) => {
-                    let reason = r.header("dlq.reason").unwrap_or("");
-                    let detail = r.header("dlq.detail").unwrap_or("");
+                    let reason = r.header(events::dlq::REASON).unwrap_or("");
+                    let detail = r.header(events::dlq::DETAIL).unwrap_or("");
                     let intact =
                         r.payload.as_deref().unwrap_or_default() == p.record.bytes.as_slice();
                     let verdict = if p.reasons.contains(&reason) && intact {

@@ -8,12 +8,14 @@
 //!   refuses out-of-range or unsafe input at decode time, so a decoded event is safe to turn
 //!   into Firestore paths and exact sums.
 //! - [`codec`]: [`encode`] and the strict [`decode`], which never panics on arbitrary bytes.
+//! - [`dlq`]: the headers of the dead-letter topic.
 //! - [`error`]: [`DecodeError`], whose variants say what is wrong and carry a stable
 //!   [`DecodeError::reason`] code for dead-letter headers and metrics.
 //!
 //! This crate is serde only: no I/O, no clock, no Kafka.
 
 pub mod codec;
+pub mod dlq;
 pub mod error;
 pub mod model;
 pub mod values;

@@ -648,10 +648,10 @@ pub async fn assert_ranked_products_active(store: &Store, doc: &str) -> usize {
 pub fn assert_excerpt_dead_lettered(dlq: &[Rec], original_bytes: usize) {
     let excerpt = dlq
         .iter()
-        .find(|r| r.headers.get("dlq.truncated").map(String::as_str) == Some("true"))
+        .find(|r| r.headers.get(events::dlq::TRUNCATED).map(String::as_str) == Some("true"))
         .expect("the record at the size limit is dead-lettered as an excerpt");
     assert_eq!(
-        excerpt.headers.get("dlq.original_bytes"),
+        excerpt.headers.get(events::dlq::ORIGINAL_BYTES),
         Some(&original_bytes.to_string())
     );
     assert_eq!(excerpt.payload.as_ref().map(Vec::len), Some(4096));

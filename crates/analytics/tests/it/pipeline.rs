@@ -185,12 +185,17 @@ async fn every_aggregate_is_exact_with_duplicates_late_events_and_poison() {
     let dlq = bed.read(&bed.dlq());
     let sources: std::collections::BTreeSet<_> = dlq
         .iter()
-        .map(|r| r.headers.get("dlq.source").cloned().unwrap_or_default())
+        .map(|r| {
+            r.headers
+                .get(events::dlq::SOURCE)
+                .cloned()
+                .unwrap_or_default()
+        })
         .collect();
     assert_eq!(sources.len(), poison.len(), "{dlq:?}");
     let reasons: std::collections::BTreeSet<_> = dlq
         .iter()
-        .filter_map(|r| r.headers.get("dlq.reason").cloned())
+        .filter_map(|r| r.headers.get(events::dlq::REASON).cloned())
         .collect();
     for reason in [
         "invalid_json",
