@@ -42,10 +42,8 @@ if ! pid_alive "$LOCAL_DIR/analytics/pid"; then
   echo "attack-$(date +%s)" > "$project_file"
   log "analytics: consuming $KAFKA_EVENTS_TOPIC as 'analytics' into Firestore project $(cat "$project_file")"
   GCLOUD_PROJECT=$(cat "$project_file") EVENTS_TOPIC=$KAFKA_EVENTS_TOPIC DLQ_TOPIC=$KAFKA_DLQ_TOPIC \
-    ANALYTICS_GROUP=$KAFKA_ANALYTICS_GROUP KAFKA_SASL_USERNAME=analytics \
-    KAFKA_SASL_PASSWORD_FILE=$(password_file analytics) RUST_LOG="${RUST_LOG:-info,librdkafka=warn}" \
-    start_tracked "$LOCAL_DIR/analytics/pid" "target/release/analytics" "$LOCAL_DIR/analytics/analytics.log" \
-    target/release/analytics
+    ANALYTICS_GROUP=$KAFKA_ANALYTICS_GROUP \
+    start_analytics "$LOCAL_DIR/analytics/pid" "$LOCAL_DIR/analytics/analytics.log"
   started=(analytics "${started[@]}")
 fi
 [[ -s $project_file ]] || die "analytics runs but $project_file is missing: stop it (make local-down) and retry"

@@ -66,10 +66,11 @@ fill() {
 # a Prometheus metric without labels).
 value() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
 
-# start_analytics TOPIC LOG: analytics on TOPIC, in a Firestore project and group of that name.
-start_analytics() {
+# analytics_on TOPIC LOG: analytics on TOPIC, in a Firestore project and group of that name
+# (as admin: benchmark topics are not in the ACLs).
+analytics_on() {
   GCLOUD_PROJECT=$1 EVENTS_TOPIC=$1 DLQ_TOPIC=$1-dlq ANALYTICS_GROUP=$1 ANALYTICS_ADMIN_ADDR=$ADMIN_ADDR \
-    start_tracked "$WORK/analytics.pid" "target/release/analytics" "$2" target/release/analytics
+    start_analytics "$WORK/analytics.pid" "$2" admin
 }
 
 # Sum of the persisted offset markers of PROJECT: every event below them is durable.
@@ -80,7 +81,7 @@ markers_sum() {
 
 # drain TOPIC EVENTS: run analytics until every event is durable; sets max_rss (KiB).
 drain() {
-  start_analytics "$1" "$WORK/analytics-$1.log"
+  analytics_on "$1" "$WORK/analytics-$1.log"
   local apid rss; read -r apid _ < "$WORK/analytics.pid"
   max_rss=0
   while (( $(markers_sum "$1") < $2 )); do
@@ -93,7 +94,7 @@ drain() {
 
 # live TOPIC SECONDS: analytics caught up on a live topic, the simulator at FRESH_RATE.
 live() {
-  start_analytics "$1" "$WORK/analytics-$1.log"
+  analytics_on "$1" "$WORK/analytics-$1.log"
   sleep 3
   target/release/simulator --topic "$1" --users 1000 --rate "$FRESH_RATE" --duration "$2s" --progress-seconds 3600 2> "$WORK/sim-$1.txt"
   sleep 4

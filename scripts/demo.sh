@@ -24,8 +24,7 @@ export GCLOUD_PROJECT="$PROJECT" EVENTS_TOPIC="$KAFKA_EVENTS_TOPIC" DLQ_TOPIC="$
 export RUST_LOG="${RUST_LOG:-info,librdkafka=warn}"
 
 log "analytics: consuming $EVENTS_TOPIC as 'analytics' into Firestore project $PROJECT (metrics on 127.0.0.1:9464)"
-KAFKA_SASL_USERNAME=analytics KAFKA_SASL_PASSWORD_FILE=$(password_file analytics) \
-  start_tracked "$LOCAL_DIR/analytics/pid" "target/release/analytics" "$LOCAL_DIR/analytics/analytics.log" target/release/analytics
+start_analytics "$LOCAL_DIR/analytics/pid" "$LOCAL_DIR/analytics/analytics.log"
 
 log "simulator: ${SECONDS_TO_RUN}s at $RATE events/s as 'simulator'"
 KAFKA_SASL_USERNAME=simulator KAFKA_SASL_PASSWORD_FILE=$(password_file simulator) \
