@@ -488,14 +488,10 @@ impl Coordinator {
                 }
                 Ok(())
             }
-            Ok(Err(Failure::DeadLetter(e))) => self.dead_letter_failed(consumer, e),
-            Ok(Err(Failure::Store(e))) => self.failed(consumer, Failure::Store(e)),
+            Ok(Err(failure)) => self.failed(consumer, failure),
             Err(e) => self.failed(
                 consumer,
-                Failure::Store(StoreError::Permanent {
-                    code: firestore::gcloud_sdk::tonic::Code::Internal,
-                    message: format!("flush task failed: {e}"),
-                }),
+                Failure::Internal(format!("flush task failed: {e}")),
             ),
         }
     }
@@ -582,6 +578,11 @@ impl Coordinator {
     ) -> anyhow::Result<()> {
         let e = match failure {
             Failure::DeadLetter(e) => return self.dead_letter_failed(consumer, e),
+            Failure::Internal(e) => {
+                let message = format!("analytics cannot go on: {e}");
+                self.set_fatal(message.clone());
+                return Err(anyhow!(message));
+            }
             Failure::Store(e) => e,
         };
         self.metrics
@@ -652,12 +653,7 @@ async fn collect(
                 dead_letters.extend(batch.dead_letters);
             }
             Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(Failure::Store(StoreError::Permanent {
-                    code: firestore::gcloud_sdk::tonic::Code::Internal,
-                    message: "a worker stopped".into(),
-                }))
-            }
+            Err(_) => return Err(Failure::Internal("a worker stopped".into())),
         }
     }
     Ok((deltas, dead_letters))

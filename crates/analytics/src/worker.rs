@@ -56,6 +56,9 @@ pub enum Failure {
     Store(StoreError),
     /// The dead-letter topic did not take a record within the bounded retries.
     DeadLetter(String),
+    /// The pipeline itself broke (a worker or a flush task stopped): not Firestore's doing,
+    /// and fatal.
+    Internal(String),
 }
 
 impl From<StoreError> for Failure {
@@ -69,6 +72,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Store(e) => write!(f, "{e}"),
             Failure::DeadLetter(e) => write!(f, "dead-letter delivery failed: {e}"),
+            Failure::Internal(e) => write!(f, "internal failure: {e}"),
         }
     }
 }
