@@ -73,10 +73,11 @@ analytics_on() {
     start_analytics "$WORK/analytics.pid" "$2" admin
 }
 
-# Sum of the persisted offset markers of PROJECT: every event below them is durable.
-markers_sum() {
-  curl -sf "http://$FIRESTORE_EMULATOR_HOST/v1/projects/$1/databases/(default)/documents/_offsets?pageSize=300" \
-    | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(int(x["fields"]["next_offset"]["integerValue"]) for x in d.get("documents",[])))' 2>/dev/null || echo 0
+# persisted: records whose flush has landed in the running analytics (aggregates applied and
+# the flush's writes counted; the markers alone are visible one step earlier, before the
+# applies and before the writes reach the metrics).
+persisted() {
+  curl -sf "http://$ADMIN_ADDR/metrics" | awk '$1 == "analytics_persisted_records_total" {print $2; f=1} END {if (!f) print 0}'
 }
 
 # drain TOPIC EVENTS: run analytics until every event is durable; sets max_rss (KiB).
@@ -84,7 +85,7 @@ drain() {
   analytics_on "$1" "$WORK/analytics-$1.log"
   local apid rss; read -r apid _ < "$WORK/analytics.pid"
   max_rss=0
-  while (( $(markers_sum "$1") < $2 )); do
+  while (( $(persisted) < $2 )); do
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$apid/status" 2>/dev/null || echo 0)
     (( ${rss:-0} > max_rss )) && max_rss=$rss
     pid_alive "$WORK/analytics.pid" || { tail -20 "$WORK/analytics-$1.log"; die "analytics exited"; }

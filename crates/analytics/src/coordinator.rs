@@ -468,14 +468,20 @@ impl Coordinator {
                 // Partitions revoked since the flush started are someone else's now (their
                 // offsets too): only the ones still owned take the new markers.
                 let mut tpl = TopicPartitionList::new();
+                let mut persisted = 0;
                 for (p, m) in markers {
                     if let Some(s) = self.partitions.get_mut(&p) {
+                        let before = s.marker.as_ref().map_or(0, |old| old.next_offset);
+                        persisted += (m.next_offset - before).max(0) as u64;
                         tpl.add_partition_offset(&topic, p, Offset::Offset(m.next_offset))?;
                         s.marker = Some(m);
                     }
                 }
                 let micros = inflight.started.elapsed().as_micros() as u64;
                 self.metrics.flushed(micros, stats.writes, stats.commits);
+                self.metrics
+                    .persisted_records
+                    .fetch_add(persisted, std::sync::atomic::Ordering::Relaxed);
                 self.metrics.progressed();
                 self.dead_letter_failures = 0;
                 self.metrics

@@ -23,6 +23,9 @@ pub struct Metrics {
     pub firestore_commits: AtomicU64,
     pub firestore_errors: AtomicU64,
     pub resets: AtomicU64,
+    /// Records below the markers this instance's landed flushes advanced: their aggregates
+    /// are applied, not only journalled (a marker is visible from the manifest on).
+    pub persisted_records: AtomicU64,
     /// Highest writes/second to one document seen between two flushes, x1000.
     pub max_doc_writes_per_second_milli: AtomicU64,
     lag: Mutex<BTreeMap<i32, i64>>,
@@ -246,6 +249,11 @@ impl Metrics {
             self.sessions_loaded.load(r)
         );
         let _ = writeln!(out, "analytics_resets_total {}", self.resets.load(r));
+        let _ = writeln!(
+            out,
+            "analytics_persisted_records_total {}",
+            self.persisted_records.load(r)
+        );
         let _ = writeln!(out, "# TYPE analytics_freshness_seconds summary");
         for q in [0.5, 0.99] {
             if let Some(v) = self.freshness_quantile(q) {
