@@ -10,6 +10,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::Bed;
 
+/// `views_count` of the document at `path`, which must exist.
+async fn views(store: &analytics::store::Store, path: &str) -> Option<i64> {
+    let doc = store
+        .get(path)
+        .await
+        .expect("read")
+        .expect("document exists");
+    int_field(&doc, "views_count")
+}
+
 fn delta(n: i64) -> DocDelta {
     let mut d = DocDelta::default();
     d.increments.insert("views_count".into(), n);
@@ -61,12 +71,10 @@ async fn an_interrupted_flush_is_recovered_exactly_once_and_orphans_never_count(
         0,
         "a second recovery applies nothing"
     );
-    let doc = store
-        .get("products/p1/statistics/lifetime")
-        .await
-        .expect("read")
-        .expect("applied");
-    assert_eq!(int_field(&doc, "views_count"), Some(5));
+    assert_eq!(
+        views(&store, "products/p1/statistics/lifetime").await,
+        Some(5)
+    );
     assert!(
         store.get("_journal/f1-0").await.expect("read").is_none(),
         "applied chunk deleted"
@@ -87,13 +95,8 @@ async fn an_interrupted_flush_is_recovered_exactly_once_and_orphans_never_count(
         store.get("_journal/f2-0").await.expect("read").is_none(),
         "the orphan is gone"
     );
-    let doc = store
-        .get("products/p1/statistics/lifetime")
-        .await
-        .expect("read")
-        .expect("still there");
     assert_eq!(
-        int_field(&doc, "views_count"),
+        views(&store, "products/p1/statistics/lifetime").await,
         Some(5),
         "the orphan never counted"
     );
@@ -138,13 +141,8 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
         .await
         .is_err());
 
-    let doc = store
-        .get("statistics/lifetime")
-        .await
-        .expect("read")
-        .expect("exists");
     assert_eq!(
-        int_field(&doc, "views_count"),
+        views(&store, "statistics/lifetime").await,
         Some(2),
         "only the owner's flushes counted"
     );
@@ -155,12 +153,7 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
     assert_eq!(m.next_offset, 20);
     // The refused flushes left chunks without manifests; they never count.
     assert_eq!(journal::recover(&store, &stop).await.expect("recover"), 0);
-    let doc = store
-        .get("statistics/lifetime")
-        .await
-        .expect("read")
-        .expect("exists");
-    assert_eq!(int_field(&doc, "views_count"), Some(2));
+    assert_eq!(views(&store, "statistics/lifetime").await, Some(2));
 }
 
 /// A flush refused at its manifest (a fenced zombie) leaves no journal behind.
@@ -234,12 +227,10 @@ async fn a_multi_megabyte_journal_is_recovered() {
         chunks as usize
     );
     for i in 0..chunks {
-        let doc = store
-            .get(&format!("products/p{i}/statistics/lifetime"))
-            .await
-            .expect("read")
-            .expect("applied");
-        assert_eq!(int_field(&doc, "views_count"), Some(1));
+        assert_eq!(
+            views(&store, &format!("products/p{i}/statistics/lifetime")).await,
+            Some(1)
+        );
     }
     assert_eq!(store.list("_journal", &[]).await.expect("list").len(), 0);
     assert_eq!(store.list("_flushes", &[]).await.expect("list").len(), 0);
