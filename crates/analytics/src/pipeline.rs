@@ -1,10 +1,10 @@
 //! The consumer side: one poll loop (on a blocking thread) owns the Kafka consumer, routes
 //! each record to a worker by its key (so a session's events keep their order), and every
 //! flush interval collects the workers' deltas with a barrier and persists them with their
-//! offsets ([`crate::journal`]) in the background while consumption goes on; one flush at a time is
-//! in flight, the next barrier waits for it. Kafka offsets are committed only after that;
-//! they are a hint, the Firestore markers are the truth, and a partition is always resumed
-//! from its marker.
+//! offsets ([`crate::journal`]) in the background while consumption goes on (the flush
+//! protocol is [`crate::coordinator`]'s); one flush at a time is in flight. Kafka offsets are
+//! committed only after that; they are a hint, the Firestore markers are the truth, and a
+//! partition is always resumed from its marker.
 //!
 //! Backpressure: worker queues are bounded; when one is full the poll loop blocks, stops
 //! polling, and librdkafka's own bounded prefetch fills and stops fetching. With
