@@ -11,62 +11,10 @@ use firestore::gcloud_sdk::google::firestore::v1::Document;
 
 use crate::aggregate::{map, LIFETIME};
 use crate::deltas::FieldValue;
+use crate::figures::{self, PaymentUse, ProductCounters, ProductFigure, Totals};
 use crate::store::{int_field, str_field, Precondition, Store, StoreError, ENTITY_FIELDS};
 
-/// Weights of the interest score: Σ weight × counter.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Weights {
-    pub view: i64,
-    pub add_to_cart: i64,
-    pub remove_from_cart: i64,
-    pub purchase: i64,
-}
-
-impl Default for Weights {
-    fn default() -> Self {
-        Weights {
-            view: 1,
-            add_to_cart: 3,
-            remove_from_cart: -2,
-            purchase: 5,
-        }
-    }
-}
-
-impl Weights {
-    /// Parse `view=1,add=3,remove=-2,purchase=5`.
-    pub fn parse(s: &str) -> Result<Weights, String> {
-        let mut w = Weights::default();
-        for kv in s.split(',').filter(|x| !x.trim().is_empty()) {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| format!("{kv:?} is not name=weight"))?;
-            let v: i64 = v
-                .trim()
-                .parse()
-                .map_err(|_| format!("{kv:?}: weight must be an integer"))?;
-            match k.trim() {
-                "view" => w.view = v,
-                "add" => w.add_to_cart = v,
-                "remove" => w.remove_from_cart = v,
-                "purchase" => w.purchase = v,
-                other => {
-                    return Err(format!(
-                        "unknown interest weight {other:?} (view, add, remove, purchase)"
-                    ))
-                }
-            }
-        }
-        Ok(w)
-    }
-
-    fn score(&self, views: i64, adds: i64, removes: i64, units: i64) -> i64 {
-        self.view * views
-            + self.add_to_cart * adds
-            + self.remove_from_cart * removes
-            + self.purchase * units
-    }
-}
+pub use crate::figures::Weights;
 
 /// Where a flush marks the buckets whose counters it changes: `_derived/{bucket}`, written
 /// atomically with its manifest (`flush` = its id). A marker is *ready* once that flush has
@@ -126,14 +74,6 @@ fn doc_id(store: &Store, name: &str) -> String {
         .to_owned()
 }
 
-fn ratio(part: i64, whole: i64) -> FieldValue {
-    FieldValue::Double(if whole > 0 {
-        part as f64 / whole as f64
-    } else {
-        0.0
-    })
-}
-
 /// Recompute the derived documents of `bucket` (`lifetime` or a day); with `marked`, only if
 /// its pending marker still has that update time (and delete it in the same commit).
 pub async fn materialize(
@@ -160,121 +100,118 @@ pub async fn materialize(
     paths.extend(product_entities.iter().map(|(id, _)| product_path(id)));
     let docs = store.get_many(&paths, &[]).await?;
     let s = docs.get(&summary_path);
-    let (started, ended, orders) = (
-        get(s, "started_sessions_count"),
-        get(s, "ended_sessions_count"),
-        get(s, "purchase_count"),
+    let totals = Totals {
+        sessions_started: get(s, "started_sessions_count"),
+        sessions_ended: get(s, "ended_sessions_count"),
+        sessions_duration_seconds: get(s, "total_sessions_duration_seconds"),
+        orders: get(s, "purchase_count"),
+        gross_cents: get(s, "total_amount_cents"),
+        discounts_cents: get(s, "total_discount_cents"),
+        net_revenue_cents: get(s, "net_revenue_cents"),
+        shipping_cents: get(s, "total_shipping_cents"),
+        paid_cents: get(s, "total_paid_cents"),
+    };
+    let name = |entity: &Document, field: &str, default: &str| {
+        str_field(entity, field).unwrap_or(default).to_owned()
+    };
+    let payments: Vec<PaymentUse> = payment_entities
+        .iter()
+        .map(|(id, entity)| PaymentUse {
+            id: id.clone(),
+            name: name(entity, "name", id),
+            uses: get(docs.get(&payment_path(id)), "usage_count"),
+        })
+        .collect();
+    let products: Vec<ProductCounters> = product_entities
+        .iter()
+        .map(|(id, entity)| {
+            let st = docs.get(&product_path(id));
+            ProductCounters {
+                id: id.clone(),
+                name: name(entity, "name", id),
+                category_id: name(entity, "category_id", ""),
+                category_name: name(entity, "category_name", ""),
+                views: get(st, "views_count"),
+                adds: get(st, "added_to_cart_count"),
+                removes: get(st, "removed_from_cart_count"),
+                units: get(st, "total_items_purchased"),
+                orders: get(st, "orders_count"),
+                revenue_cents: get(st, "total_amount_cents"),
+            }
+        })
+        .collect();
+    let f = figures::compute(
+        totals,
+        bucket == LIFETIME,
+        &products,
+        &payments,
+        weights,
+        top,
     );
 
-    let mut payments = Vec::new();
-    for (id, entity) in &payment_entities {
-        let st = docs.get(&payment_path(id));
-        payments.push((
-            get(st, "usage_count"),
-            id.clone(),
-            str_field(entity, "name").unwrap_or(id).to_owned(),
-        ));
-    }
-    payments.sort_by(|a, b| b.cmp(a));
-
-    let mut products = Vec::new();
-    let mut categories: BTreeMap<String, (String, i64)> = BTreeMap::new();
-    for (id, entity) in &product_entities {
-        let st = docs.get(&product_path(id));
-        let (views, adds, removes, units) = (
-            get(st, "views_count"),
-            get(st, "added_to_cart_count"),
-            get(st, "removed_from_cart_count"),
-            get(st, "total_items_purchased"),
-        );
-        if views == 0 && adds == 0 && removes == 0 && units == 0 {
-            continue; // no activity in this bucket: listed in neither ranking
-        }
-        let score = weights.score(views, adds, removes, units);
-        let category = str_field(entity, "category_id")
-            .unwrap_or_default()
-            .to_owned();
-        let category_name = str_field(entity, "category_name")
-            .unwrap_or_default()
-            .to_owned();
-        let entry = categories.entry(category).or_insert((category_name, 0));
-        entry.1 += score;
-        products.push((
-            units,
-            get(st, "orders_count"),
-            views,
-            get(st, "total_amount_cents"),
-            score,
-            id.clone(),
-            str_field(entity, "name").unwrap_or(id).to_owned(),
-        ));
-    }
-    let product_value = |p: &(i64, i64, i64, i64, i64, String, String)| {
+    let product_value = |p: &ProductFigure| {
         map(vec![
-            ("id", p.5.clone().into()),
-            ("name", p.6.clone().into()),
-            ("units", p.0.into()),
-            ("orders", p.1.into()),
-            ("views", p.2.into()),
-            ("conversion", ratio(p.1, p.2)),
-            ("revenue_cents", p.3.into()),
-            ("interest_score", p.4.into()),
+            ("id", p.id.clone().into()),
+            ("name", p.name.clone().into()),
+            ("units", p.units.into()),
+            ("orders", p.orders.into()),
+            ("views", p.views.into()),
+            ("conversion", FieldValue::Double(p.conversion)),
+            ("revenue_cents", p.revenue_cents.into()),
+            ("interest_score", p.interest_score.into()),
         ])
     };
-    let mut by_units = products.clone();
-    by_units.sort_by(|a, b| b.0.cmp(&a.0).then(b.3.cmp(&a.3)).then(a.5.cmp(&b.5)));
-    let mut by_interest = products;
-    by_interest.sort_by(|a, b| b.4.cmp(&a.4).then(a.5.cmp(&b.5)));
-    let mut cats: Vec<_> = categories.into_iter().collect();
-    cats.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.0.cmp(&b.0)));
-
+    let t = f.totals;
     let mut metrics = BTreeMap::from([
-        ("sessions_started".to_owned(), FieldValue::Int(started)),
-        ("sessions_ended".to_owned(), FieldValue::Int(ended)),
+        (
+            "sessions_started".to_owned(),
+            FieldValue::Int(t.sessions_started),
+        ),
+        (
+            "sessions_ended".to_owned(),
+            FieldValue::Int(t.sessions_ended),
+        ),
         (
             "average_session_duration_seconds".to_owned(),
-            ratio(get(s, "total_sessions_duration_seconds"), ended),
+            FieldValue::Double(f.average_session_duration_seconds),
         ),
-        ("orders".to_owned(), FieldValue::Int(orders)),
-        ("conversion_rate".to_owned(), ratio(orders, started)),
+        ("orders".to_owned(), FieldValue::Int(t.orders)),
+        (
+            "conversion_rate".to_owned(),
+            FieldValue::Double(f.conversion_rate),
+        ),
         (
             "gross_revenue_cents".to_owned(),
-            FieldValue::Int(get(s, "total_amount_cents")),
+            FieldValue::Int(t.gross_cents),
         ),
         (
             "discounts_cents".to_owned(),
-            FieldValue::Int(get(s, "total_discount_cents")),
+            FieldValue::Int(t.discounts_cents),
         ),
         (
             "net_revenue_cents".to_owned(),
-            FieldValue::Int(get(s, "net_revenue_cents")),
+            FieldValue::Int(t.net_revenue_cents),
         ),
         (
             "shipping_cents".to_owned(),
-            FieldValue::Int(get(s, "total_shipping_cents")),
+            FieldValue::Int(t.shipping_cents),
         ),
-        (
-            "paid_cents".to_owned(),
-            FieldValue::Int(get(s, "total_paid_cents")),
-        ),
+        ("paid_cents".to_owned(), FieldValue::Int(t.paid_cents)),
         (
             "average_order_value_cents".to_owned(),
-            ratio(get(s, "total_paid_cents"), orders),
+            FieldValue::Double(f.average_order_value_cents),
         ),
     ]);
-    if bucket == LIFETIME {
-        metrics.insert(
-            "active_sessions".to_owned(),
-            FieldValue::Int(started - ended),
-        );
+    if let Some(active) = f.active_sessions {
+        metrics.insert("active_sessions".to_owned(), FieldValue::Int(active));
     }
-    if let Some((uses, id, name)) = payments.first().filter(|p| p.0 > 0) {
+    if let Some(p) = &f.most_used_payment {
         metrics.insert(
             "most_used_payment_method".to_owned(),
             map(vec![
-                ("id", id.clone().into()),
-                ("name", name.clone().into()),
-                ("usage_count", (*uses).into()),
+                ("id", p.id.clone().into()),
+                ("name", p.name.clone().into()),
+                ("usage_count", p.uses.into()),
             ]),
         );
     }
@@ -283,24 +220,25 @@ pub async fn materialize(
     let trending = BTreeMap::from([
         (
             "products".to_owned(),
-            FieldValue::Array(by_units.iter().take(top).map(product_value).collect()),
+            FieldValue::Array(f.trending.iter().map(product_value).collect()),
         ),
         ("updated_at".to_owned(), now.clone()),
     ]);
     let interest = BTreeMap::from([
         (
             "products".to_owned(),
-            FieldValue::Array(by_interest.iter().take(top).map(product_value).collect()),
+            FieldValue::Array(f.interest_products.iter().map(product_value).collect()),
         ),
         (
             "categories".to_owned(),
             FieldValue::Array(
-                cats.iter()
-                    .map(|(id, (name, score))| {
+                f.interest_categories
+                    .iter()
+                    .map(|c| {
                         map(vec![
-                            ("id", id.clone().into()),
-                            ("name", name.clone().into()),
-                            ("interest_score", (*score).into()),
+                            ("id", c.id.clone().into()),
+                            ("name", c.name.clone().into()),
+                            ("interest_score", c.interest_score.into()),
                         ])
                     })
                     .collect(),
@@ -346,20 +284,5 @@ mod tests {
         );
         assert_eq!(bucket_of("sessions_history/s"), None);
         assert_eq!(bucket_of("countries/US/states/TX/shipping/lifetime"), None);
-    }
-
-    #[test]
-    fn weights_parse_and_reject_unknown_names() {
-        assert_eq!(
-            Weights::parse("view=2,purchase=10").expect("valid"),
-            Weights {
-                view: 2,
-                purchase: 10,
-                ..Weights::default()
-            }
-        );
-        assert!(Weights::parse("clicks=1").is_err());
-        assert!(Weights::parse("view=x").is_err());
-        assert_eq!(Weights::default().score(10, 2, 1, 3), 10 + 6 - 2 + 15);
     }
 }

@@ -10,7 +10,8 @@
 //! - [`worker`]: decode, validate, deduplicate, aggregate; dead-letter poison.
 //! - [`aggregate`]: per event type, the exact [`deltas`] (pure, no I/O).
 //! - [`journal`]: the two-step atomic flush that makes replays no-ops, and crash recovery.
-//! - [`derived`]: derived metrics (averages, conversion, trending, interest) from counters.
+//! - [`figures`]: derived figures (averages, conversion, trending, interest) from a bucket's
+//!   counters (pure); [`derived`] reads the counters and materializes them.
 //! - [`store`]: Firestore commits, reads and value conversion.
 //! - [`metrics`]: Prometheus counters and gauges.
 
@@ -20,6 +21,7 @@ pub mod cadence;
 pub mod coordinator;
 pub mod deltas;
 pub mod derived;
+pub mod figures;
 pub mod journal;
 pub mod metrics;
 pub mod pipeline;
