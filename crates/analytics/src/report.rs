@@ -6,6 +6,7 @@ use std::fmt::Write;
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 
 use crate::aggregate::LIFETIME;
+use crate::figures::ratio;
 use crate::store::{int_field, str_field, Store, StoreError, ENTITY_FIELDS};
 
 fn n(doc: &Option<Document>, field: &str) -> i64 {
@@ -79,11 +80,8 @@ pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<St
         );
         let orders = n(&s, "purchase_count");
         let _ = writeln!(out, "== {bucket} ==");
-        let average = if ended > 0 {
-            n(&s, "total_sessions_duration_seconds") / ended
-        } else {
-            0
-        };
+        // The formulas of the materialized `metrics/{bucket}` (crate::figures).
+        let average = ratio(n(&s, "total_sessions_duration_seconds"), ended);
         // Active sessions only make sense for lifetime: a day's sessions may end the next day.
         let active = if bucket == LIFETIME {
             format!(", {} active", started - ended)
@@ -92,7 +90,7 @@ pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<St
         };
         let _ = writeln!(
             out,
-            "sessions: {started} started, {ended} ended{active}, average {average}s"
+            "sessions: {started} started, {ended} ended{active}, average {average:.1}s"
         );
         let _ = writeln!(
             out,
@@ -102,7 +100,7 @@ pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<St
             money(n(&s, "net_revenue_cents")),
             money(n(&s, "total_shipping_cents")),
             money(n(&s, "total_paid_cents")),
-            money(if orders > 0 { n(&s, "total_paid_cents") / orders } else { 0 }),
+            money(ratio(n(&s, "total_paid_cents"), orders).round() as i64),
         );
 
         let mut products = Vec::new();
