@@ -29,10 +29,14 @@ async fn start(cli: Cli) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot connect to Firestore")?;
     match cli.command.unwrap_or(Command::Run) {
-        Command::Report { day, top } => {
-            Ok(match analytics::report::report(&store, day, top).await {
-                Ok(text) => {
-                    print!("{text}");
+        Command::Report { day, top, json } => {
+            Ok(match analytics::report::collect(&store, day, top).await {
+                Ok(figures) if json => {
+                    println!("{}", serde_json::to_string_pretty(&figures)?);
+                    ExitCode::SUCCESS
+                }
+                Ok(figures) => {
+                    print!("{}", analytics::report::render(&figures));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

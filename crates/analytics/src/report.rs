@@ -64,116 +64,273 @@ pub async fn busiest_day(store: &Store) -> Result<Option<String>, StoreError> {
         .map(|(id, _)| id))
 }
 
-pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<String, StoreError> {
+/// One bucket (`lifetime` or a day) as the report shows it; money in cents.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct BucketReport {
+    pub bucket: String,
+    pub sessions_started: i64,
+    pub sessions_ended: i64,
+    /// Lifetime only: a day's sessions may end the next day.
+    pub active_sessions: Option<i64>,
+    pub average_session_seconds: f64,
+    pub orders: i64,
+    pub gross_cents: i64,
+    pub discounts_cents: i64,
+    pub net_revenue_cents: i64,
+    pub shipping_cents: i64,
+    pub paid_cents: i64,
+    pub average_order_cents: f64,
+    pub product_views: i64,
+    pub add_to_cart: i64,
+    pub units: i64,
+    /// By units, then revenue.
+    pub top_products: Vec<ProductLine>,
+    /// Countries with orders, by paid amount.
+    pub countries: Vec<CountryLine>,
+    /// By uses.
+    pub payment_methods: Vec<PaymentLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProductLine {
+    pub name: String,
+    pub units: i64,
+    pub orders: i64,
+    pub views: i64,
+    pub revenue_cents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CountryLine {
+    pub country: String,
+    pub paid_cents: i64,
+    pub orders: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PaymentLine {
+    pub name: String,
+    pub uses: i64,
+}
+
+/// The report's figures for `day` (default: the busiest day) and lifetime, read back from
+/// Firestore: what `analytics report --json` prints for scripts.
+pub async fn collect(
+    store: &Store,
+    day: Option<String>,
+    top: usize,
+) -> Result<Vec<BucketReport>, StoreError> {
     let day = match day {
         Some(d) => d,
         None => busiest_day(store)
             .await?
             .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string()),
     };
-    let mut out = String::new();
+    let mut out = Vec::new();
     for bucket in [day.as_str(), LIFETIME] {
         let s = store.get(&format!("statistics/{bucket}")).await?;
-        let (started, ended) = (
+        let (started, ended, orders) = (
             n(&s, "started_sessions_count"),
             n(&s, "ended_sessions_count"),
+            n(&s, "purchase_count"),
         );
-        let orders = n(&s, "purchase_count");
-        let _ = writeln!(out, "== {bucket} ==");
         // The formulas of the materialized `metrics/{bucket}` (crate::figures).
-        let average = ratio(n(&s, "total_sessions_duration_seconds"), ended);
-        // Active sessions only make sense for lifetime: a day's sessions may end the next day.
-        let active = if bucket == LIFETIME {
-            format!(", {} active", started - ended)
-        } else {
-            String::new()
+        let mut r = BucketReport {
+            bucket: bucket.to_owned(),
+            sessions_started: started,
+            sessions_ended: ended,
+            active_sessions: (bucket == LIFETIME).then_some(started - ended),
+            average_session_seconds: ratio(n(&s, "total_sessions_duration_seconds"), ended),
+            orders,
+            gross_cents: n(&s, "total_amount_cents"),
+            discounts_cents: n(&s, "total_discount_cents"),
+            net_revenue_cents: n(&s, "net_revenue_cents"),
+            shipping_cents: n(&s, "total_shipping_cents"),
+            paid_cents: n(&s, "total_paid_cents"),
+            average_order_cents: ratio(n(&s, "total_paid_cents"), orders),
+            ..BucketReport::default()
         };
-        let _ = writeln!(
-            out,
-            "sessions: {started} started, {ended} ended{active}, average {average:.1}s"
-        );
-        let _ = writeln!(
-            out,
-            "revenue: gross {} - discounts {} = net {}, + shipping {} = paid {}; {orders} orders, average order {}",
-            money(n(&s, "total_amount_cents")),
-            money(n(&s, "total_discount_cents")),
-            money(n(&s, "net_revenue_cents")),
-            money(n(&s, "total_shipping_cents")),
-            money(n(&s, "total_paid_cents")),
-            money(ratio(n(&s, "total_paid_cents"), orders).round() as i64),
-        );
-
-        let mut products = Vec::new();
-        let (mut views, mut adds, mut units) = (0, 0, 0);
         for (id, entity) in ids(store, "products", ENTITY_FIELDS).await? {
             let st = store
                 .get(&format!("products/{id}/statistics/{bucket}"))
                 .await?;
-            views += n(&st, "views_count");
-            adds += n(&st, "added_to_cart_count");
-            units += n(&st, "total_items_purchased");
-            let name = str_field(&entity, "name").unwrap_or(&id).to_owned();
-            products.push((
-                n(&st, "total_items_purchased"),
-                n(&st, "orders_count"),
-                n(&st, "views_count"),
-                n(&st, "total_amount_cents"),
-                name,
-            ));
+            r.product_views += n(&st, "views_count");
+            r.add_to_cart += n(&st, "added_to_cart_count");
+            r.units += n(&st, "total_items_purchased");
+            r.top_products.push(ProductLine {
+                name: str_field(&entity, "name").unwrap_or(&id).to_owned(),
+                units: n(&st, "total_items_purchased"),
+                orders: n(&st, "orders_count"),
+                views: n(&st, "views_count"),
+                revenue_cents: n(&st, "total_amount_cents"),
+            });
         }
-        let _ = writeln!(
-            out,
-            "funnel: {started} sessions -> {views} product views -> {adds} add-to-cart -> {orders} orders ({} of sessions), {units} units",
-            pct(orders, started)
-        );
-        products.sort_by(|a, b| b.0.cmp(&a.0).then(b.3.cmp(&a.3)));
-        let _ = writeln!(
-            out,
-            "top products (units, orders, conversion = orders/views, revenue):"
-        );
-        for (u, o, v, rev, name) in products.iter().take(top) {
-            let _ = writeln!(
-                out,
-                "  {u:>6}  {o:>5}  {:>6}  {:>12}  {name}",
-                pct(*o, *v),
-                money(*rev)
-            );
-        }
-
-        let mut countries = Vec::new();
+        r.top_products.sort_by(|a, b| {
+            b.units
+                .cmp(&a.units)
+                .then(b.revenue_cents.cmp(&a.revenue_cents))
+        });
+        r.top_products.truncate(top);
         for (cc, _) in ids(store, "countries", ENTITY_FIELDS).await? {
             let st = store
                 .get(&format!("countries/{cc}/statistics/{bucket}"))
                 .await?;
-            countries.push((n(&st, "total_paid_cents"), n(&st, "purchase_count"), cc));
+            r.countries.push(CountryLine {
+                country: cc,
+                paid_cents: n(&st, "total_paid_cents"),
+                orders: n(&st, "purchase_count"),
+            });
         }
-        countries.sort_by(|a, b| b.cmp(a));
-        let _ = writeln!(out, "revenue by country (paid, orders):");
-        for (paid, o, cc) in countries.iter().filter(|c| c.1 > 0) {
-            let _ = writeln!(out, "  {cc}  {:>12}  {o}", money(*paid));
-        }
-
-        let mut payments = Vec::new();
+        r.countries.retain(|c| c.orders > 0);
+        r.countries.sort_by(|a, b| {
+            (b.paid_cents, b.orders, &b.country).cmp(&(a.paid_cents, a.orders, &a.country))
+        });
         for (id, entity) in ids(store, "payments", ENTITY_FIELDS).await? {
             let st = store
                 .get(&format!("payments/{id}/statistics/{bucket}"))
                 .await?;
-            payments.push((
-                n(&st, "usage_count"),
-                str_field(&entity, "name").unwrap_or(&id).to_owned(),
-            ));
+            r.payment_methods.push(PaymentLine {
+                name: str_field(&entity, "name").unwrap_or(&id).to_owned(),
+                uses: n(&st, "usage_count"),
+            });
         }
-        payments.sort_by(|a, b| b.cmp(a));
+        r.payment_methods
+            .sort_by(|a, b| (b.uses, &b.name).cmp(&(a.uses, &a.name)));
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The readable report of [`collect`]'s figures.
+pub fn render(buckets: &[BucketReport]) -> String {
+    let mut out = String::new();
+    for r in buckets {
+        let _ = writeln!(out, "== {} ==", r.bucket);
+        let active = r
+            .active_sessions
+            .map_or(String::new(), |a| format!(", {a} active"));
+        let _ = writeln!(
+            out,
+            "sessions: {} started, {} ended{active}, average {:.1}s",
+            r.sessions_started, r.sessions_ended, r.average_session_seconds
+        );
+        let _ = writeln!(
+            out,
+            "revenue: gross {} - discounts {} = net {}, + shipping {} = paid {}; {} orders, average order {}",
+            money(r.gross_cents),
+            money(r.discounts_cents),
+            money(r.net_revenue_cents),
+            money(r.shipping_cents),
+            money(r.paid_cents),
+            r.orders,
+            money(r.average_order_cents.round() as i64),
+        );
+        let _ = writeln!(
+            out,
+            "funnel: {} sessions -> {} product views -> {} add-to-cart -> {} orders ({} of sessions), {} units",
+            r.sessions_started,
+            r.product_views,
+            r.add_to_cart,
+            r.orders,
+            pct(r.orders, r.sessions_started),
+            r.units
+        );
+        let _ = writeln!(
+            out,
+            "top products (units, orders, conversion = orders/views, revenue):"
+        );
+        for p in &r.top_products {
+            let _ = writeln!(
+                out,
+                "  {:>6}  {:>5}  {:>6}  {:>12}  {}",
+                p.units,
+                p.orders,
+                pct(p.orders, p.views),
+                money(p.revenue_cents),
+                p.name
+            );
+        }
+        let _ = writeln!(out, "revenue by country (paid, orders):");
+        for c in &r.countries {
+            let _ = writeln!(
+                out,
+                "  {}  {:>12}  {}",
+                c.country,
+                money(c.paid_cents),
+                c.orders
+            );
+        }
         let _ = writeln!(
             out,
             "payment methods: {}",
-            payments
+            r.payment_methods
                 .iter()
-                .map(|(c, name)| format!("{name} {c}"))
+                .map(|p| format!("{} {}", p.name, p.uses))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         let _ = writeln!(out);
     }
-    Ok(out)
+    out
+}
+
+/// [`collect`] and [`render`].
+pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<String, StoreError> {
+    Ok(render(&collect(store, day, top).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_shows_each_figure_and_active_sessions_only_for_lifetime() {
+        let day = BucketReport {
+            bucket: "2026-12-05".into(),
+            sessions_started: 4,
+            sessions_ended: 4,
+            average_session_seconds: 12.25,
+            orders: 1,
+            paid_cents: 1999,
+            average_order_cents: 1999.0,
+            product_views: 10,
+            top_products: vec![ProductLine {
+                name: "Mug".into(),
+                units: 2,
+                orders: 1,
+                views: 4,
+                revenue_cents: 1999,
+            }],
+            payment_methods: vec![PaymentLine {
+                name: "Card".into(),
+                uses: 1,
+            }],
+            ..BucketReport::default()
+        };
+        let lifetime = BucketReport {
+            bucket: "lifetime".into(),
+            active_sessions: Some(0),
+            ..day.clone()
+        };
+        let text = render(&[day, lifetime]);
+        assert!(text.contains("== 2026-12-05 ==\nsessions: 4 started, 4 ended, average 12.2s"));
+        assert!(text.contains("== lifetime ==\nsessions: 4 started, 4 ended, 0 active"));
+        assert!(text.contains("1 orders, average order 19.99"));
+        assert!(text.contains("-> 1 orders (25.0% of sessions)"));
+        let mug = text
+            .lines()
+            .find(|l| l.ends_with("Mug"))
+            .expect("product line");
+        assert_eq!(
+            mug.split_whitespace().collect::<Vec<_>>(),
+            ["2", "1", "25.0%", "19.99", "Mug"],
+            "units, orders, conversion, revenue, name"
+        );
+        assert!(text.contains("payment methods: Card 1"));
+        let empty = render(&[BucketReport::default()]);
+        assert!(
+            empty.contains("(- of sessions)"),
+            "no sessions: no percentage"
+        );
+    }
 }

@@ -56,6 +56,9 @@ pub enum Command {
         /// How many top products to list.
         #[arg(long, default_value_t = 5)]
         top: usize,
+        /// Print the figures as JSON (for scripts) instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -215,6 +215,32 @@ async fn every_aggregate_is_exact_with_duplicates_late_events_and_poison() {
     assert_derived(&store, &x).await;
     assert_no_journal(&store).await;
 
+    // `analytics report` (and its --json) reads the same figures back.
+    let want = |field: &str| {
+        x.counters
+            .get(&("statistics/lifetime".to_owned(), field.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    let report = analytics::report::collect(&store, None, 3)
+        .await
+        .expect("report");
+    let lifetime = report.last().expect("lifetime");
+    assert_eq!(lifetime.bucket, "lifetime");
+    assert_eq!(lifetime.sessions_started, want("started_sessions_count"));
+    assert_eq!(lifetime.orders, want("purchase_count"));
+    assert_eq!(lifetime.paid_cents, want("total_paid_cents"));
+    assert_eq!(
+        lifetime.active_sessions,
+        Some(want("started_sessions_count") - want("ended_sessions_count"))
+    );
+    assert_eq!(lifetime.top_products.len(), 3);
+    let text = analytics::report::render(&report);
+    assert!(
+        text.contains(&format!("{} orders", want("purchase_count"))),
+        "{text}"
+    );
+
     // Nothing derived from the poison was written: its session has no history.
     assert!(store
         .get("sessions_history/1b3c5d7e-0000-4000-8000-000000000001")
