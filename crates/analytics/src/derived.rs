@@ -74,6 +74,22 @@ fn doc_id(store: &Store, name: &str) -> String {
         .to_owned()
 }
 
+/// The totals of a `statistics/{bucket}` document (zeros where it or a field is missing).
+pub fn totals(doc: Option<&Document>) -> Totals {
+    let get = |f: &str| doc.and_then(|d| int_field(d, f)).unwrap_or(0);
+    Totals {
+        sessions_started: get("started_sessions_count"),
+        sessions_ended: get("ended_sessions_count"),
+        sessions_duration_seconds: get("total_sessions_duration_seconds"),
+        orders: get("purchase_count"),
+        gross_cents: get("total_amount_cents"),
+        discounts_cents: get("total_discount_cents"),
+        net_revenue_cents: get("net_revenue_cents"),
+        shipping_cents: get("total_shipping_cents"),
+        paid_cents: get("total_paid_cents"),
+    }
+}
+
 /// Recompute the derived documents of `bucket` (`lifetime` or a day); with `marked`, only if
 /// its pending marker still has that update time (and delete it in the same commit).
 pub async fn materialize(
@@ -99,18 +115,7 @@ pub async fn materialize(
     paths.extend(payment_entities.iter().map(|(id, _)| payment_path(id)));
     paths.extend(product_entities.iter().map(|(id, _)| product_path(id)));
     let docs = store.get_many(&paths, &[]).await?;
-    let s = docs.get(&summary_path);
-    let totals = Totals {
-        sessions_started: get(s, "started_sessions_count"),
-        sessions_ended: get(s, "ended_sessions_count"),
-        sessions_duration_seconds: get(s, "total_sessions_duration_seconds"),
-        orders: get(s, "purchase_count"),
-        gross_cents: get(s, "total_amount_cents"),
-        discounts_cents: get(s, "total_discount_cents"),
-        net_revenue_cents: get(s, "net_revenue_cents"),
-        shipping_cents: get(s, "total_shipping_cents"),
-        paid_cents: get(s, "total_paid_cents"),
-    };
+    let totals = totals(docs.get(&summary_path));
     let name = |entity: &Document, field: &str, default: &str| {
         str_field(entity, field).unwrap_or(default).to_owned()
     };
@@ -173,12 +178,12 @@ pub async fn materialize(
         ),
         (
             "average_session_duration_seconds".to_owned(),
-            FieldValue::Double(f.average_session_duration_seconds),
+            FieldValue::Double(f.rates.average_session_duration_seconds),
         ),
         ("orders".to_owned(), FieldValue::Int(t.orders)),
         (
             "conversion_rate".to_owned(),
-            FieldValue::Double(f.conversion_rate),
+            FieldValue::Double(f.rates.conversion_rate),
         ),
         (
             "gross_revenue_cents".to_owned(),
@@ -199,10 +204,10 @@ pub async fn materialize(
         ("paid_cents".to_owned(), FieldValue::Int(t.paid_cents)),
         (
             "average_order_value_cents".to_owned(),
-            FieldValue::Double(f.average_order_value_cents),
+            FieldValue::Double(f.rates.average_order_value_cents),
         ),
     ]);
-    if let Some(active) = f.active_sessions {
+    if let Some(active) = f.rates.active_sessions {
         metrics.insert("active_sessions".to_owned(), FieldValue::Int(active));
     }
     if let Some(p) = &f.most_used_payment {

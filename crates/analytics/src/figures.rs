@@ -61,7 +61,7 @@ impl Weights {
 }
 
 /// A bucket's totals (`statistics/{bucket}`), the money in cents.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Totals {
     pub sessions_started: i64,
     pub sessions_ended: i64,
@@ -72,6 +72,34 @@ pub struct Totals {
     pub net_revenue_cents: i64,
     pub shipping_cents: i64,
     pub paid_cents: i64,
+}
+
+/// What a bucket's totals alone give: the figures of `metrics/{bucket}` and of the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Rates {
+    /// Started minus ended: only meaningful over the lifetime bucket.
+    pub active_sessions: Option<i64>,
+    pub average_session_duration_seconds: f64,
+    /// Orders per started session.
+    pub conversion_rate: f64,
+    /// Paid cents per order.
+    pub average_order_value_cents: f64,
+}
+
+impl Totals {
+    /// The rates of these totals; `lifetime` for the lifetime bucket (a day's sessions may
+    /// end the next day, so a day has no active sessions).
+    pub fn rates(&self, lifetime: bool) -> Rates {
+        Rates {
+            active_sessions: lifetime.then_some(self.sessions_started - self.sessions_ended),
+            average_session_duration_seconds: ratio(
+                self.sessions_duration_seconds,
+                self.sessions_ended,
+            ),
+            conversion_rate: ratio(self.orders, self.sessions_started),
+            average_order_value_cents: ratio(self.paid_cents, self.orders),
+        }
+    }
 }
 
 /// A product with its counters in the bucket.
@@ -130,13 +158,7 @@ pub struct CategoryFigure {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
     pub totals: Totals,
-    /// Started minus ended: only meaningful over the lifetime bucket.
-    pub active_sessions: Option<i64>,
-    pub average_session_duration_seconds: f64,
-    /// Orders per started session.
-    pub conversion_rate: f64,
-    /// Paid cents per order.
-    pub average_order_value_cents: f64,
+    pub rates: Rates,
     /// The payment method used most (ties: the greater id), if any was used.
     pub most_used_payment: Option<PaymentUse>,
     /// The top products by units purchased (ties: revenue, then id).
@@ -220,13 +242,7 @@ pub fn compute(
     });
     Figures {
         totals,
-        active_sessions: lifetime.then_some(totals.sessions_started - totals.sessions_ended),
-        average_session_duration_seconds: ratio(
-            totals.sessions_duration_seconds,
-            totals.sessions_ended,
-        ),
-        conversion_rate: ratio(totals.orders, totals.sessions_started),
-        average_order_value_cents: ratio(totals.paid_cents, totals.orders),
+        rates: totals.rates(lifetime),
         most_used_payment,
         trending,
         interest_products,
@@ -275,18 +291,18 @@ mod tests {
     #[test]
     fn session_and_order_figures_and_their_zero_cases() {
         let f = compute(totals(), true, &[], &[], Weights::default(), 5);
-        assert_eq!(f.active_sessions, Some(2));
-        assert_eq!(f.average_session_duration_seconds, 50.0);
-        assert_eq!(f.conversion_rate, 0.4);
-        assert_eq!(f.average_order_value_cents, 2500.0);
+        assert_eq!(f.rates.active_sessions, Some(2));
+        assert_eq!(f.rates.average_session_duration_seconds, 50.0);
+        assert_eq!(f.rates.conversion_rate, 0.4);
+        assert_eq!(f.rates.average_order_value_cents, 2500.0);
         let day = compute(Totals::default(), false, &[], &[], Weights::default(), 5);
         assert_eq!(
-            day.active_sessions, None,
+            day.rates.active_sessions, None,
             "only the lifetime bucket has active sessions"
         );
-        assert_eq!(day.conversion_rate, 0.0);
-        assert_eq!(day.average_order_value_cents, 0.0);
-        assert_eq!(day.average_session_duration_seconds, 0.0);
+        assert_eq!(day.rates.conversion_rate, 0.0);
+        assert_eq!(day.rates.average_order_value_cents, 0.0);
+        assert_eq!(day.rates.average_session_duration_seconds, 0.0);
     }
 
     #[test]

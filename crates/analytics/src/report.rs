@@ -6,7 +6,7 @@ use std::fmt::Write;
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 
 use crate::aggregate::LIFETIME;
-use crate::figures::ratio;
+use crate::figures::{Rates, Totals};
 use crate::store::{int_field, str_field, Store, StoreError, ENTITY_FIELDS};
 
 fn n(doc: &Option<Document>, field: &str) -> i64 {
@@ -68,18 +68,11 @@ pub async fn busiest_day(store: &Store) -> Result<Option<String>, StoreError> {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct BucketReport {
     pub bucket: String,
-    pub sessions_started: i64,
-    pub sessions_ended: i64,
-    /// Lifetime only: a day's sessions may end the next day.
-    pub active_sessions: Option<i64>,
-    pub average_session_seconds: f64,
-    pub orders: i64,
-    pub gross_cents: i64,
-    pub discounts_cents: i64,
-    pub net_revenue_cents: i64,
-    pub shipping_cents: i64,
-    pub paid_cents: i64,
-    pub average_order_cents: f64,
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// The formulas of the materialized `metrics/{bucket}`.
+    #[serde(flatten)]
+    pub rates: Rates,
     pub product_views: i64,
     pub add_to_cart: i64,
     pub units: i64,
@@ -129,25 +122,11 @@ pub async fn collect(
     let mut out = Vec::new();
     for bucket in [day.as_str(), LIFETIME] {
         let s = store.get(&format!("statistics/{bucket}")).await?;
-        let (started, ended, orders) = (
-            n(&s, "started_sessions_count"),
-            n(&s, "ended_sessions_count"),
-            n(&s, "purchase_count"),
-        );
-        // The formulas of the materialized `metrics/{bucket}` (crate::figures).
+        let totals = crate::derived::totals(s.as_ref());
         let mut r = BucketReport {
             bucket: bucket.to_owned(),
-            sessions_started: started,
-            sessions_ended: ended,
-            active_sessions: (bucket == LIFETIME).then_some(started - ended),
-            average_session_seconds: ratio(n(&s, "total_sessions_duration_seconds"), ended),
-            orders,
-            gross_cents: n(&s, "total_amount_cents"),
-            discounts_cents: n(&s, "total_discount_cents"),
-            net_revenue_cents: n(&s, "net_revenue_cents"),
-            shipping_cents: n(&s, "total_shipping_cents"),
-            paid_cents: n(&s, "total_paid_cents"),
-            average_order_cents: ratio(n(&s, "total_paid_cents"), orders),
+            totals,
+            rates: totals.rates(bucket == LIFETIME),
             ..BucketReport::default()
         };
         for (id, entity) in ids(store, "products", ENTITY_FIELDS).await? {
@@ -206,33 +185,34 @@ pub fn render(buckets: &[BucketReport]) -> String {
     let mut out = String::new();
     for r in buckets {
         let _ = writeln!(out, "== {} ==", r.bucket);
-        let active = r
+        let (t, rates) = (&r.totals, &r.rates);
+        let active = rates
             .active_sessions
             .map_or(String::new(), |a| format!(", {a} active"));
         let _ = writeln!(
             out,
             "sessions: {} started, {} ended{active}, average {:.1}s",
-            r.sessions_started, r.sessions_ended, r.average_session_seconds
+            t.sessions_started, t.sessions_ended, rates.average_session_duration_seconds
         );
         let _ = writeln!(
             out,
             "revenue: gross {} - discounts {} = net {}, + shipping {} = paid {}; {} orders, average order {}",
-            money(r.gross_cents),
-            money(r.discounts_cents),
-            money(r.net_revenue_cents),
-            money(r.shipping_cents),
-            money(r.paid_cents),
-            r.orders,
-            money(r.average_order_cents.round() as i64),
+            money(t.gross_cents),
+            money(t.discounts_cents),
+            money(t.net_revenue_cents),
+            money(t.shipping_cents),
+            money(t.paid_cents),
+            t.orders,
+            money(rates.average_order_value_cents.round() as i64),
         );
         let _ = writeln!(
             out,
             "funnel: {} sessions -> {} product views -> {} add-to-cart -> {} orders ({} of sessions), {} units",
-            r.sessions_started,
+            t.sessions_started,
             r.product_views,
             r.add_to_cart,
-            r.orders,
-            pct(r.orders, r.sessions_started),
+            t.orders,
+            pct(t.orders, t.sessions_started),
             r.units
         );
         let _ = writeln!(
@@ -285,14 +265,18 @@ mod tests {
 
     #[test]
     fn the_text_shows_each_figure_and_active_sessions_only_for_lifetime() {
-        let day = BucketReport {
-            bucket: "2026-12-05".into(),
+        let totals = Totals {
             sessions_started: 4,
             sessions_ended: 4,
-            average_session_seconds: 12.25,
+            sessions_duration_seconds: 49,
             orders: 1,
             paid_cents: 1999,
-            average_order_cents: 1999.0,
+            ..Totals::default()
+        };
+        let day = BucketReport {
+            bucket: "2026-12-05".into(),
+            totals,
+            rates: totals.rates(false),
             product_views: 10,
             top_products: vec![ProductLine {
                 name: "Mug".into(),
@@ -309,7 +293,7 @@ mod tests {
         };
         let lifetime = BucketReport {
             bucket: "lifetime".into(),
-            active_sessions: Some(0),
+            rates: totals.rates(true),
             ..day.clone()
         };
         let text = render(&[day, lifetime]);

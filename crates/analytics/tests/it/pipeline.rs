@@ -227,11 +227,14 @@ async fn every_aggregate_is_exact_with_duplicates_late_events_and_poison() {
         .expect("report");
     let lifetime = report.last().expect("lifetime");
     assert_eq!(lifetime.bucket, "lifetime");
-    assert_eq!(lifetime.sessions_started, want("started_sessions_count"));
-    assert_eq!(lifetime.orders, want("purchase_count"));
-    assert_eq!(lifetime.paid_cents, want("total_paid_cents"));
     assert_eq!(
-        lifetime.active_sessions,
+        lifetime.totals.sessions_started,
+        want("started_sessions_count")
+    );
+    assert_eq!(lifetime.totals.orders, want("purchase_count"));
+    assert_eq!(lifetime.totals.paid_cents, want("total_paid_cents"));
+    assert_eq!(
+        lifetime.rates.active_sessions,
         Some(want("started_sessions_count") - want("ended_sessions_count"))
     );
     assert_eq!(lifetime.top_products.len(), 3);
