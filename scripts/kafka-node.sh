@@ -16,6 +16,7 @@ case $cmd in
     if pid_alive "$pidfile"; then exit 0; fi
     [[ -f $dir/data/meta.properties ]] || die "node $n is not formatted: run scripts/local-up.sh"
     require_kafka_libs
+    check_node_ports "$n"
     # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS holds several flags
     start_tracked "$pidfile" "$dir/server.properties" "$dir/server.log" \
       java $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \

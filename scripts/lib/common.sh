@@ -34,14 +34,14 @@ start_tracked() {
 
 # stop_tracked PIDFILE [TIMEOUT_S]: SIGTERM, wait, then SIGKILL; removes PIDFILE.
 stop_tracked() {
-  local pidfile=$1 timeout=${2:-30} pid
+  local pidfile=$1 timeout=${2:-30} pid marker
   if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return 0; fi
-  read -r pid _ < "$pidfile"
+  read -r pid marker < "$pidfile"
   kill -TERM "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + timeout))
   while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.2; done
   if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid did not stop within ${timeout}s; killing"
+    log "pid $pid ($(ps -o comm= -p "$pid" 2>/dev/null || echo '?'): $marker) did not stop within ${timeout}s; killing"
     kill -KILL "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   fi

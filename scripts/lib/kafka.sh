@@ -10,9 +10,10 @@ source "$KAFKA_CONFIG_DIR/cluster.conf"
 
 KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 # Node n listens for clients on KAFKA_BASE_PORT + (n-1)*KAFKA_PORT_STRIDE, replication on +1,
-# and the controller quorum on +2 (19092/19093/19094, 29092/..., 39092/... by default).
+# and the controller quorum on +2 (19092/19093/19094, 19192/..., 19292/... by default). Every
+# port stays below the kernel's ephemeral range (check_node_ports).
 KAFKA_BASE_PORT="${KAFKA_BASE_PORT:-19092}"
-KAFKA_PORT_STRIDE="${KAFKA_PORT_STRIDE:-10000}"
+KAFKA_PORT_STRIDE="${KAFKA_PORT_STRIDE:-100}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 KAFKA_LIBS="$CACHE_DIR/kafka-$KAFKA_VERSION/libs"
 KAFKA_STATE="$LOCAL_DIR/kafka"
@@ -22,10 +23,23 @@ CLIENT_ENV="$KAFKA_STATE/client.env"
 client_port()     { echo $((KAFKA_BASE_PORT + ($1 - 1) * KAFKA_PORT_STRIDE)); }
 internal_port()   { echo $(( $(client_port "$1") + 1 )); }
 controller_port() { echo $(( $(client_port "$1") + 2 )); }
+node_ports()      { echo "$(client_port "$1") $(internal_port "$1") $(controller_port "$1")"; }
 node_dir()        { echo "$KAFKA_STATE/node-$1"; }
 node_pidfile()    { echo "$KAFKA_STATE/node-$1/pid"; }
 
 all_nodes() { seq 1 "$KAFKA_NODES"; }
+
+# check_node_ports N: refuse a listener port inside the kernel's ephemeral range. Any outgoing
+# connection on the machine may hold such a port as its source port just when the broker
+# binds it, and the broker then dies at startup ("Unable to start acceptor").
+check_node_ports() {
+  local lo=32768 hi=60999 p
+  [[ -r /proc/sys/net/ipv4/ip_local_port_range ]] && read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range
+  for p in $(node_ports "$1"); do
+    (( p < lo || p > hi )) \
+      || die "node $1: port $p lies in the ephemeral port range $lo-$hi; choose KAFKA_BASE_PORT/KAFKA_PORT_STRIDE below $lo"
+  done
+}
 
 # Node n's host: KAFKA_HOST for the native cluster, or KAFKA_HOST_PATTERN (printf, e.g.
 # kafka-%d) where every node has a host of its own (docker compose).
