@@ -270,7 +270,11 @@ log "analytics healthy (its compose healthcheck passes)"
 
 # The simulator's sessions, counted by analytics, in the emulator's database of the project
 # compose names.
-STATS="http://$FIRESTORE_ADDRESS:8080/v1/projects/ecommerce-dev/databases/(default)/documents/statistics/lifetime"
+lifetime_sessions() {
+  FIRESTORE_EMULATOR_HOST=$FIRESTORE_ADDRESS:8080 GCLOUD_PROJECT=ecommerce-dev \
+    "$REPO_ROOT/target/debug/analytics" report --json --top 0 2>/dev/null \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)[-1]["sessions_started"])' 2>/dev/null || echo 0
+}
 sessions=0
 deadline=$((SECONDS + 90))
 until (( sessions > 0 )); do
@@ -279,10 +283,9 @@ until (( sessions > 0 )); do
   done
   (( SECONDS < deadline )) || fail "no session reached Firestore within 90s"
   sleep 2
-  sessions=$(curl -fsS "$STATS" 2>/dev/null \
-    | grep -A1 '"started_sessions_count"' | grep -oE '"integerValue": "[0-9]+"' | grep -oE '[0-9]+' || echo 0)
+  sessions=$(lifetime_sessions)
 done
-log "$sessions sessions from the simulator counted in Firestore (statistics/lifetime)"
+log "$sessions sessions from the simulator counted in Firestore (analytics report: lifetime)"
 
 # attacker: the suite against this stack, as `make attacker-up` runs it; exit 0 only if every
 # attack is refused (its poison checks read what analytics wrote to Firestore).

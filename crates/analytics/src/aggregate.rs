@@ -1,39 +1,20 @@
 //! The statistics: for each event type, the exact deltas it contributes. Pure: the event in,
 //! [`Deltas`] out. Documents and fields follow the original system (see
-//! `docs/firestore-schema.md`); money fields are integer minor units with a `_cents` suffix.
+//! `docs/firestore-schema.md`, spelled by [`store::schema`]); money fields are integer
+//! minor units with a `_cents` suffix.
 //! Every counter exists as `lifetime` and per UTC day of the event's own timestamp.
 
 use std::collections::BTreeSet;
 
 use events::{Event, Location, Payload, Product};
 
-use crate::deltas::{Deltas, FieldValue};
+use store::schema::{day_bucket, event_id_page, field as f, path, Entity, LIFETIME};
+use store::{Deltas, FieldValue};
 
-pub const LIFETIME: &str = "lifetime";
-/// Event ids kept in a session's document; further ids go to overflow pages
-/// `sessions_history/{id}/event_ids/{page}` of as many each, so no document outgrows
-/// Firestore's 1 MiB whatever the session's length.
-pub const EVENT_IDS_PER_DOC: u64 = 5_000;
 /// Budget of a session's detail arrays (`products_viewed`, ..., `purchase`), in journal bytes
 /// ([`detail_bytes`]). Events beyond it are counted everywhere but listed only in
 /// `history_truncated_events`.
 pub const HISTORY_DETAIL_BYTES: u64 = 400 * 1024;
-
-/// Overflow pages holding the ids of a session of `event_count` distinct events.
-pub fn event_id_pages(event_count: u64) -> u64 {
-    event_count
-        .saturating_sub(EVENT_IDS_PER_DOC)
-        .div_ceil(EVENT_IDS_PER_DOC)
-}
-
-pub fn session_path(session: uuid::Uuid) -> String {
-    format!("sessions_history/{session}")
-}
-
-/// An overflow page of a session's event ids.
-pub fn event_ids_page_path(session: uuid::Uuid, page: u64) -> String {
-    format!("sessions_history/{session}/event_ids/{page}")
-}
 
 /// The size a detail element counts against [`HISTORY_DETAIL_BYTES`].
 fn detail_bytes(element: &FieldValue) -> u64 {
@@ -45,31 +26,31 @@ fn history_detail(event: &Event) -> Option<(&'static str, FieldValue)> {
     let ts = FieldValue::Time(event.timestamp);
     let id = FieldValue::from(event.event_id.to_string());
     let element = |array: &'static str, mut entries: Vec<(&str, FieldValue)>| {
-        entries.push(("event_id", id.clone()));
-        entries.push(("timestamp", ts.clone()));
-        Some((array, map(entries)))
+        entries.push((f::EVENT_ID, id.clone()));
+        entries.push((f::TIMESTAMP, ts.clone()));
+        Some((array, FieldValue::map(entries)))
     };
     match &event.payload {
         Payload::SessionStarted(_) | Payload::SessionEnded(_) => None,
         Payload::CategoryViewed(p) => element(
-            "categories_viewed",
-            vec![("category", p.category.id.as_str().into())],
+            f::CATEGORIES_VIEWED,
+            vec![(f::CATEGORY, p.category.id.as_str().into())],
         ),
         Payload::ProductViewed(p) => element(
-            "products_viewed",
-            vec![("product", p.product.id.as_str().into())],
+            f::PRODUCTS_VIEWED,
+            vec![(f::PRODUCT, p.product.id.as_str().into())],
         ),
         Payload::ProductAddedToCart(p) | Payload::ProductRemovedFromCart(p) => {
             let array = if matches!(event.payload, Payload::ProductAddedToCart(_)) {
-                "added_to_cart"
+                f::ADDED_TO_CART
             } else {
-                "removed_from_cart"
+                f::REMOVED_FROM_CART
             };
             element(
                 array,
                 vec![
-                    ("product", p.product.id.as_str().into()),
-                    ("quantity", i64::from(p.quantity.get()).into()),
+                    (f::PRODUCT, p.product.id.as_str().into()),
+                    (f::QUANTITY, i64::from(p.quantity.get()).into()),
                 ],
             )
         }
@@ -78,25 +59,25 @@ fn history_detail(event: &Event) -> Option<(&'static str, FieldValue)> {
                 p.items
                     .iter()
                     .map(|i| {
-                        map(vec![
-                            ("product", i.product.id.as_str().into()),
-                            ("quantity", i64::from(i.quantity.get()).into()),
-                            ("subtotal_cents", cents(i.subtotal).into()),
+                        FieldValue::map([
+                            (f::PRODUCT, i.product.id.as_str().into()),
+                            (f::QUANTITY, i64::from(i.quantity.get()).into()),
+                            (f::SUBTOTAL_CENTS, cents(i.subtotal).into()),
                         ])
                     })
                     .collect(),
             );
             element(
-                "purchase",
+                f::PURCHASE,
                 vec![
-                    ("transaction_id", p.transaction_id.to_string().into()),
-                    ("items", items),
-                    ("total_amount_cents", cents(p.total_amount).into()),
-                    ("discount_amount_cents", cents(p.discount_amount).into()),
-                    ("shipping_cost_cents", cents(p.shipping_cost).into()),
-                    ("payment_method", p.payment_method.id.as_str().into()),
-                    ("shipping_address", location_value(&p.shipping_address)),
-                    ("estimated_delivery_date", p.estimated_delivery_date.into()),
+                    (f::TRANSACTION_ID, p.transaction_id.to_string().into()),
+                    (f::ITEMS, items),
+                    (f::AMOUNT_CENTS, cents(p.total_amount).into()),
+                    (f::DISCOUNT_AMOUNT_CENTS, cents(p.discount_amount).into()),
+                    (f::SHIPPING_COST_AMOUNT_CENTS, cents(p.shipping_cost).into()),
+                    (f::PAYMENT_METHOD, p.payment_method.id.as_str().into()),
+                    (f::SHIPPING_ADDRESS, location_value(&p.shipping_address)),
+                    (f::ESTIMATED_DELIVERY_DATE, p.estimated_delivery_date.into()),
                 ],
             )
         }
@@ -105,10 +86,7 @@ fn history_detail(event: &Event) -> Option<(&'static str, FieldValue)> {
 
 /// The two buckets an event counts in: lifetime and its day (`YYYY-MM-DD`, UTC).
 pub fn buckets(event: &Event) -> [String; 2] {
-    [
-        LIFETIME.to_owned(),
-        event.timestamp.format("%Y-%m-%d").to_string(),
-    ]
+    [LIFETIME.to_owned(), day_bucket(event.timestamp)]
 }
 
 /// `statistics/{bucket}` and `countries/{cc}/statistics/{bucket}`.
@@ -116,24 +94,19 @@ fn global_docs(event: &Event) -> Vec<String> {
     let cc = event.location.country.as_str();
     buckets(event)
         .iter()
-        .flat_map(|b| {
-            [
-                format!("statistics/{b}"),
-                format!("countries/{cc}/statistics/{b}"),
-            ]
-        })
+        .flat_map(|b| [path::statistics(b), path::country_statistics(cc, b)])
         .collect()
 }
 
 /// The statistics documents of `kind/{id}`, global and in the user's country.
-fn entity_docs(event: &Event, kind: &str, id: &str) -> Vec<String> {
+fn entity_docs(event: &Event, kind: Entity, id: &str) -> Vec<String> {
     let cc = event.location.country.as_str();
     buckets(event)
         .iter()
         .flat_map(|b| {
             [
-                format!("{kind}/{id}/statistics/{b}"),
-                format!("countries/{cc}/{kind}/{id}/statistics/{b}"),
+                path::entity_statistics(kind, id, b),
+                path::country_entity_statistics(cc, kind, id, b),
             ]
         })
         .collect()
@@ -152,45 +125,29 @@ fn cents(m: events::Money) -> i64 {
 }
 
 fn location_value(l: &Location) -> FieldValue {
-    FieldValue::Map(
-        [
-            ("country".to_owned(), FieldValue::from(l.country.as_str())),
-            ("state".to_owned(), FieldValue::from(l.state.as_str())),
-            ("city".to_owned(), FieldValue::from(l.city.as_str())),
-            ("latitude".to_owned(), FieldValue::Double(l.latitude.get())),
-            (
-                "longitude".to_owned(),
-                FieldValue::Double(l.longitude.get()),
-            ),
-        ]
-        .into(),
-    )
-}
-
-/// A map value from `(key, value)` pairs.
-pub(crate) fn map(entries: Vec<(&str, FieldValue)>) -> FieldValue {
-    FieldValue::Map(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    )
+    FieldValue::map([
+        (f::COUNTRY, l.country.as_str().into()),
+        (f::STATE, l.state.as_str().into()),
+        (f::CITY, l.city.as_str().into()),
+        (f::LATITUDE, FieldValue::Double(l.latitude.get())),
+        (f::LONGITUDE, FieldValue::Double(l.longitude.get())),
+    ])
 }
 
 /// Parent documents carry names, so entities can be listed and read by a person.
 fn name_entities(out: &mut Deltas, event: &Event, product: Option<&Product>) {
     let cc = event.location.country.as_str();
-    out.set(&format!("countries/{cc}"), "code", cc);
+    out.set(&path::country(cc), f::CODE, cc);
     if let Some(p) = product {
-        let path = format!("products/{}", p.id);
-        out.set(&path, "name", p.name.as_str());
-        out.set(&path, "category_id", p.category.id.as_str());
-        out.set(&path, "category_name", p.category.name.as_str());
-        out.set(&path, "price_cents", cents(p.price));
-        out.set(&path, "currency", p.currency.as_str());
+        let product = path::entity(Entity::Product, p.id.as_str());
+        out.set(&product, f::NAME, p.name.as_str());
+        out.set(&product, f::CATEGORY_ID, p.category.id.as_str());
+        out.set(&product, f::CATEGORY_NAME, p.category.name.as_str());
+        out.set(&product, f::PRICE_CENTS, cents(p.price));
+        out.set(&product, f::CURRENCY, p.currency.as_str());
         out.set(
-            &format!("categories/{}", p.category.id),
-            "name",
+            &path::entity(Entity::Category, p.category.id.as_str()),
+            f::NAME,
             p.category.name.as_str(),
         );
     }
@@ -204,78 +161,80 @@ pub fn apply(event: &Event, out: &mut Deltas) {
 
 /// Add the deltas of one (valid, deduplicated) event to `out`, the `index`-th distinct event
 /// of its session (from 0) whose detail arrays hold `history_bytes`, which this updates.
-/// The session's history keeps the event id in its document or, from the
-/// [`EVENT_IDS_PER_DOC`]-th on, in an overflow page, and its detail element while the
-/// arrays stay within [`HISTORY_DETAIL_BYTES`]: deterministic, so the same events in the
+/// The session's history keeps the event id in its document or, past
+/// [`store::schema::EVENT_IDS_PER_DOC`], in an overflow page, and its detail element while
+/// the arrays stay within [`HISTORY_DETAIL_BYTES`]: deterministic, so the same events in the
 /// same order are placed the same way.
 pub fn apply_with(event: &Event, out: &mut Deltas, index: u64, history_bytes: &mut u64) {
-    let session = session_path(event.session_id);
+    let session = path::session(event.session_id);
     let id = FieldValue::from(event.event_id.to_string());
-    if index < EVENT_IDS_PER_DOC {
-        out.union(&session, "event_ids", id);
-    } else {
-        let page = (index - EVENT_IDS_PER_DOC) / EVENT_IDS_PER_DOC;
-        out.union(&event_ids_page_path(event.session_id, page), "ids", id);
+    match event_id_page(index) {
+        None => out.union(&session, f::EVENT_IDS, id),
+        Some(page) => out.union(
+            &path::session_ids_page(event.session_id, page),
+            f::PAGE_IDS,
+            id,
+        ),
     }
-    out.inc(&session, "event_count", 1);
+    out.inc(&session, f::EVENT_COUNT, 1);
     if let Some((array, element)) = history_detail(event) {
         let size = detail_bytes(&element);
         if *history_bytes + size <= HISTORY_DETAIL_BYTES {
             *history_bytes += size;
-            out.inc(&session, "history_bytes", size as i64);
+            out.inc(&session, f::HISTORY_BYTES, size as i64);
             out.union(&session, array, element);
         } else {
-            out.inc(&session, "history_truncated_events", 1);
+            out.inc(&session, f::HISTORY_TRUNCATED_EVENTS, 1);
         }
     }
     match &event.payload {
         Payload::SessionStarted(p) => {
             name_entities(out, event, None);
-            inc_all(out, &global_docs(event), &[("started_sessions_count", 1)]);
-            out.set(&session, "start_time", event.timestamp);
-            out.set(&session, "user_id", event.user_id.to_string());
-            out.set(&session, "location", location_value(&event.location));
-            out.set(&session, "agent", p.user_agent.as_str());
+            inc_all(out, &global_docs(event), &[(f::STARTED_SESSIONS, 1)]);
+            out.set(&session, f::START_TIME, event.timestamp);
+            out.set(&session, f::USER_ID, event.user_id.to_string());
+            out.set(&session, f::LOCATION, location_value(&event.location));
+            out.set(&session, f::AGENT, p.user_agent.as_str());
         }
         Payload::CategoryViewed(p) => {
             name_entities(out, event, None);
             out.set(
-                &format!("categories/{}", p.category.id),
-                "name",
+                &path::entity(Entity::Category, p.category.id.as_str()),
+                f::NAME,
                 p.category.name.as_str(),
             );
             inc_all(
                 out,
-                &entity_docs(event, "categories", p.category.id.as_str()),
-                &[("views_count", 1)],
+                &entity_docs(event, Entity::Category, p.category.id.as_str()),
+                &[(f::VIEWS, 1)],
             );
         }
         Payload::ProductViewed(p) => {
             name_entities(out, event, Some(&p.product));
             inc_all(
                 out,
-                &entity_docs(event, "products", p.product.id.as_str()),
-                &[("views_count", 1)],
+                &entity_docs(event, Entity::Product, p.product.id.as_str()),
+                &[(f::VIEWS, 1)],
             );
             inc_all(
                 out,
-                &entity_docs(event, "categories", p.product.category.id.as_str()),
-                &[("product_related_view_count", 1)],
+                &entity_docs(event, Entity::Category, p.product.category.id.as_str()),
+                &[(f::PRODUCT_RELATED_VIEWS, 1)],
             );
         }
         Payload::ProductAddedToCart(p) | Payload::ProductRemovedFromCart(p) => {
             let added = matches!(event.payload, Payload::ProductAddedToCart(_));
             let (qty_field, count_field) = if added {
-                ("added_to_cart_quantity", "added_to_cart_count")
+                (f::ADDED_QUANTITY, f::ADDED_COUNT)
             } else {
-                ("removed_from_cart_quantity", "removed_from_cart_count")
+                (f::REMOVED_QUANTITY, f::REMOVED_COUNT)
             };
             name_entities(out, event, Some(&p.product));
             let q = i64::from(p.quantity.get());
-            let mut docs = entity_docs(event, "products", p.product.id.as_str());
+            let mut docs = entity_docs(event, Entity::Product, p.product.id.as_str());
             docs.extend(entity_docs(
                 event,
-                "categories",
+                Entity::Category,
                 p.product.category.id.as_str(),
             ));
             inc_all(out, &docs, &[(qty_field, q), (count_field, 1)]);
@@ -292,43 +251,47 @@ pub fn apply_with(event: &Event, out: &mut Deltas, index: u64, history_bytes: &m
                 out,
                 &global_docs(event),
                 &[
-                    ("purchase_count", 1),
-                    ("total_amount_cents", gross),
-                    ("total_discount_cents", discount),
-                    ("total_shipping_cents", shipping),
-                    ("net_revenue_cents", gross - discount),
-                    ("total_paid_cents", gross - discount + shipping),
-                    ("total_items_purchased", items),
+                    (f::PURCHASES, 1),
+                    (f::AMOUNT_CENTS, gross),
+                    (f::DISCOUNT_CENTS, discount),
+                    (f::SHIPPING_CENTS, shipping),
+                    (f::NET_REVENUE_CENTS, gross - discount),
+                    (f::PAID_CENTS, gross - discount + shipping),
+                    (f::ITEMS_PURCHASED, items),
                 ],
             );
             let pm = &p.payment_method;
-            out.set(&format!("payments/{}", pm.id), "name", pm.name.as_str());
+            out.set(
+                &path::entity(Entity::Payment, pm.id.as_str()),
+                f::NAME,
+                pm.name.as_str(),
+            );
             inc_all(
                 out,
-                &entity_docs(event, "payments", pm.id.as_str()),
-                &[("usage_count", 1), ("total_amount_cents", gross)],
+                &entity_docs(event, Entity::Payment, pm.id.as_str()),
+                &[(f::USAGE, 1), (f::AMOUNT_CENTS, gross)],
             );
 
             let ship = &p.shipping_address;
             let (sc, ss) = (ship.country.as_str(), ship.state.as_str());
-            out.set(&format!("countries/{sc}"), "code", sc);
-            out.set(&format!("countries/{sc}/states/{ss}"), "name", ss);
+            out.set(&path::country(sc), f::CODE, sc);
+            out.set(&path::state(sc, ss), f::NAME, ss);
             let hours = (p.estimated_delivery_date - event.timestamp)
                 .num_minutes()
                 .saturating_add(30)
                 / 60;
             let ship_docs: Vec<String> = buckets(event)
                 .iter()
-                .map(|b| format!("countries/{sc}/states/{ss}/shipping/{b}"))
+                .map(|b| path::shipping(sc, ss, b))
                 .collect();
             inc_all(
                 out,
                 &ship_docs,
                 &[
-                    ("shipping_count", 1),
-                    ("total_items_delivered", items),
-                    ("total_shipping_cost_cents", shipping),
-                    ("estimated_delivery_hours_waiting", hours),
+                    (f::SHIPPING_COUNT, 1),
+                    (f::ITEMS_DELIVERED, items),
+                    (f::SHIPPING_COST_CENTS, shipping),
+                    (f::DELIVERY_HOURS_WAITING, hours),
                 ],
             );
 
@@ -339,25 +302,25 @@ pub fn apply_with(event: &Event, out: &mut Deltas, index: u64, history_bytes: &m
                 let sub = cents(item.subtotal);
                 inc_all(
                     out,
-                    &entity_docs(event, "products", item.product.id.as_str()),
+                    &entity_docs(event, Entity::Product, item.product.id.as_str()),
                     &[
-                        ("total_amount_cents", sub),
-                        ("total_items_purchased", q),
-                        ("orders_count", 1),
+                        (f::AMOUNT_CENTS, sub),
+                        (f::ITEMS_PURCHASED, q),
+                        (f::ORDERS, 1),
                     ],
                 );
                 inc_all(
                     out,
-                    &entity_docs(event, "categories", item.product.category.id.as_str()),
-                    &[("total_amount_cents", sub), ("total_items_purchased", q)],
+                    &entity_docs(event, Entity::Category, item.product.category.id.as_str()),
+                    &[(f::AMOUNT_CENTS, sub), (f::ITEMS_PURCHASED, q)],
                 );
                 categories.insert(item.product.category.id.as_str());
             }
             for c in categories {
                 inc_all(
                     out,
-                    &entity_docs(event, "categories", c),
-                    &[("orders_count", 1)],
+                    &entity_docs(event, Entity::Category, c),
+                    &[(f::ORDERS, 1)],
                 );
             }
         }
@@ -367,13 +330,10 @@ pub fn apply_with(event: &Event, out: &mut Deltas, index: u64, history_bytes: &m
             inc_all(
                 out,
                 &global_docs(event),
-                &[
-                    ("ended_sessions_count", 1),
-                    ("total_sessions_duration_seconds", d),
-                ],
+                &[(f::ENDED_SESSIONS, 1), (f::SESSIONS_DURATION_SECONDS, d)],
             );
-            out.set(&session, "end_time", event.timestamp);
-            out.set(&session, "session_duration_seconds", d);
+            out.set(&session, f::END_TIME, event.timestamp);
+            out.set(&session, f::SESSION_DURATION_SECONDS, d);
         }
     }
 }

@@ -7,6 +7,17 @@
 //! the poll thread and librdkafka's rebalance callbacks share, and splitting it would spread
 //! that state's invariants (one flush in flight, markers advancing in order, nothing paused
 //! across assignments) over several files.
+//!
+//! Rebalances are handled in the callbacks themselves rather than sent as messages to the
+//! loop (the pattern of quickwit's Kafka source, whose consumer polls on a thread apart from
+//! the actor that owns its state, so the callback sends an event and waits for the reply).
+//! Here librdkafka runs the callbacks on the poll thread, inside `poll()`: the loop that owns
+//! the coordinator is the very thread that would have to answer the message, so a message
+//! adds a channel without removing any waiting. The work cannot be deferred past the
+//! callback either: on revoke the partitions are released when it returns (so what is not
+//! persisted must be dropped first), and on assign the positions must be sought from the
+//! markers before the first fetch. The mutex is therefore never contended; it exists
+//! because the callbacks reach the coordinator through the consumer context.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -29,13 +40,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::cadence::Cadence;
-use crate::deltas::Deltas;
 use crate::derived;
 use crate::journal::{self, Marker};
 use crate::metrics::Metrics;
 use crate::settings::PipelineConfig;
-use crate::store::{Store, StoreError};
 use crate::worker::{Failure, Record, Work};
+use store::Deltas;
+use store::{Store, StoreError};
 
 /// Consecutive failed flushes for want of dead-letter deliveries before analytics stops
 /// with an error (each is replayed from the markers after a growing pause).
@@ -319,7 +330,7 @@ impl Coordinator {
         let (store, give_up, group, topic) =
             (&self.store, &self.give_up, &self.cfg.group, &self.cfg.topic);
         self.rt
-            .block_on(journal::with_retry("read marker", give_up, || {
+            .block_on(store::retry::with_retry("read marker", give_up, || {
                 journal::read_marker(store, group, topic, p)
             }))
             .with_context(|| format!("reading the offset marker of partition {p}"))

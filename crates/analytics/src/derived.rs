@@ -9,49 +9,43 @@ use std::collections::BTreeMap;
 
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 
-use crate::aggregate::{map, LIFETIME};
-use crate::deltas::FieldValue;
-use crate::figures::{self, PaymentUse, ProductCounters, ProductFigure, Totals};
-use crate::store::{int_field, str_field, Precondition, Store, StoreError, ENTITY_FIELDS};
+use store::client::str_field;
+use store::schema::{
+    field as f, path, payment_uses, Entity, EntityNames, ProductStats, Totals, LIFETIME,
+};
+use store::{FieldValue, Precondition, Store, StoreError};
+
+use crate::figures::{self, PaymentUse, ProductCounters, ProductFigure};
 
 pub use crate::figures::Weights;
 
-/// Where a flush marks the buckets whose counters it changes: `_derived/{bucket}`, written
+/// Recompute every bucket with a ready marker; returns how many were recomputed.
+///
+/// A flush marks the buckets whose counters it changes: `_derived/{bucket}`, written
 /// atomically with its manifest (`flush` = its id). A marker is *ready* once that flush has
 /// landed (its manifest is gone); recomputing the bucket then deletes the marker in the
 /// same commit as the derived documents, on condition that it was not marked again
 /// meanwhile. So whichever instance recomputes, and whatever crashes in between, the last
 /// write of a bucket's derived documents reads every landed flush.
-pub const PENDING: &str = "_derived";
-
-/// The bucket (`lifetime` or a day) whose derived documents depend on `path` (any
-/// statistics document).
-pub fn bucket_of(path: &str) -> Option<&str> {
-    path.rsplit_once("statistics/")
-        .map(|(_, b)| b)
-        .filter(|b| !b.contains('/'))
-}
-
-/// Recompute every bucket with a ready marker. Returns how many were recomputed.
 pub async fn refresh_pending(
     store: &Store,
     weights: Weights,
     top: usize,
 ) -> Result<usize, StoreError> {
-    let markers = store.list(PENDING, &["flush"]).await?;
+    let markers = store.list(path::DERIVED, &[f::FLUSH]).await?;
     let manifests: Vec<String> = markers
         .iter()
-        .filter_map(|m| str_field(m, "flush"))
-        .map(crate::journal::manifest_path)
+        .filter_map(|m| str_field(m, f::FLUSH))
+        .map(path::flush_manifest)
         .collect();
-    let running = store.get_many(&manifests, &["chunks"]).await?;
+    let running = store.get_many(&manifests, &[f::CHUNKS]).await?;
     let mut done = 0;
     for marker in markers {
-        let flush = str_field(&marker, "flush").unwrap_or_default();
-        if running.contains_key(&crate::journal::manifest_path(flush)) {
+        let flush = str_field(&marker, f::FLUSH).unwrap_or_default();
+        if running.contains_key(&path::flush_manifest(flush)) {
             continue; // its flush is still being applied
         }
-        let bucket = doc_id(store, &marker.name);
+        let bucket = path::id_of(&marker.name).to_owned();
         let Some(marked) = marker.update_time else {
             continue;
         };
@@ -65,31 +59,6 @@ pub async fn refresh_pending(
     Ok(done)
 }
 
-fn doc_id(store: &Store, name: &str) -> String {
-    store
-        .relative(name)
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The totals of a `statistics/{bucket}` document (zeros where it or a field is missing).
-pub fn totals(doc: Option<&Document>) -> Totals {
-    let get = |f: &str| doc.and_then(|d| int_field(d, f)).unwrap_or(0);
-    Totals {
-        sessions_started: get("started_sessions_count"),
-        sessions_ended: get("ended_sessions_count"),
-        sessions_duration_seconds: get("total_sessions_duration_seconds"),
-        orders: get("purchase_count"),
-        gross_cents: get("total_amount_cents"),
-        discounts_cents: get("total_discount_cents"),
-        net_revenue_cents: get("net_revenue_cents"),
-        shipping_cents: get("total_shipping_cents"),
-        paid_cents: get("total_paid_cents"),
-    }
-}
-
 /// Recompute the derived documents of `bucket` (`lifetime` or a day); with `marked`, only if
 /// its pending marker still has that update time (and delete it in the same commit).
 pub async fn materialize(
@@ -99,195 +68,179 @@ pub async fn materialize(
     top: usize,
     marked: Option<firestore::gcloud_sdk::prost_types::Timestamp>,
 ) -> Result<(), StoreError> {
-    let get = |doc: Option<&Document>, f: &str| doc.and_then(|d| int_field(d, f)).unwrap_or(0);
-    // Each entity with its id, and every counter document needed, read in batches.
-    let with_ids = |docs: Vec<Document>| -> Vec<(String, Document)> {
-        docs.into_iter()
-            .map(|e| (doc_id(store, &e.name), e))
+    // Each entity with its names, and every counter document needed, read in batches.
+    let entities = |docs: Vec<Document>| -> Vec<(String, EntityNames)> {
+        docs.iter()
+            .map(|e| (path::id_of(&e.name).to_owned(), EntityNames::read(e)))
             .collect()
     };
-    let payment_entities = with_ids(store.list("payments", ENTITY_FIELDS).await?);
-    let product_entities = with_ids(store.list("products", ENTITY_FIELDS).await?);
-    let summary_path = format!("statistics/{bucket}");
-    let payment_path = |id: &str| format!("payments/{id}/statistics/{bucket}");
-    let product_path = |id: &str| format!("products/{id}/statistics/{bucket}");
+    let payment_entities = entities(store.list(Entity::Payment.collection(), f::ENTITY).await?);
+    let product_entities = entities(store.list(Entity::Product.collection(), f::ENTITY).await?);
+    let summary_path = path::statistics(bucket);
+    let payment_path = |id: &str| path::entity_statistics(Entity::Payment, id, bucket);
+    let product_path = |id: &str| path::entity_statistics(Entity::Product, id, bucket);
     let mut paths = vec![summary_path.clone()];
     paths.extend(payment_entities.iter().map(|(id, _)| payment_path(id)));
     paths.extend(product_entities.iter().map(|(id, _)| product_path(id)));
     let docs = store.get_many(&paths, &[]).await?;
-    let totals = totals(docs.get(&summary_path));
-    let name = |entity: &Document, field: &str, default: &str| {
-        str_field(entity, field).unwrap_or(default).to_owned()
-    };
     let payments: Vec<PaymentUse> = payment_entities
-        .iter()
-        .map(|(id, entity)| PaymentUse {
-            id: id.clone(),
-            name: name(entity, "name", id),
-            uses: get(docs.get(&payment_path(id)), "usage_count"),
+        .into_iter()
+        .map(|(id, names)| PaymentUse {
+            uses: payment_uses(docs.get(&payment_path(&id))),
+            name: names.name.unwrap_or_else(|| id.clone()),
+            id,
         })
         .collect();
     let products: Vec<ProductCounters> = product_entities
-        .iter()
-        .map(|(id, entity)| {
-            let st = docs.get(&product_path(id));
+        .into_iter()
+        .map(|(id, names)| {
+            let st = ProductStats::read(docs.get(&product_path(&id)));
             ProductCounters {
-                id: id.clone(),
-                name: name(entity, "name", id),
-                category_id: name(entity, "category_id", ""),
-                category_name: name(entity, "category_name", ""),
-                views: get(st, "views_count"),
-                adds: get(st, "added_to_cart_count"),
-                removes: get(st, "removed_from_cart_count"),
-                units: get(st, "total_items_purchased"),
-                orders: get(st, "orders_count"),
-                revenue_cents: get(st, "total_amount_cents"),
+                name: names.name.unwrap_or_else(|| id.clone()),
+                category_id: names.category_id.unwrap_or_default(),
+                category_name: names.category_name.unwrap_or_default(),
+                views: st.views,
+                adds: st.adds,
+                removes: st.removes,
+                units: st.units,
+                orders: st.orders,
+                revenue_cents: st.revenue_cents,
+                id,
             }
         })
         .collect();
     let f = figures::compute(
-        totals,
+        Totals::read(docs.get(&summary_path)),
         bucket == LIFETIME,
         &products,
         &payments,
         weights,
         top,
     );
-
-    let product_value = |p: &ProductFigure| {
-        map(vec![
-            ("id", p.id.clone().into()),
-            ("name", p.name.clone().into()),
-            ("units", p.units.into()),
-            ("orders", p.orders.into()),
-            ("views", p.views.into()),
-            ("conversion", FieldValue::Double(p.conversion)),
-            ("revenue_cents", p.revenue_cents.into()),
-            ("interest_score", p.interest_score.into()),
-        ])
-    };
-    let t = f.totals;
-    let mut metrics = BTreeMap::from([
-        (
-            "sessions_started".to_owned(),
-            FieldValue::Int(t.sessions_started),
-        ),
-        (
-            "sessions_ended".to_owned(),
-            FieldValue::Int(t.sessions_ended),
-        ),
-        (
-            "average_session_duration_seconds".to_owned(),
-            FieldValue::Double(f.rates.average_session_duration_seconds),
-        ),
-        ("orders".to_owned(), FieldValue::Int(t.orders)),
-        (
-            "conversion_rate".to_owned(),
-            FieldValue::Double(f.rates.conversion_rate),
-        ),
-        (
-            "gross_revenue_cents".to_owned(),
-            FieldValue::Int(t.gross_cents),
-        ),
-        (
-            "discounts_cents".to_owned(),
-            FieldValue::Int(t.discounts_cents),
-        ),
-        (
-            "net_revenue_cents".to_owned(),
-            FieldValue::Int(t.net_revenue_cents),
-        ),
-        (
-            "shipping_cents".to_owned(),
-            FieldValue::Int(t.shipping_cents),
-        ),
-        ("paid_cents".to_owned(), FieldValue::Int(t.paid_cents)),
-        (
-            "average_order_value_cents".to_owned(),
-            FieldValue::Double(f.rates.average_order_value_cents),
-        ),
-    ]);
-    if let Some(active) = f.rates.active_sessions {
-        metrics.insert("active_sessions".to_owned(), FieldValue::Int(active));
-    }
-    if let Some(p) = &f.most_used_payment {
-        metrics.insert(
-            "most_used_payment_method".to_owned(),
-            map(vec![
-                ("id", p.id.clone().into()),
-                ("name", p.name.clone().into()),
-                ("usage_count", p.uses.into()),
-            ]),
-        );
-    }
     let now = FieldValue::Time(chrono::Utc::now());
-    metrics.insert("updated_at".to_owned(), now.clone());
-    let trending = BTreeMap::from([
-        (
-            "products".to_owned(),
-            FieldValue::Array(f.trending.iter().map(product_value).collect()),
-        ),
-        ("updated_at".to_owned(), now.clone()),
-    ]);
-    let interest = BTreeMap::from([
-        (
-            "products".to_owned(),
-            FieldValue::Array(f.interest_products.iter().map(product_value).collect()),
-        ),
-        (
-            "categories".to_owned(),
-            FieldValue::Array(
-                f.interest_categories
-                    .iter()
-                    .map(|c| {
-                        map(vec![
-                            ("id", c.id.clone().into()),
-                            ("name", c.name.clone().into()),
-                            ("interest_score", c.interest_score.into()),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-        (
-            "weights".to_owned(),
-            map(vec![
-                ("view", weights.view.into()),
-                ("add", weights.add_to_cart.into()),
-                ("remove", weights.remove_from_cart.into()),
-                ("purchase", weights.purchase.into()),
-            ]),
-        ),
-        ("updated_at".to_owned(), now),
-    ]);
     let mut writes = vec![
-        store.replace_write(&format!("metrics/{bucket}"), metrics, Precondition::None),
-        store.replace_write(&format!("trending/{bucket}"), trending, Precondition::None),
-        store.replace_write(&format!("interest/{bucket}"), interest, Precondition::None),
+        store.replace_write(
+            &path::metrics(bucket),
+            metrics_doc(&f, &now),
+            Precondition::None,
+        ),
+        store.replace_write(
+            &path::trending(bucket),
+            trending_doc(&f, &now),
+            Precondition::None,
+        ),
+        store.replace_write(
+            &path::interest(bucket),
+            interest_doc(&f, weights, &now),
+            Precondition::None,
+        ),
     ];
     if let Some(t) = marked {
-        writes
-            .push(store.delete_write(&format!("{PENDING}/{bucket}"), Precondition::UpdateTime(t)));
+        writes.push(store.delete_write(&path::derived_marker(bucket), Precondition::UpdateTime(t)));
     }
     store.commit(writes).await.map(|_| ())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+type Fields = BTreeMap<String, FieldValue>;
 
-    #[test]
-    fn every_statistics_document_marks_its_bucket() {
-        assert_eq!(bucket_of("statistics/lifetime"), Some("lifetime"));
-        assert_eq!(
-            bucket_of("products/p1/statistics/2026-01-02"),
-            Some("2026-01-02")
-        );
-        assert_eq!(
-            bucket_of("payments/x/statistics/lifetime"),
-            Some("lifetime")
-        );
-        assert_eq!(bucket_of("sessions_history/s"), None);
-        assert_eq!(bucket_of("countries/US/states/TX/shipping/lifetime"), None);
+fn fields<'a>(entries: impl IntoIterator<Item = (&'a str, FieldValue)>) -> Fields {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+/// `metrics/{bucket}`.
+fn metrics_doc(fig: &figures::Figures, now: &FieldValue) -> Fields {
+    let (t, r) = (&fig.totals, &fig.rates);
+    let mut doc = fields([
+        (f::SESSIONS_STARTED, t.sessions_started.into()),
+        (f::SESSIONS_ENDED, t.sessions_ended.into()),
+        (
+            f::AVERAGE_SESSION_DURATION_SECONDS,
+            FieldValue::Double(r.average_session_duration_seconds),
+        ),
+        (f::ORDERS_FIGURE, t.orders.into()),
+        (f::CONVERSION_RATE, FieldValue::Double(r.conversion_rate)),
+        (f::GROSS_REVENUE_CENTS, t.gross_cents.into()),
+        (f::DISCOUNTS_CENTS, t.discounts_cents.into()),
+        (f::NET_REVENUE_CENTS, t.net_revenue_cents.into()),
+        (f::METRIC_SHIPPING_CENTS, t.shipping_cents.into()),
+        (f::METRIC_PAID_CENTS, t.paid_cents.into()),
+        (
+            f::AVERAGE_ORDER_VALUE_CENTS,
+            FieldValue::Double(r.average_order_value_cents),
+        ),
+        (f::UPDATED_AT, now.clone()),
+    ]);
+    if let Some(active) = r.active_sessions {
+        doc.insert(f::ACTIVE_SESSIONS.to_owned(), active.into());
     }
+    if let Some(p) = &fig.most_used_payment {
+        doc.insert(
+            f::MOST_USED_PAYMENT_METHOD.to_owned(),
+            FieldValue::map([
+                (f::ID, p.id.clone().into()),
+                (f::NAME, p.name.clone().into()),
+                (f::USAGE, p.uses.into()),
+            ]),
+        );
+    }
+    doc
+}
+
+fn product_value(p: &ProductFigure) -> FieldValue {
+    FieldValue::map([
+        (f::ID, p.id.clone().into()),
+        (f::NAME, p.name.clone().into()),
+        (f::UNITS, p.units.into()),
+        (f::ORDERS_FIGURE, p.orders.into()),
+        (f::RANK_VIEWS, p.views.into()),
+        (f::CONVERSION, FieldValue::Double(p.conversion)),
+        (f::REVENUE_CENTS, p.revenue_cents.into()),
+        (f::INTEREST_SCORE, p.interest_score.into()),
+    ])
+}
+
+/// `trending/{bucket}`.
+fn trending_doc(fig: &figures::Figures, now: &FieldValue) -> Fields {
+    fields([
+        (
+            f::PRODUCTS,
+            FieldValue::Array(fig.trending.iter().map(product_value).collect()),
+        ),
+        (f::UPDATED_AT, now.clone()),
+    ])
+}
+
+/// `interest/{bucket}`.
+fn interest_doc(fig: &figures::Figures, weights: Weights, now: &FieldValue) -> Fields {
+    let categories = fig
+        .interest_categories
+        .iter()
+        .map(|c| {
+            FieldValue::map([
+                (f::ID, c.id.clone().into()),
+                (f::NAME, c.name.clone().into()),
+                (f::INTEREST_SCORE, c.interest_score.into()),
+            ])
+        })
+        .collect();
+    fields([
+        (
+            f::PRODUCTS,
+            FieldValue::Array(fig.interest_products.iter().map(product_value).collect()),
+        ),
+        (f::CATEGORIES, FieldValue::Array(categories)),
+        (
+            f::WEIGHTS,
+            FieldValue::map([
+                (f::WEIGHT_VIEW, weights.view.into()),
+                (f::WEIGHT_ADD, weights.add_to_cart.into()),
+                (f::WEIGHT_REMOVE, weights.remove_from_cart.into()),
+                (f::WEIGHT_PURCHASE, weights.purchase.into()),
+            ]),
+        ),
+        (f::UPDATED_AT, now.clone()),
+    ])
 }

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+pub use store::schema::Totals;
+
 /// Weights of the interest score: Σ weight × counter.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Weights {
@@ -60,20 +62,6 @@ impl Weights {
     }
 }
 
-/// A bucket's totals (`statistics/{bucket}`), the money in cents.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct Totals {
-    pub sessions_started: i64,
-    pub sessions_ended: i64,
-    pub sessions_duration_seconds: i64,
-    pub orders: i64,
-    pub gross_cents: i64,
-    pub discounts_cents: i64,
-    pub net_revenue_cents: i64,
-    pub shipping_cents: i64,
-    pub paid_cents: i64,
-}
-
 /// What a bucket's totals alone give: the figures of `metrics/{bucket}` and of the report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Rates {
@@ -86,18 +74,15 @@ pub struct Rates {
     pub average_order_value_cents: f64,
 }
 
-impl Totals {
-    /// The rates of these totals; `lifetime` for the lifetime bucket (a day's sessions may
-    /// end the next day, so a day has no active sessions).
-    pub fn rates(&self, lifetime: bool) -> Rates {
+impl Rates {
+    /// The rates of a bucket's totals; `lifetime` for the lifetime bucket (a day's sessions
+    /// may end the next day, so a day has no active sessions).
+    pub fn of(t: &Totals, lifetime: bool) -> Rates {
         Rates {
-            active_sessions: lifetime.then_some(self.sessions_started - self.sessions_ended),
-            average_session_duration_seconds: ratio(
-                self.sessions_duration_seconds,
-                self.sessions_ended,
-            ),
-            conversion_rate: ratio(self.orders, self.sessions_started),
-            average_order_value_cents: ratio(self.paid_cents, self.orders),
+            active_sessions: lifetime.then_some(t.sessions_started - t.sessions_ended),
+            average_session_duration_seconds: ratio(t.sessions_duration_seconds, t.sessions_ended),
+            conversion_rate: ratio(t.orders, t.sessions_started),
+            average_order_value_cents: ratio(t.paid_cents, t.orders),
         }
     }
 }
@@ -242,7 +227,7 @@ pub fn compute(
     });
     Figures {
         totals,
-        rates: totals.rates(lifetime),
+        rates: Rates::of(&totals, lifetime),
         most_used_payment,
         trending,
         interest_products,

@@ -15,6 +15,10 @@
 //!
 //! Events below a partition's marker are never applied again: consumption resumes from the
 //! marker. Every commit stays within [`MAX_WRITES_PER_COMMIT`].
+//!
+//! Over the ~400-line mark on purpose: recovery is step 2 replayed by someone else, so the
+//! flush and its recovery share the chunk format, the apply-with-deletion commit and the
+//! orphan rule, and are read together when either changes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,8 +29,10 @@ use firestore::gcloud_sdk::prost_types::Timestamp;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::deltas::{DocDelta, FieldValue};
-use crate::store::{int_field, str_field, Precondition, Store, StoreError, MAX_WRITES_PER_COMMIT};
+use store::client::{int_field, str_field, MAX_WRITES_PER_COMMIT};
+use store::retry::with_retry;
+use store::schema::{field, path};
+use store::{DocDelta, FieldValue, Precondition, Store, StoreError};
 
 /// Writes counted per document delta in a commit budget: the write itself plus its
 /// transforms, which Firestore has historically counted as a second write.
@@ -46,19 +52,6 @@ pub const ORPHAN_AGE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 /// Commits of one flush in flight at a time: their round trips overlap (the journal chunks,
 /// then the applies, which touch disjoint documents).
 const CONCURRENT_COMMITS: usize = 8;
-const JOURNAL: &str = "_journal";
-const FLUSHES: &str = "_flushes";
-
-/// The manifest of flush `flush`: while it exists, the flush's chunks count but are not all
-/// applied yet.
-pub fn manifest_path(flush: &str) -> String {
-    format!("{FLUSHES}/{flush}")
-}
-
-/// Where a partition's applied offset is stored.
-pub fn marker_path(group: &str, topic: &str, partition: i32) -> String {
-    format!("_offsets/{group}~{topic}~{partition}")
-}
 
 /// A partition's persisted position: every event below `next_offset` is applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,10 +68,10 @@ pub async fn read_marker(
     partition: i32,
 ) -> Result<Option<Marker>, StoreError> {
     Ok(store
-        .get(&marker_path(group, topic, partition))
+        .get(&path::offsets(group, topic, partition))
         .await?
         .and_then(|doc| {
-            int_field(&doc, "next_offset").map(|next_offset| Marker {
+            int_field(&doc, field::NEXT_OFFSET).map(|next_offset| Marker {
                 next_offset,
                 update_time: doc.update_time,
             })
@@ -145,33 +138,6 @@ fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
     out
 }
 
-/// Retry `op` on transient errors with capped exponential backoff, until it succeeds, fails
-/// otherwise, or `stop` is cancelled (then the last transient error is returned).
-pub async fn with_retry<T, F, Fut>(
-    what: &str,
-    stop: &CancellationToken,
-    mut op: F,
-) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match op().await {
-            Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, op = what, retry_in_ms = backoff.as_millis() as u64, "transient Firestore error");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = stop.cancelled() => return Err(e),
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            other => return other,
-        }
-    }
-}
-
 /// Persist `batch` (see the module doc). Returns the partitions' new markers.
 pub async fn flush(
     store: &Store,
@@ -183,7 +149,7 @@ pub async fn flush(
     let buckets: std::collections::BTreeSet<String> = batch
         .deltas
         .keys()
-        .filter_map(|p| crate::derived::bucket_of(p))
+        .filter_map(|p| path::bucket_of(p))
         .map(str::to_owned)
         .collect();
     let chunks = chunks(batch.deltas);
@@ -198,7 +164,7 @@ pub async fn flush(
     let mut pending_bytes = 0;
     let mut journal_bytes = 0;
     for (i, chunk) in chunks.iter().enumerate() {
-        let path = format!("{JOURNAL}/{flush_id}-{i}");
+        let path = path::journal_chunk(flush_id, i);
         let json = serde_json::to_string(chunk).map_err(|e| StoreError::Permanent {
             code: firestore::gcloud_sdk::tonic::Code::Internal,
             message: format!("cannot serialize a journal chunk: {e}"),
@@ -213,9 +179,12 @@ pub async fn flush(
         pending_bytes += json.len();
         journal_bytes += json.len();
         let fields = BTreeMap::from([
-            ("deltas".to_owned(), FieldValue::Str(json)),
-            ("flush".to_owned(), FieldValue::Str(flush_id.to_string())),
-            ("created_at".to_owned(), FieldValue::Time(now)),
+            (field::DELTAS.to_owned(), FieldValue::Str(json)),
+            (
+                field::FLUSH.to_owned(),
+                FieldValue::Str(flush_id.to_string()),
+            ),
+            (field::CREATED_AT.to_owned(), FieldValue::Time(now)),
         ]);
         if let Some(c) = commits.last_mut() {
             c.push(store.replace_write(&path, fields, Precondition::Exists(false)));
@@ -238,44 +207,47 @@ pub async fn flush(
 
     let journaled = t0.elapsed();
     // Step 1b: the manifest and the markers, atomically.
-    let manifest = manifest_path(&flush_id.to_string());
+    let manifest = path::flush_manifest(flush_id);
     let mut writes = Vec::with_capacity(1 + batch.advances.len());
     writes.push(store.replace_write(
         &manifest,
         BTreeMap::from([
             (
-                "chunks".to_owned(),
+                field::CHUNKS.to_owned(),
                 FieldValue::Int(chunk_paths.len() as i64),
             ),
-            ("group".to_owned(), FieldValue::from(group)),
-            ("created_at".to_owned(), FieldValue::Time(now)),
+            (field::GROUP.to_owned(), FieldValue::from(group)),
+            (field::CREATED_AT.to_owned(), FieldValue::Time(now)),
         ]),
         Precondition::Exists(false),
     ));
     for (partition, next_offset, marker) in &batch.advances {
         let fields = BTreeMap::from([
-            ("next_offset".to_owned(), FieldValue::Int(*next_offset)),
-            ("group".to_owned(), FieldValue::from(group)),
-            ("topic".to_owned(), FieldValue::from(topic)),
+            (field::NEXT_OFFSET.to_owned(), FieldValue::Int(*next_offset)),
+            (field::GROUP.to_owned(), FieldValue::from(group)),
+            (field::TOPIC.to_owned(), FieldValue::from(topic)),
             (
-                "partition".to_owned(),
+                field::PARTITION.to_owned(),
                 FieldValue::Int(i64::from(*partition)),
             ),
-            ("updated_at".to_owned(), FieldValue::Time(now)),
+            (field::UPDATED_AT.to_owned(), FieldValue::Time(now)),
         ]);
         let guard = match marker.as_ref().and_then(|m| m.update_time) {
             Some(t) => Precondition::UpdateTime(t),
             None => Precondition::Exists(false),
         };
-        writes.push(store.replace_write(&marker_path(group, topic, *partition), fields, guard));
+        writes.push(store.replace_write(&path::offsets(group, topic, *partition), fields, guard));
     }
-    // The buckets whose derived documents this flush makes stale (see derived::PENDING).
+    // The buckets whose derived documents this flush makes stale (see `derived`).
     writes.extend(buckets.iter().map(|b| {
         store.replace_write(
-            &format!("{}/{b}", crate::derived::PENDING),
+            &path::derived_marker(b),
             BTreeMap::from([
-                ("flush".to_owned(), FieldValue::Str(flush_id.to_string())),
-                ("marked_at".to_owned(), FieldValue::Time(now)),
+                (
+                    field::FLUSH.to_owned(),
+                    FieldValue::Str(flush_id.to_string()),
+                ),
+                (field::MARKED_AT.to_owned(), FieldValue::Time(now)),
             ]),
             Precondition::None,
         )
@@ -440,7 +412,7 @@ async fn discard(store: &Store, paths: &[String]) {
 async fn discard_orphan(store: &Store, chunk: &str, flush: &str) -> Result<(), StoreError> {
     let writes = vec![
         store.delete_write(chunk, Precondition::None),
-        store.delete_write(&manifest_path(flush), Precondition::Exists(false)),
+        store.delete_write(&path::flush_manifest(flush), Precondition::Exists(false)),
     ];
     match store.commit(writes).await {
         Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
@@ -458,7 +430,7 @@ async fn recover_chunk(
     let Some(full) = with_retry("read journal chunk", stop, || store.get(path)).await? else {
         return Ok(false);
     };
-    let Some(json) = str_field(&full, "deltas") else {
+    let Some(json) = str_field(&full, field::DELTAS) else {
         tracing::error!(journal = %path, "journal chunk without deltas; leaving it for inspection");
         return Ok(false);
     };
@@ -489,22 +461,25 @@ pub async fn recover_older_than(
     stop: &CancellationToken,
     orphan_age: chrono::TimeDelta,
 ) -> Result<usize, StoreError> {
-    let listed = with_retry("list journal", stop, || store.list(JOURNAL, &["flush"])).await?;
+    let listed = with_retry("list journal", stop, || {
+        store.list(path::JOURNAL, &[field::FLUSH])
+    })
+    .await?;
     let flushes: std::collections::BTreeSet<String> = listed
         .iter()
-        .filter_map(|d| str_field(d, "flush").map(str::to_owned))
+        .filter_map(|d| str_field(d, field::FLUSH).map(str::to_owned))
         .collect();
-    let manifest_paths: Vec<String> = flushes.iter().map(|f| manifest_path(f)).collect();
+    let manifest_paths: Vec<String> = flushes.iter().map(path::flush_manifest).collect();
     let manifests = with_retry("read manifests", stop, || {
-        store.get_many(&manifest_paths, &["chunks"])
+        store.get_many(&manifest_paths, &[field::CHUNKS])
     })
     .await?;
     let mut discarded = 0;
     let mut committed = Vec::new();
     for doc in listed {
         let path = store.relative(&doc.name).to_owned();
-        let flush = str_field(&doc, "flush").unwrap_or_default().to_owned();
-        if manifests.contains_key(&manifest_path(&flush)) {
+        let flush = str_field(&doc, field::FLUSH).unwrap_or_default().to_owned();
+        if manifests.contains_key(&path::flush_manifest(&flush)) {
             committed.push(path);
             continue;
         }
@@ -529,13 +504,14 @@ pub async fn recover_older_than(
         .filter(|applied| *applied)
         .count();
     // Manifests whose chunks are all applied are done.
-    let remaining: std::collections::BTreeSet<String> =
-        with_retry("list journal", stop, || store.list(JOURNAL, &["flush"]))
-            .await?
-            .iter()
-            .filter_map(|d| str_field(d, "flush").map(str::to_owned))
-            .collect();
-    let done: Vec<String> = with_retry("list manifests", stop, || store.list(FLUSHES, &[]))
+    let remaining: std::collections::BTreeSet<String> = with_retry("list journal", stop, || {
+        store.list(path::JOURNAL, &[field::FLUSH])
+    })
+    .await?
+    .iter()
+    .filter_map(|d| str_field(d, field::FLUSH).map(str::to_owned))
+    .collect();
+    let done: Vec<String> = with_retry("list manifests", stop, || store.list(path::FLUSHES, &[]))
         .await?
         .iter()
         .map(|m| store.relative(&m.name).to_owned())
@@ -554,6 +530,8 @@ pub async fn recover_older_than(
 
 #[cfg(test)]
 mod tests {
+    use store::schema::{Entity, LIFETIME};
+
     use super::*;
 
     #[test]
@@ -561,7 +539,7 @@ mod tests {
         let mut deltas = BTreeMap::new();
         for i in 0..1000 {
             let mut d = DocDelta::default();
-            d.increments.insert("views_count".into(), 1);
+            d.increments.insert(field::VIEWS.into(), 1);
             d.unions.insert(
                 "x".into(),
                 vec![FieldValue::Str("y".repeat(if i % 100 == 0 {
@@ -570,7 +548,10 @@ mod tests {
                     10
                 }))],
             );
-            deltas.insert(format!("products/p{i}/statistics/lifetime"), d);
+            deltas.insert(
+                path::entity_statistics(Entity::Product, &format!("p{i}"), LIFETIME),
+                d,
+            );
         }
         let cs = chunks(deltas);
         assert_eq!(cs.iter().map(Vec::len).sum::<usize>(), 1000);

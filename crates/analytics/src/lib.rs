@@ -7,25 +7,27 @@
 //! - [`coordinator`]: the flush protocol the poll loop and the rebalance callbacks drive.
 //! - [`cadence`]: when a flush is due and when consumption is held back (pure).
 //! - [`settings`]: flags and environment, and the pipeline's configuration.
-//! - [`worker`]: decode, validate, deduplicate, aggregate; dead-letter poison.
-//! - [`aggregate`]: per event type, the exact [`deltas`] (pure, no I/O).
+//! - [`worker`]: decode, validate ([`rules`], pure), deduplicate, aggregate; [`deadletter`]:
+//!   what cannot be counted goes to the dead-letter topic, with its reason.
+//! - [`aggregate`]: per event type, the exact [`store::deltas`] (pure, no I/O).
 //! - [`journal`]: the two-step atomic flush that makes replays no-ops, and crash recovery.
 //! - [`figures`]: derived figures (averages, conversion, trending, interest) from a bucket's
 //!   counters (pure); [`derived`] reads the counters and materializes them.
-//! - [`store`]: Firestore commits, reads and value conversion.
+//!
+//! Firestore itself (client, schema, deltas, retries) is the `store` crate's.
 //! - [`metrics`]: Prometheus counters and gauges.
 
 pub mod admin;
 pub mod aggregate;
 pub mod cadence;
 pub mod coordinator;
-pub mod deltas;
+pub mod deadletter;
 pub mod derived;
 pub mod figures;
 pub mod journal;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;
+pub mod rules;
 pub mod settings;
-pub mod store;
 pub mod worker;

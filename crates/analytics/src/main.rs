@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use analytics::settings::{Cli, Command, RunArgs};
-use analytics::store::Store;
 use anyhow::{anyhow, Context};
 use clap::Parser;
+use store::Store;
 
 /// Decoding and aggregating allocate per event, on several threads (see the simulator).
 #[global_allocator]
@@ -22,12 +22,7 @@ async fn main() -> ExitCode {
 
 /// Start-up errors are returned; what happens after start is the exit code.
 async fn start(cli: Cli) -> anyhow::Result<ExitCode> {
-    let project = cli.firestore.project.clone().ok_or_else(|| {
-        anyhow!("no Firestore project: set GCLOUD_PROJECT (and FIRESTORE_EMULATOR_HOST for the emulator)")
-    })?;
-    let store = Store::connect(&project, Duration::from_secs(cli.firestore.timeout_seconds))
-        .await
-        .context("cannot connect to Firestore")?;
+    let store = cli.firestore.connect().await?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Report { day, top, json } => {
             Ok(match analytics::report::collect(&store, day, top).await {

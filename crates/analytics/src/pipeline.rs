@@ -29,8 +29,8 @@ use tokio_util::sync::CancellationToken;
 use crate::coordinator::{lock, AnalyticsContext, Coordinator};
 use crate::metrics::Metrics;
 pub use crate::settings::PipelineConfig;
-use crate::store::Store;
 use crate::worker::{self, WorkerContext};
+use store::Store;
 
 /// Run the pipeline until `shutdown`, then drain, persist, commit and leave the group.
 pub async fn run(

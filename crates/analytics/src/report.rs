@@ -4,14 +4,12 @@
 use std::fmt::Write;
 
 use firestore::gcloud_sdk::google::firestore::v1::Document;
+use store::schema::{
+    day_bucket, field as f, path, payment_uses, Entity, EntityNames, ProductStats, Totals, LIFETIME,
+};
+use store::{Store, StoreError};
 
-use crate::aggregate::LIFETIME;
-use crate::figures::{Rates, Totals};
-use crate::store::{int_field, str_field, Store, StoreError, ENTITY_FIELDS};
-
-fn n(doc: &Option<Document>, field: &str) -> i64 {
-    doc.as_ref().and_then(|d| int_field(d, field)).unwrap_or(0)
-}
+use crate::figures::Rates;
 
 fn money(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, (cents % 100).abs())
@@ -35,32 +33,17 @@ async fn ids(
         .list(collection, mask)
         .await?
         .into_iter()
-        .map(|d| {
-            (
-                store
-                    .relative(&d.name)
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-                d,
-            )
-        })
+        .map(|d| (path::id_of(&d.name).to_owned(), d))
         .collect())
 }
 
 /// The busiest day: the `statistics/{day}` document with the most started sessions.
 pub async fn busiest_day(store: &Store) -> Result<Option<String>, StoreError> {
-    Ok(ids(store, "statistics", &["started_sessions_count"])
+    Ok(ids(store, path::STATISTICS, &[f::STARTED_SESSIONS])
         .await?
         .into_iter()
         .filter(|(id, _)| id != LIFETIME)
-        .max_by_key(|(id, d)| {
-            (
-                int_field(d, "started_sessions_count").unwrap_or(0),
-                id.clone(),
-            )
-        })
+        .max_by_key(|(id, d)| (Totals::read(Some(d)).sessions_started, id.clone()))
         .map(|(id, _)| id))
 }
 
@@ -117,31 +100,31 @@ pub async fn collect(
         Some(d) => d,
         None => busiest_day(store)
             .await?
-            .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string()),
+            .unwrap_or_else(|| day_bucket(chrono::Utc::now())),
     };
     let mut out = Vec::new();
     for bucket in [day.as_str(), LIFETIME] {
-        let s = store.get(&format!("statistics/{bucket}")).await?;
-        let totals = crate::derived::totals(s.as_ref());
+        let totals = Totals::read(store.get(&path::statistics(bucket)).await?.as_ref());
         let mut r = BucketReport {
             bucket: bucket.to_owned(),
             totals,
-            rates: totals.rates(bucket == LIFETIME),
+            rates: Rates::of(&totals, bucket == LIFETIME),
             ..BucketReport::default()
         };
-        for (id, entity) in ids(store, "products", ENTITY_FIELDS).await? {
-            let st = store
-                .get(&format!("products/{id}/statistics/{bucket}"))
+        for (id, entity) in ids(store, Entity::Product.collection(), f::ENTITY).await? {
+            let doc = store
+                .get(&path::entity_statistics(Entity::Product, &id, bucket))
                 .await?;
-            r.product_views += n(&st, "views_count");
-            r.add_to_cart += n(&st, "added_to_cart_count");
-            r.units += n(&st, "total_items_purchased");
+            let st = ProductStats::read(doc.as_ref());
+            r.product_views += st.views;
+            r.add_to_cart += st.adds;
+            r.units += st.units;
             r.top_products.push(ProductLine {
-                name: str_field(&entity, "name").unwrap_or(&id).to_owned(),
-                units: n(&st, "total_items_purchased"),
-                orders: n(&st, "orders_count"),
-                views: n(&st, "views_count"),
-                revenue_cents: n(&st, "total_amount_cents"),
+                name: EntityNames::read(&entity).name.unwrap_or(id),
+                units: st.units,
+                orders: st.orders,
+                views: st.views,
+                revenue_cents: st.revenue_cents,
             });
         }
         r.top_products.sort_by(|a, b| {
@@ -150,27 +133,26 @@ pub async fn collect(
                 .then(b.revenue_cents.cmp(&a.revenue_cents))
         });
         r.top_products.truncate(top);
-        for (cc, _) in ids(store, "countries", ENTITY_FIELDS).await? {
-            let st = store
-                .get(&format!("countries/{cc}/statistics/{bucket}"))
-                .await?;
+        for (cc, _) in ids(store, path::COUNTRIES, f::ENTITY).await? {
+            let doc = store.get(&path::country_statistics(&cc, bucket)).await?;
+            let t = Totals::read(doc.as_ref());
             r.countries.push(CountryLine {
                 country: cc,
-                paid_cents: n(&st, "total_paid_cents"),
-                orders: n(&st, "purchase_count"),
+                paid_cents: t.paid_cents,
+                orders: t.orders,
             });
         }
         r.countries.retain(|c| c.orders > 0);
         r.countries.sort_by(|a, b| {
             (b.paid_cents, b.orders, &b.country).cmp(&(a.paid_cents, a.orders, &a.country))
         });
-        for (id, entity) in ids(store, "payments", ENTITY_FIELDS).await? {
-            let st = store
-                .get(&format!("payments/{id}/statistics/{bucket}"))
+        for (id, entity) in ids(store, Entity::Payment.collection(), f::ENTITY).await? {
+            let doc = store
+                .get(&path::entity_statistics(Entity::Payment, &id, bucket))
                 .await?;
             r.payment_methods.push(PaymentLine {
-                name: str_field(&entity, "name").unwrap_or(&id).to_owned(),
-                uses: n(&st, "usage_count"),
+                uses: payment_uses(doc.as_ref()),
+                name: EntityNames::read(&entity).name.unwrap_or(id),
             });
         }
         r.payment_methods
@@ -276,7 +258,7 @@ mod tests {
         let day = BucketReport {
             bucket: "2026-12-05".into(),
             totals,
-            rates: totals.rates(false),
+            rates: Rates::of(&totals, false),
             product_views: 10,
             top_products: vec![ProductLine {
                 name: "Mug".into(),
@@ -293,7 +275,7 @@ mod tests {
         };
         let lifetime = BucketReport {
             bucket: "lifetime".into(),
-            rates: totals.rates(true),
+            rates: Rates::of(&totals, true),
             ..day.clone()
         };
         let text = render(&[day, lifetime]);

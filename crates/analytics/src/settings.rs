@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use events::Currency;
 use platform::KafkaArgs;
+use store::FirestoreArgs;
 
 /// Settings of the consumer pipeline.
 #[derive(Debug, Clone)]
@@ -28,7 +29,7 @@ pub struct PipelineConfig {
     pub derived_interval: Duration,
     pub weights: crate::derived::Weights,
     pub trending_top: usize,
-    pub window: crate::worker::EventWindow,
+    pub window: crate::rules::EventWindow,
     pub dlq_max_bytes: usize,
 }
 
@@ -60,23 +61,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct FirestoreArgs {
-    /// Google Cloud project of the Firestore database. With FIRESTORE_EMULATOR_HOST set the
-    /// emulator is used; otherwise Application Default Credentials
-    /// (GOOGLE_APPLICATION_CREDENTIALS = a service-account key file).
-    #[arg(long, env = "GCLOUD_PROJECT", global = true)]
-    pub project: Option<String>,
-    /// Seconds a Firestore call may take before it counts as a transient failure.
-    #[arg(
-        long,
-        env = "FIRESTORE_TIMEOUT_SECONDS",
-        default_value_t = 30,
-        global = true
-    )]
-    pub timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -208,13 +192,13 @@ impl RunArgs {
                 derived_interval: Duration::from_secs(self.derived_interval_seconds),
                 weights,
                 trending_top: self.trending_top,
-                window: crate::worker::EventWindow {
+                window: crate::rules::EventWindow {
                     max_age: chrono::TimeDelta::days(i64::from(self.max_event_age_days)),
                     max_lead: chrono::TimeDelta::seconds(i64::from(self.max_event_lead_seconds)),
                 },
                 dlq_max_bytes: self
                     .dlq_max_record_bytes
-                    .max(crate::worker::DLQ_EXCERPT_BYTES * 2),
+                    .max(crate::deadletter::DLQ_EXCERPT_BYTES * 2),
             }),
             _ => Err(errors),
         }

@@ -10,20 +10,20 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
-use events::{decode_with_limit, Currency, Event, EventType, Payload};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use events::{decode_with_limit, Currency, EventType, Payload};
+use rdkafka::producer::{DeliveryFuture, FutureProducer};
+use store::retry::with_retry;
+use store::schema::{self, event_id_pages, path, SessionState};
+use store::{Deltas, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::aggregate::{self, event_id_pages, event_ids_page_path, session_path};
-use crate::deltas::Deltas;
-use crate::journal::with_retry;
+use crate::aggregate;
+use crate::deadletter::{self, Rejection};
 use crate::metrics::Metrics;
-use crate::store::{int_field, str_array, Store, StoreError};
+use crate::rules::{self, EventWindow};
 
 /// A message from the coordinator.
 #[allow(missing_debug_implementations)]
@@ -73,40 +73,6 @@ impl std::fmt::Display for Failure {
             Failure::Store(e) => write!(f, "{e}"),
             Failure::DeadLetter(e) => write!(f, "dead-letter delivery failed: {e}"),
             Failure::Internal(e) => write!(f, "internal failure: {e}"),
-        }
-    }
-}
-
-/// Which event times are counted, relative to the record's ingestion time (its Kafka
-/// timestamp): from `max_age` before it to `max_lead` after it (clock skew). Events outside
-/// are dead-lettered (`event_time_out_of_window`): a year-2999 or pre-1970 stamp would
-/// otherwise create buckets nobody reads. Deterministic for a record, so a replay decides
-/// the same.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EventWindow {
-    pub max_age: chrono::TimeDelta,
-    pub max_lead: chrono::TimeDelta,
-}
-
-impl EventWindow {
-    pub fn check(
-        &self,
-        event_time: chrono::DateTime<chrono::Utc>,
-        ingested_ms: i64,
-    ) -> Result<(), String> {
-        let ingested = chrono::DateTime::from_timestamp_millis(ingested_ms).unwrap_or_default();
-        if event_time < ingested - self.max_age {
-            Err(format!(
-                "event time {event_time} is more than {} days before its ingestion at {ingested}",
-                self.max_age.num_days()
-            ))
-        } else if event_time > ingested + self.max_lead {
-            Err(format!(
-                "event time {event_time} is more than {} s after its ingestion at {ingested}",
-                self.max_lead.num_seconds()
-            ))
-        } else {
-            Ok(())
         }
     }
 }
@@ -168,12 +134,6 @@ struct Session {
     ended: bool,
     /// The batch (numbered by barriers, from 1) that last counted an event of the session.
     last_batch: u64,
-}
-
-/// Why an event is dead-lettered.
-struct Rejection {
-    reason: &'static str,
-    detail: String,
 }
 
 impl std::fmt::Debug for WorkerBatch {
@@ -290,12 +250,9 @@ async fn load_sessions(
     ctx: &WorkerContext,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Session>, StoreError> {
-    let paths: Vec<String> = ids.iter().map(|id| session_path(*id)).collect();
+    let paths: Vec<String> = ids.iter().map(|id| path::session(*id)).collect();
     let docs = with_retry("load sessions", &ctx.stop, || {
-        ctx.store.get_many(
-            &paths,
-            &["event_ids", "event_count", "start_time", "history_bytes"],
-        )
+        ctx.store.get_many(&paths, SessionState::MASK)
     })
     .await?;
     ctx.metrics.sessions_loaded(ids.len() as u64);
@@ -306,14 +263,16 @@ async fn load_sessions(
             out.insert(*id, Session::default());
             continue;
         };
-        let count = int_field(doc, "event_count").unwrap_or(0).max(0) as u64;
-        pages.extend((0..event_id_pages(count)).map(|p| (*id, event_ids_page_path(*id, p))));
+        let state = SessionState::read(doc);
+        pages.extend(
+            (0..event_id_pages(state.event_count)).map(|p| (*id, path::session_ids_page(*id, p))),
+        );
         out.insert(
             *id,
             Session {
-                seen: uuids(&str_array(doc, "event_ids")),
-                started: doc.fields.contains_key("start_time"),
-                history_bytes: int_field(doc, "history_bytes").unwrap_or(0).max(0) as u64,
+                seen: uuids(&state.event_ids),
+                started: state.started,
+                history_bytes: state.history_bytes,
                 ..Session::default()
             },
         );
@@ -321,12 +280,12 @@ async fn load_sessions(
     if !pages.is_empty() {
         let paths: Vec<String> = pages.iter().map(|(_, p)| p.clone()).collect();
         let docs = with_retry("load event id pages", &ctx.stop, || {
-            ctx.store.get_many(&paths, &["ids"])
+            ctx.store.get_many(&paths, schema::PAGE_MASK)
         })
         .await?;
         for (id, path) in &pages {
             if let (Some(s), Some(doc)) = (out.get_mut(id), docs.get(path)) {
-                s.seen.extend(uuids(&str_array(doc, "ids")));
+                s.seen.extend(uuids(&schema::page_ids(doc)));
             }
         }
     }
@@ -388,7 +347,7 @@ async fn process(
             return dead_letter(ctx, batch, &record, rejection).await;
         }
     };
-    if let Err(rejection) = check(ctx, &event, &record) {
+    if let Err(rejection) = rules::check(ctx.currency, &ctx.window, &event, &record) {
         return dead_letter(ctx, batch, &record, rejection).await;
     }
     let session = match sessions.entry(event.session_id) {
@@ -430,92 +389,8 @@ async fn process(
     Ok(())
 }
 
-/// Rules beyond the wire contract.
-fn check(ctx: &WorkerContext, event: &Event, record: &Record) -> Result<(), Rejection> {
-    if record.key.as_deref() != Some(event.key().as_bytes()) {
-        return Err(Rejection {
-            reason: "wrong_key",
-            detail: "the record key is not the event's session_id".into(),
-        });
-    }
-    if let Payload::Purchase(p) = &event.payload {
-        if p.currency() != ctx.currency {
-            return Err(Rejection {
-                reason: "unsupported_currency",
-                detail: format!(
-                    "purchase in {} but this deployment counts {}",
-                    p.currency().as_str(),
-                    ctx.currency.as_str()
-                ),
-            });
-        }
-    }
-    let product = match &event.payload {
-        Payload::ProductViewed(p) => Some(&p.product),
-        Payload::ProductAddedToCart(p) | Payload::ProductRemovedFromCart(p) => Some(&p.product),
-        _ => None,
-    };
-    if product.is_some_and(|p| p.currency != ctx.currency) {
-        return Err(Rejection {
-            reason: "unsupported_currency",
-            detail: format!(
-                "product priced in another currency than {}",
-                ctx.currency.as_str()
-            ),
-        });
-    }
-    let ingested = record
-        .timestamp_ms
-        .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-    if let Err(detail) = ctx.window.check(event.timestamp, ingested) {
-        return Err(Rejection {
-            reason: "event_time_out_of_window",
-            detail,
-        });
-    }
-    Ok(())
-}
-
-/// Bytes of a dead-letter excerpt of a record too large for the dead-letter topic.
-pub const DLQ_EXCERPT_BYTES: usize = 4096;
-/// How long a dead-letter record may wait for room in the producer's queue.
-const DLQ_ENQUEUE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The dead-letter record of `record`: its original bytes with the reason in headers, or, if
-/// it would not fit the dead-letter topic, an excerpt with headers saying so.
-fn dead_letter_record(
-    record: &Record,
-    rejection: &Rejection,
-    source: &str,
-    max_bytes: usize,
-) -> (Vec<u8>, Vec<(&'static str, String)>) {
-    let payload = record.payload.as_deref().unwrap_or_default();
-    let mut headers = vec![
-        (events::dlq::REASON, rejection.reason.to_owned()),
-        (
-            events::dlq::DETAIL,
-            rejection.detail.chars().take(1024).collect(),
-        ),
-        (events::dlq::SOURCE, source.to_owned()),
-    ];
-    let overhead = 512
-        + record.key.as_ref().map_or(0, Vec::len)
-        + headers
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>();
-    if payload.len() + overhead <= max_bytes {
-        return (payload.to_vec(), headers);
-    }
-    let excerpt = payload[..payload.len().min(DLQ_EXCERPT_BYTES)].to_vec();
-    headers.push((events::dlq::TRUNCATED, "true".to_owned()));
-    headers.push((events::dlq::ORIGINAL_BYTES, payload.len().to_string()));
-    (excerpt, headers)
-}
-
-/// Send the record to the dead-letter topic (see [`dead_letter_record`]). A full producer
-/// queue is waited out for [`DLQ_ENQUEUE_TIMEOUT`] at most; a record the producer refuses
-/// is retried once as an excerpt; then the worker fails, and the flush with it.
+/// Send the record to the dead-letter topic ([`deadletter::send`]) and count it; then the
+/// flush waits for its delivery.
 async fn dead_letter(
     ctx: &WorkerContext,
     batch: &mut WorkerBatch,
@@ -526,116 +401,18 @@ async fn dead_letter(
         "{}/{}/{}",
         ctx.source_topic, record.partition, record.offset
     );
-    let mut max_bytes = ctx.dlq_max_bytes;
-    let deadline = tokio::time::Instant::now() + DLQ_ENQUEUE_TIMEOUT;
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let (payload, headers) = dead_letter_record(record, &rejection, &source, max_bytes);
-        let mut owned = OwnedHeaders::new();
-        for (k, v) in &headers {
-            owned = owned.insert(Header {
-                key: k,
-                value: Some(v.as_str()),
-            });
-        }
-        let mut future = FutureRecord::to(&ctx.dlq_topic)
-            .payload(&payload)
-            .headers(owned);
-        if let Some(k) = record.key.as_deref() {
-            future = future.key(k);
-        }
-        match ctx.dlq.send_result(future) {
-            Ok(delivery) => {
-                batch.dead_letters.push(delivery);
-                break;
-            }
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                _,
-            )) if tokio::time::Instant::now() < deadline && !ctx.stop.is_cancelled() => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
-            }
-            Err((e, _)) if max_bytes > DLQ_EXCERPT_BYTES * 2 => {
-                tracing::warn!(error = %e, %source, "dead-letter record refused; sending an excerpt");
-                max_bytes = DLQ_EXCERPT_BYTES * 2;
-            }
-            Err((e, _)) => {
-                return Err(Failure::DeadLetter(format!(
-                    "the dead-letter topic {} did not take the record of {source}: {e}",
-                    ctx.dlq_topic
-                )));
-            }
-        }
-    }
+    let to = deadletter::Destination {
+        producer: &ctx.dlq,
+        topic: &ctx.dlq_topic,
+        max_bytes: ctx.dlq_max_bytes,
+    };
+    let delivery = deadletter::send(&to, record, &rejection, &source, &ctx.stop)
+        .await
+        .map_err(Failure::DeadLetter)?;
+    batch.dead_letters.push(delivery);
     let reason = rejection.reason;
     *batch.dead_lettered.entry(reason).or_default() += 1;
     ctx.metrics.dead_lettered(reason);
     tracing::debug!(reason, %source, "dead-lettered");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(bytes: usize) -> Record {
-        Record {
-            partition: 1,
-            offset: 2,
-            key: Some(b"k".to_vec()),
-            payload: Some(vec![b'x'; bytes]),
-            timestamp_ms: None,
-            generation: 0,
-        }
-    }
-
-    fn rejection() -> Rejection {
-        Rejection {
-            reason: "oversized",
-            detail: "too big".into(),
-        }
-    }
-
-    #[test]
-    fn a_record_the_dead_letter_topic_can_hold_keeps_its_bytes() {
-        let (payload, headers) =
-            dead_letter_record(&record(10_000), &rejection(), "t/1/2", 900_000);
-        assert_eq!(payload.len(), 10_000);
-        assert!(!headers.iter().any(|(k, _)| *k == events::dlq::TRUNCATED));
-    }
-
-    #[test]
-    fn a_record_at_the_broker_limit_is_dead_lettered_as_an_excerpt() {
-        let (payload, headers) =
-            dead_letter_record(&record(1_048_576), &rejection(), "t/1/2", 900_000);
-        assert_eq!(payload.len(), DLQ_EXCERPT_BYTES);
-        assert!(headers.contains(&(events::dlq::TRUNCATED, "true".to_owned())));
-        assert!(headers.contains(&(events::dlq::ORIGINAL_BYTES, "1048576".to_owned())));
-        assert!(headers.contains(&(events::dlq::REASON, "oversized".to_owned())));
-    }
-
-    #[test]
-    fn the_event_window_is_relative_to_ingestion() {
-        let w = EventWindow {
-            max_age: chrono::TimeDelta::days(30),
-            max_lead: chrono::TimeDelta::minutes(5),
-        };
-        let at = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
-            .expect("time")
-            .to_utc();
-        let ms = at.timestamp_millis();
-        assert!(w.check(at, ms).is_ok());
-        assert!(w.check(at - chrono::TimeDelta::days(29), ms).is_ok());
-        assert!(w.check(at + chrono::TimeDelta::minutes(4), ms).is_ok());
-        assert!(w.check(at - chrono::TimeDelta::days(31), ms).is_err());
-        assert!(w.check(at + chrono::TimeDelta::minutes(6), ms).is_err());
-        let y2999 = chrono::DateTime::parse_from_rfc3339("2999-01-01T00:00:00Z")
-            .expect("time")
-            .to_utc();
-        assert!(w.check(y2999, ms).is_err());
-        assert!(w.check(chrono::DateTime::UNIX_EPOCH, ms).is_err());
-    }
 }

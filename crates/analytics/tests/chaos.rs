@@ -15,12 +15,13 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use analytics::store::{int_field, Store};
 use helpers::{
     assert_excerpt_dead_lettered, assert_matches, assert_no_journal, assert_ranked_products_active,
     expected, stop, Bed, Guard,
 };
 use serde_json::Value;
+use store::client::int_field;
+use store::Store;
 use testkit::repo_root as root;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use analytics::store::{int_field, str_array, Store};
 use serde_json::{json, Value};
+use store::schema::{path, Entity, ProductStats, SessionState, LIFETIME};
 use uuid::Uuid;
 
 use crate::kafka_io::{self, Record};
@@ -128,7 +128,7 @@ pub fn catalog(run: &str) -> Vec<Poison> {
     });
     add("id-path-separator", &["unsafe_id"], false, &|v| {
         bytes(with_product_id(v, |id| {
-            format!("{id}/../../statistics/lifetime")
+            format!("{id}/../../{}", path::statistics(LIFETIME))
         }))
     });
     add("id-reserved", &["unsafe_id"], false, &|v| {
@@ -167,11 +167,7 @@ impl Suite {
 
     async fn poison_inner(&self) -> anyhow::Result<Vec<Outcome>> {
         let t = &self.target;
-        let project = t.firestore.project.clone().ok_or_else(|| {
-            anyhow::anyhow!("no Firestore project to verify against: set GCLOUD_PROJECT (and FIRESTORE_EMULATOR_HOST for the emulator)")
-        })?;
-        let store =
-            Store::connect(&project, Duration::from_secs(t.firestore.timeout_seconds)).await?;
+        let store = t.firestore.connect().await?;
         let dlq_start = self.dlq_start.clone().map_err(anyhow::Error::msg)?;
         let injector = t.injector.client_config("attacker-poison");
         let session = Uuid::new_v4();
@@ -211,22 +207,20 @@ impl Suite {
         self.inject(&injector, &after).await?;
 
         // The valid events: both counted, exactly once.
-        let product_doc = format!(
-            "products/{}/statistics/lifetime",
-            product_id(&self.run, "valid")
-        );
-        let session_doc = format!("sessions_history/{session}");
+        let product_doc =
+            path::entity_statistics(Entity::Product, &product_id(&self.run, "valid"), LIFETIME);
+        let session_doc = path::session(session);
         let want_ids = [event_id(&before), event_id(&after)];
         let mut counted = None;
         while Instant::now() < deadline {
             let views = store
                 .get(&product_doc)
                 .await?
-                .and_then(|d| int_field(&d, "views_count"));
+                .map(|d| ProductStats::read(Some(&d)).views);
             let mut ids = store
                 .get(&session_doc)
                 .await?
-                .map(|d| str_array(&d, "event_ids"))
+                .map(|d| SessionState::read(&d).event_ids)
                 .unwrap_or_default();
             ids.sort();
             let mut want: Vec<String> = want_ids.to_vec();
@@ -250,15 +244,12 @@ impl Suite {
         // Each poison: dead-lettered with a right reason, nothing derived from it.
         for (p, seen) in poisons.iter().zip(found) {
             let mut derived = Vec::new();
-            if store
-                .get(&format!("sessions_history/{}", p.session))
-                .await?
-                .is_some()
-            {
-                derived.push(format!("sessions_history/{}", p.session));
+            let session = path::session(p.session);
+            if store.get(&session).await?.is_some() {
+                derived.push(session);
             }
             if let Some(product) = &p.product {
-                let path = format!("products/{product}/statistics/lifetime");
+                let path = path::entity_statistics(Entity::Product, product, LIFETIME);
                 if store.get(&path).await?.is_some() {
                     derived.push(path);
                 }

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use analytics::settings::FirestoreArgs;
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use platform::{KafkaArgs, KafkaSettings, ScramMechanism};
+use store::FirestoreArgs;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -12,6 +12,7 @@ use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
 use crate::geo::COUNTRIES;
+use crate::ids::random_uuid;
 
 /// Namespace of every catalog UUIDv5.
 const NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2d3e_4a5b_4c6d_8e7f_9a0b_1c2d_3e4f);
@@ -254,7 +255,7 @@ impl Catalog {
         .0
         .clone();
         User {
-            id: crate::session::random_uuid(&mut rng),
+            id: random_uuid(&mut rng),
             name: Name().fake_with_rng(&mut rng),
             username: Username().fake_with_rng(&mut rng),
             email: FreeEmail().fake_with_rng(&mut rng),

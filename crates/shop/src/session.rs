@@ -16,6 +16,7 @@ use rand::RngExt;
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, User};
+use crate::ids::random_uuid;
 
 /// Probabilities and ranges of a session; defaults are the original simulator's.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,11 +51,6 @@ impl Default for Behavior {
             step_ms: 60_000..=300_000,
         }
     }
-}
-
-/// A version-4 UUID drawn from `rng`, so seeded runs reproduce their ids.
-pub fn random_uuid(rng: &mut StdRng) -> Uuid {
-    uuid::Builder::from_random_bytes(rng.random()).into_uuid()
 }
 
 fn quantity(q: u32) -> Quantity {

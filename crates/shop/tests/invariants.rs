@@ -1,14 +1,19 @@
 //! Every generated session satisfies the model's invariants, for any seed and behavior.
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use events::{decode, encode, Payload};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use simulator::catalog::Catalog;
-use simulator::session::{play, Behavior};
+use shop::catalog::Catalog;
+use shop::session::{play, Behavior};
 
-use crate::helpers::epoch;
+fn epoch() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+        .expect("valid")
+        .with_timezone(&Utc)
+}
 
 fn behavior() -> impl Strategy<Value = Behavior> {
     (

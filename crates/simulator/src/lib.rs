@@ -2,15 +2,11 @@
 //!
 //! # Layout
 //! - [`settings`]: flags and environment variables, validated into [`settings::Settings`].
-//! - [`geo`], [`catalog`]: the stable synthetic shop (categories, products, payment methods,
-//!   users with coherent geography), derived from a seed.
-//! - [`session`]: one session as a pure function of randomness, catalog, user and start time.
+//! - The shop it plays (catalog, geography, the session state machine) is the pure `shop`
+//!   crate's.
 //! - [`run`]: per-user tasks, rate limiting, clock modes, injection, stop and summary.
 //! - [`sink`]: Kafka producer (or stdout / memory) and delivery accounting.
 
-pub mod catalog;
-pub mod geo;
 pub mod run;
-pub mod session;
 pub mod settings;
 pub mod sink;

@@ -14,10 +14,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{Catalog, User};
-use crate::session;
 use crate::settings::{ClockMode, Settings};
 use crate::sink::{Sink, Stats};
+use shop::catalog::{Catalog, User};
+use shop::session;
 
 /// What a run did. `undelivered` counts records handed to the producer whose delivery was
 /// neither confirmed nor reported failed before the flush timeout.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
 use platform::KafkaArgs;
 
-use crate::session::Behavior;
+use shop::session::Behavior;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClockMode {

@@ -1,4 +1,4 @@
-//! Firestore I/O, at the edge: one atomic `Commit` per call (the `firestore` crate's batch
+//! The Firestore client: one atomic `Commit` per call (the `firestore` crate's batch
 //! writers use the non-atomic BatchWrite RPC, so commits are built here from the raw API),
 //! conversion of [`Deltas`] into writes (masked upsert + increment / array-union
 //! transforms), single and batched document reads, and journal listing for crash recovery.
@@ -26,8 +26,6 @@ pub const DOCS_PER_BATCH_GET: usize = 300;
 /// Documents per ListDocuments page: the page is one message, so only masked (small) fields
 /// are ever listed.
 const LIST_PAGE_SIZE: i32 = 300;
-/// The fields of the entity documents (`products/{id}`, `payments/{id}`, ...), for listings.
-pub const ENTITY_FIELDS: &[&str] = &["name", "code", "category_id", "category_name"];
 
 /// How a Firestore call failed, which decides what the caller does next.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -19,6 +19,18 @@ pub enum FieldValue {
     Array(Vec<FieldValue>),
 }
 
+impl FieldValue {
+    /// A map value from `(key, value)` pairs.
+    pub fn map<'a>(entries: impl IntoIterator<Item = (&'a str, FieldValue)>) -> FieldValue {
+        FieldValue::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    }
+}
+
 impl From<&str> for FieldValue {
     fn from(s: &str) -> Self {
         FieldValue::Str(s.to_owned())

@@ -1,7 +1,9 @@
 //! Test plumbing shared by every crate's integration tests (a dev-dependency only): the
 //! native stack's settings that `make test` / `make local-up` write under `.local/`, SCRAM
-//! clients per principal, the workspace's built binaries, and child processes killed by PID
-//! when a test ends, however it ends.
+//! clients per principal, the workspace's built binaries, child processes killed by PID
+//! when a test ends, however it ends, and topics read back ([`topic`]).
+
+pub mod topic;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,10 +13,17 @@ use std::time::{Duration, Instant};
 use platform::KafkaSettings;
 use secrecy::SecretString;
 
-/// The workspace's root directory.
+/// The workspace's root directory: the nearest directory holding `Cargo.lock` above the
+/// package under test. Cargo sets `CARGO_MANIFEST_DIR` when it runs a test, so a test
+/// binary built in one checkout and run in another (a moved target directory) reads the
+/// stack of the checkout it runs in; the path baked in at build time is the fallback.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    start
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(&start)
         .canonicalize()
         .expect("repo root")
 }
@@ -168,6 +177,13 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_repo_root_is_the_workspace_this_test_runs_in() {
+        let root = repo_root();
+        assert!(root.join("Cargo.lock").is_file(), "{}", root.display());
+        assert!(root.join("crates/testkit").is_dir(), "{}", root.display());
+    }
 
     #[test]
     fn a_guarded_child_is_killed_when_dropped() {

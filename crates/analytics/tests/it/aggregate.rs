@@ -1,12 +1,12 @@
 use analytics::aggregate::apply;
-use analytics::deltas::{Deltas, FieldValue};
 use chrono::{TimeZone, Utc};
 use events::Payload;
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use simulator::catalog::Catalog;
-use simulator::session::{play, Behavior};
+use shop::catalog::Catalog;
+use shop::session::{play, Behavior};
+use store::deltas::{Deltas, FieldValue};
 
 fn session(seed: u64) -> Vec<events::Event> {
     let catalog = Catalog::generate(1, 100);
@@ -255,7 +255,8 @@ fn distinct_events_with_identical_content_are_both_in_the_history() {
 
 #[test]
 fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
-    use analytics::aggregate::{apply_with, EVENT_IDS_PER_DOC, HISTORY_DETAIL_BYTES};
+    use analytics::aggregate::{apply_with, HISTORY_DETAIL_BYTES};
+    use store::schema::EVENT_IDS_PER_DOC;
     let view = session(6)
         .into_iter()
         .find(|e| matches!(e.payload, Payload::ProductViewed(_)))

@@ -9,13 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use analytics::store::{int_field, str_array, Store};
 use events::Payload;
 use platform::KafkaSettings;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use store::client::{int_field, str_array};
+use store::Store;
 
 #[derive(Clone)]
 pub struct Bed {
@@ -24,16 +23,7 @@ pub struct Bed {
     pub id: String,
 }
 
-/// One record read back from a topic.
-#[derive(Debug, Clone)]
-pub struct Rec {
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub payload: Option<Vec<u8>>,
-    pub headers: BTreeMap<String, String>,
-    pub timestamp_ms: Option<i64>,
-}
+pub use testkit::topic::Rec;
 
 impl Bed {
     pub fn new(name: &str) -> Bed {
@@ -186,46 +176,9 @@ impl Bed {
         cmd.spawn().expect("analytics starts")
     }
 
+    /// Every record of `topic`, as an independent consumer reads it back.
     pub fn read(&self, topic: &str) -> Vec<Rec> {
-        let consumer: BaseConsumer = self
-            .kafka("admin")
-            .client_config("it-reader")
-            .set("group.id", "it-reader")
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("consumer");
-        let md = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .expect("metadata");
-        let mut tpl = TopicPartitionList::new();
-        let mut remaining = 0i64;
-        for p in md.topics()[0].partitions() {
-            let (lo, hi) = consumer
-                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                .expect("watermarks");
-            remaining += hi - lo;
-            tpl.add_partition_offset(topic, p.id(), Offset::Offset(lo))
-                .expect("offset");
-        }
-        consumer.assign(&tpl).expect("assign");
-        let mut out = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while (out.len() as i64) < remaining && Instant::now() < deadline {
-            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-                let m = m.expect("read");
-                let headers = platform::kafka::text_headers(&m);
-                out.push(Rec {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec),
-                    headers,
-                    timestamp_ms: m.timestamp().to_millis(),
-                });
-            }
-        }
-        assert_eq!(out.len() as i64, remaining, "read back all of {topic}");
-        out
+        testkit::topic::read(&self.kafka("admin"), topic, &BTreeMap::new())
     }
 
     /// The end offset of each partition of `topic`. Retried for a minute while a partition has
@@ -248,14 +201,10 @@ impl Bed {
         &self,
         topic: &str,
     ) -> Result<BTreeMap<i32, i64>, rdkafka::error::KafkaError> {
-        let consumer: BaseConsumer = self.kafka("admin").client_config("it-offsets").create()?;
-        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let mut out = BTreeMap::new();
-        for p in md.topics()[0].partitions() {
-            let (_, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
-            out.insert(p.id(), high);
-        }
-        Ok(out)
+        Ok(testkit::topic::watermarks(&self.kafka("admin"), topic)?
+            .into_iter()
+            .map(|(p, (_, high))| (p, high))
+            .collect())
     }
 
     /// Sum of the partitions' marker offsets: how many records are persisted.
@@ -566,7 +515,7 @@ pub async fn assert_matches(store: &Store, x: &Expected) -> Compared {
         let doc = sessions.get(path);
         let count = doc.and_then(|d| int_field(d, "event_count")).unwrap_or(0);
         let mut got = doc.map_or(0, |d| str_array(d, "event_ids").len());
-        for p in 0..analytics::aggregate::event_id_pages(count as u64) {
+        for p in 0..store::schema::event_id_pages(count as u64) {
             let page = store
                 .get(&format!("{path}/event_ids/{p}"))
                 .await
@@ -660,7 +609,7 @@ pub fn assert_excerpt_dead_lettered(dlq: &[Rec], original_bytes: usize) {
 /// A journal chunk as a flush that died before its manifest leaves it (created just now, so
 /// younger than any orphan age): it must never count, and a clean stop must not leave it.
 pub async fn seed_orphan_chunk(store: &Store, flush: &str) {
-    use analytics::deltas::{DocDelta, FieldValue};
+    use store::deltas::{DocDelta, FieldValue};
     let mut delta = DocDelta::default();
     delta.increments.insert("views_count".into(), 1_000_000);
     let chunk = vec![("products/orphan/statistics/lifetime".to_owned(), delta)];
@@ -674,7 +623,7 @@ pub async fn seed_orphan_chunk(store: &Store, flush: &str) {
             ("flush".into(), flush.into()),
             ("created_at".into(), FieldValue::Time(chrono::Utc::now())),
         ]),
-        analytics::store::Precondition::Exists(false),
+        store::Precondition::Exists(false),
     );
     store
         .commit(vec![write])

@@ -3,15 +3,16 @@
 //! count; a stale marker precondition is refused.
 use std::collections::BTreeMap;
 
-use analytics::deltas::{DocDelta, FieldValue};
 use analytics::journal::{self, Batch};
-use analytics::store::{int_field, Precondition, StoreError};
+use store::client::int_field;
+use store::deltas::{DocDelta, FieldValue};
+use store::{Precondition, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::Bed;
 
 /// `views_count` of the document at `path`, which must exist.
-async fn views(store: &analytics::store::Store, path: &str) -> Option<i64> {
+async fn views(store: &store::Store, path: &str) -> Option<i64> {
     let doc = store
         .get(path)
         .await

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 
-use analytics::store::int_field;
 use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+use store::client::int_field;
 
 use crate::helpers::{
     assert_excerpt_dead_lettered, assert_matches, assert_no_journal, assert_ranked_products_active,
@@ -14,7 +14,7 @@ use crate::helpers::{
 
 /// The derived documents agree with the counters: sessions, orders, and the top trending
 /// product; no product without activity is listed.
-async fn assert_derived(store: &analytics::store::Store, x: &Expected) {
+async fn assert_derived(store: &store::Store, x: &Expected) {
     let want = |path: &str, field: &str| {
         x.counters
             .get(&(path.to_owned(), field.to_owned()))

@@ -1,49 +1,25 @@
 //! A bounded run against the real cluster as the `simulator` principal, read back by an
 //! independent consumer: exactly the delivered count, every event valid, each session in one
 //! partition and in order.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use simulator::run::run;
 use simulator::sink::{Sink, Stats};
-use testkit::Cluster;
+use testkit::{topic, Cluster};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::settings;
-
-fn reader(cluster: &Cluster) -> BaseConsumer {
-    cluster
-        .settings("admin")
-        .client_config("simulator-it-reader")
-        .set("group.id", "simulator-it-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader")
-}
 
 #[tokio::test]
 async fn a_bounded_run_lands_exactly_once_in_order_per_session() {
     let cluster = Cluster::from_env();
     let topic = cluster.var("KAFKA_EVENTS_TOPIC").to_owned();
-    let reader = reader(&cluster);
-    let md = reader
-        .fetch_metadata(Some(&topic), Duration::from_secs(10))
-        .expect("metadata");
-    let partitions: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
-    let before: HashMap<i32, i64> = partitions
-        .iter()
-        .map(|p| {
-            (
-                *p,
-                reader
-                    .fetch_watermarks(&topic, *p, Duration::from_secs(10))
-                    .expect("watermarks")
-                    .1,
-            )
-        })
+    let admin = cluster.settings("admin");
+    let before: BTreeMap<i32, i64> = topic::watermarks(&admin, &topic)
+        .expect("watermarks")
+        .into_iter()
+        .map(|(p, (_, high))| (p, high))
         .collect();
 
     let stats = Arc::new(Stats::default());
@@ -64,40 +40,17 @@ async fn a_bounded_run_lands_exactly_once_in_order_per_session() {
     assert!(summary.all_delivered(), "{summary}");
     assert_eq!(summary.sessions, 300);
 
-    let mut tpl = TopicPartitionList::new();
-    for p in &partitions {
-        tpl.add_partition_offset(&topic, *p, Offset::Offset(before[p]))
-            .expect("offset");
-    }
-    reader.assign(&tpl).expect("assign");
-    let mut read = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while (read.len() as u64) < summary.delivered && Instant::now() < deadline {
-        if let Some(m) = reader.poll(Duration::from_millis(200)) {
-            let m = m.expect("read");
-            read.push((
-                m.partition(),
-                m.offset(),
-                m.key().map(<[u8]>::to_vec),
-                m.payload().map(<[u8]>::to_vec),
-            ));
-        }
-    }
     // Nothing beyond what was delivered: the high watermarks moved by exactly that much.
-    let after: i64 = partitions
+    let after: i64 = topic::watermarks(&admin, &topic)
+        .expect("watermarks")
         .iter()
-        .map(|p| {
-            reader
-                .fetch_watermarks(&topic, *p, Duration::from_secs(10))
-                .expect("watermarks")
-                .1
-                - before[p]
-        })
+        .map(|(p, (_, high))| high - before[p])
         .sum();
     assert_eq!(
         after as u64, summary.delivered,
         "records in the topic vs delivered"
     );
+    let read = topic::read(&admin, &topic, &before);
     assert_eq!(
         read.len() as u64,
         summary.delivered,
@@ -105,11 +58,11 @@ async fn a_bounded_run_lands_exactly_once_in_order_per_session() {
     );
 
     let mut sessions: HashMap<uuid::Uuid, (i32, Vec<events::Event>)> = HashMap::new();
-    read.sort_by_key(|(p, o, _, _)| (*p, *o));
-    for (partition, _, key, payload) in read {
-        let event = events::decode(&payload.expect("payload")).expect("every event is valid");
+    for r in read {
+        let event = events::decode(&r.payload.expect("payload")).expect("every event is valid");
+        let partition = r.partition;
         assert_eq!(
-            key.as_deref(),
+            r.key.as_deref(),
             Some(event.key().as_bytes()),
             "key = session id"
         );

@@ -1,0 +1,469 @@
+//! The Firestore schema of `docs/firestore-schema.md`: the one place document paths and
+//! field names are spelled. Writers build paths with [`path`] and name fields with
+//! [`field`]; readers get typed figures ([`Totals`], [`ProductStats`], [`SessionState`]).
+//! A change of physical layout touches this module only; `tests/schema_home.rs` checks that
+//! no other source spells a path or a field of it.
+
+use firestore::gcloud_sdk::google::firestore::v1::Document;
+use serde::Serialize;
+
+use crate::client::{int_field, str_array, str_field};
+
+/// The bucket of every counter that is not per day.
+pub const LIFETIME: &str = "lifetime";
+
+/// The bucket of a day: `YYYY-MM-DD`, UTC.
+pub fn day_bucket(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// Event ids kept in a session's document; further ids go to overflow pages of as many each
+/// ([`path::session_ids_page`]), so no document outgrows Firestore's 1 MiB whatever the
+/// session's length.
+pub const EVENT_IDS_PER_DOC: u64 = 5_000;
+
+/// The overflow page holding the `index`-th distinct event id of a session (from 0), if it is
+/// past the ids its document keeps.
+pub fn event_id_page(index: u64) -> Option<u64> {
+    index
+        .checked_sub(EVENT_IDS_PER_DOC)
+        .map(|over| over / EVENT_IDS_PER_DOC)
+}
+
+/// Overflow pages holding the ids of a session of `event_count` distinct events.
+pub fn event_id_pages(event_count: u64) -> u64 {
+    event_count
+        .saturating_sub(EVENT_IDS_PER_DOC)
+        .div_ceil(EVENT_IDS_PER_DOC)
+}
+
+/// The entities with statistics of their own, each a top-level collection of named documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Category,
+    Product,
+    Payment,
+}
+
+impl Entity {
+    pub const fn collection(self) -> &'static str {
+        match self {
+            Entity::Category => "categories",
+            Entity::Product => "products",
+            Entity::Payment => "payments",
+        }
+    }
+}
+
+/// Document paths, relative to the database's documents root.
+pub mod path {
+    use std::fmt::Display;
+
+    use super::Entity;
+
+    /// Top-level collections that are listed.
+    pub const STATISTICS: &str = "statistics";
+    pub const COUNTRIES: &str = "countries";
+    /// Bookkeeping collections (see the schema's last table).
+    pub const JOURNAL: &str = "_journal";
+    pub const FLUSHES: &str = "_flushes";
+    pub const DERIVED: &str = "_derived";
+    const OFFSETS: &str = "_offsets";
+    const SESSIONS: &str = "sessions_history";
+
+    /// `statistics/{b}`: the shop's totals.
+    pub fn statistics(bucket: &str) -> String {
+        format!("{STATISTICS}/{bucket}")
+    }
+
+    /// `countries/{cc}`.
+    pub fn country(cc: &str) -> String {
+        format!("{COUNTRIES}/{cc}")
+    }
+
+    /// `countries/{cc}/statistics/{b}`: the totals of the users of one country.
+    pub fn country_statistics(cc: &str, bucket: &str) -> String {
+        format!("{COUNTRIES}/{cc}/{STATISTICS}/{bucket}")
+    }
+
+    /// `products/{id}`, `categories/{id}`, `payments/{id}`: the entity's names.
+    pub fn entity(kind: Entity, id: &str) -> String {
+        format!("{}/{id}", kind.collection())
+    }
+
+    /// `{kind}/{id}/statistics/{b}`.
+    pub fn entity_statistics(kind: Entity, id: &str, bucket: &str) -> String {
+        format!("{}/{id}/{STATISTICS}/{bucket}", kind.collection())
+    }
+
+    /// `countries/{cc}/{kind}/{id}/statistics/{b}`: as above, users of one country only.
+    pub fn country_entity_statistics(cc: &str, kind: Entity, id: &str, bucket: &str) -> String {
+        format!(
+            "{COUNTRIES}/{cc}/{}/{id}/{STATISTICS}/{bucket}",
+            kind.collection()
+        )
+    }
+
+    /// `countries/{cc}/states/{state}`.
+    pub fn state(cc: &str, state: &str) -> String {
+        format!("{COUNTRIES}/{cc}/states/{state}")
+    }
+
+    /// `countries/{cc}/states/{state}/shipping/{b}`: deliveries to one state.
+    pub fn shipping(cc: &str, state: &str, bucket: &str) -> String {
+        format!("{COUNTRIES}/{cc}/states/{state}/shipping/{bucket}")
+    }
+
+    /// `sessions_history/{session}`.
+    pub fn session(session: impl Display) -> String {
+        format!("{SESSIONS}/{session}")
+    }
+
+    /// `sessions_history/{session}/event_ids/{page}`: an overflow page of its event ids.
+    pub fn session_ids_page(session: impl Display, page: u64) -> String {
+        format!("{SESSIONS}/{session}/event_ids/{page}")
+    }
+
+    /// `metrics/{b}`, `trending/{b}`, `interest/{b}`: the derived documents.
+    pub fn metrics(bucket: &str) -> String {
+        format!("metrics/{bucket}")
+    }
+
+    pub fn trending(bucket: &str) -> String {
+        format!("trending/{bucket}")
+    }
+
+    pub fn interest(bucket: &str) -> String {
+        format!("interest/{bucket}")
+    }
+
+    /// `_offsets/{group}~{topic}~{partition}`: where consumption of a partition resumes.
+    pub fn offsets(group: &str, topic: &str, partition: i32) -> String {
+        format!("{OFFSETS}/{group}~{topic}~{partition}")
+    }
+
+    /// `_journal/{flush}-{i}`: one chunk of a flush's deltas.
+    pub fn journal_chunk(flush: impl Display, index: usize) -> String {
+        format!("{JOURNAL}/{flush}-{index}")
+    }
+
+    /// `_flushes/{flush}`: a flush's manifest.
+    pub fn flush_manifest(flush: impl Display) -> String {
+        format!("{FLUSHES}/{flush}")
+    }
+
+    /// `_derived/{b}`: the bucket's derived documents are stale.
+    pub fn derived_marker(bucket: &str) -> String {
+        format!("{DERIVED}/{bucket}")
+    }
+
+    /// The bucket (`lifetime` or a day) of a statistics document (of the shop, a country, an
+    /// entity), whose derived documents depend on it; `None` for any other document.
+    pub fn bucket_of(path: &str) -> Option<&str> {
+        path.rsplit_once(&format!("{STATISTICS}/"))
+            .map(|(_, b)| b)
+            .filter(|b| !b.contains('/'))
+    }
+
+    /// The last segment of a path or document name: the document's id.
+    pub fn id_of(path: &str) -> &str {
+        path.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// Field names, grouped by the documents that hold them.
+pub mod field {
+    // statistics/{b}, countries/{cc}/statistics/{b}
+    pub const STARTED_SESSIONS: &str = "started_sessions_count";
+    pub const ENDED_SESSIONS: &str = "ended_sessions_count";
+    pub const SESSIONS_DURATION_SECONDS: &str = "total_sessions_duration_seconds";
+    pub const PURCHASES: &str = "purchase_count";
+    /// Gross: Σ item subtotals (also of entities).
+    pub const AMOUNT_CENTS: &str = "total_amount_cents";
+    pub const DISCOUNT_CENTS: &str = "total_discount_cents";
+    pub const SHIPPING_CENTS: &str = "total_shipping_cents";
+    pub const NET_REVENUE_CENTS: &str = "net_revenue_cents";
+    pub const PAID_CENTS: &str = "total_paid_cents";
+    pub const ITEMS_PURCHASED: &str = "total_items_purchased";
+
+    // {categories,products}/{id}/statistics/{b} (and per country)
+    pub const VIEWS: &str = "views_count";
+    pub const PRODUCT_RELATED_VIEWS: &str = "product_related_view_count";
+    pub const ADDED_QUANTITY: &str = "added_to_cart_quantity";
+    pub const ADDED_COUNT: &str = "added_to_cart_count";
+    pub const REMOVED_QUANTITY: &str = "removed_from_cart_quantity";
+    pub const REMOVED_COUNT: &str = "removed_from_cart_count";
+    pub const ORDERS: &str = "orders_count";
+
+    // payments/{id}/statistics/{b}
+    pub const USAGE: &str = "usage_count";
+
+    // countries/{cc}/states/{state}/shipping/{b}
+    pub const SHIPPING_COUNT: &str = "shipping_count";
+    pub const ITEMS_DELIVERED: &str = "total_items_delivered";
+    pub const SHIPPING_COST_CENTS: &str = "total_shipping_cost_cents";
+    pub const DELIVERY_HOURS_WAITING: &str = "estimated_delivery_hours_waiting";
+
+    // Entities: products/{id}, categories/{id}, payments/{id}, countries/{cc}, states.
+    pub const NAME: &str = "name";
+    pub const CODE: &str = "code";
+    pub const CATEGORY_ID: &str = "category_id";
+    pub const CATEGORY_NAME: &str = "category_name";
+    pub const PRICE_CENTS: &str = "price_cents";
+    pub const CURRENCY: &str = "currency";
+    /// The fields of the entity documents, for listings.
+    pub const ENTITY: &[&str] = &[NAME, CODE, CATEGORY_ID, CATEGORY_NAME];
+
+    // sessions_history/{session}
+    pub const START_TIME: &str = "start_time";
+    pub const USER_ID: &str = "user_id";
+    pub const LOCATION: &str = "location";
+    pub const AGENT: &str = "agent";
+    pub const END_TIME: &str = "end_time";
+    pub const SESSION_DURATION_SECONDS: &str = "session_duration_seconds";
+    pub const EVENT_COUNT: &str = "event_count";
+    pub const EVENT_IDS: &str = "event_ids";
+    pub const HISTORY_BYTES: &str = "history_bytes";
+    pub const HISTORY_TRUNCATED_EVENTS: &str = "history_truncated_events";
+    /// The ids of an overflow page, `sessions_history/{session}/event_ids/{page}`.
+    pub const PAGE_IDS: &str = "ids";
+    /// The session's detail arrays and their elements' keys.
+    pub const CATEGORIES_VIEWED: &str = "categories_viewed";
+    pub const PRODUCTS_VIEWED: &str = "products_viewed";
+    pub const ADDED_TO_CART: &str = "added_to_cart";
+    pub const REMOVED_FROM_CART: &str = "removed_from_cart";
+    pub const PURCHASE: &str = "purchase";
+    pub const CATEGORY: &str = "category";
+    pub const PRODUCT: &str = "product";
+    pub const QUANTITY: &str = "quantity";
+    pub const EVENT_ID: &str = "event_id";
+    pub const TIMESTAMP: &str = "timestamp";
+    pub const TRANSACTION_ID: &str = "transaction_id";
+    pub const ITEMS: &str = "items";
+    pub const SUBTOTAL_CENTS: &str = "subtotal_cents";
+    pub const DISCOUNT_AMOUNT_CENTS: &str = "discount_amount_cents";
+    pub const SHIPPING_COST_AMOUNT_CENTS: &str = "shipping_cost_cents";
+    pub const PAYMENT_METHOD: &str = "payment_method";
+    pub const SHIPPING_ADDRESS: &str = "shipping_address";
+    pub const ESTIMATED_DELIVERY_DATE: &str = "estimated_delivery_date";
+    /// A location's keys.
+    pub const COUNTRY: &str = "country";
+    pub const STATE: &str = "state";
+    pub const CITY: &str = "city";
+    pub const LATITUDE: &str = "latitude";
+    pub const LONGITUDE: &str = "longitude";
+
+    // metrics/{b}
+    pub const SESSIONS_STARTED: &str = "sessions_started";
+    pub const SESSIONS_ENDED: &str = "sessions_ended";
+    pub const ACTIVE_SESSIONS: &str = "active_sessions";
+    pub const AVERAGE_SESSION_DURATION_SECONDS: &str = "average_session_duration_seconds";
+    /// Orders (in `metrics/` and in rankings).
+    pub const ORDERS_FIGURE: &str = "orders";
+    pub const CONVERSION_RATE: &str = "conversion_rate";
+    pub const GROSS_REVENUE_CENTS: &str = "gross_revenue_cents";
+    pub const DISCOUNTS_CENTS: &str = "discounts_cents";
+    pub const METRIC_SHIPPING_CENTS: &str = "shipping_cents";
+    pub const METRIC_PAID_CENTS: &str = "paid_cents";
+    pub const AVERAGE_ORDER_VALUE_CENTS: &str = "average_order_value_cents";
+    pub const MOST_USED_PAYMENT_METHOD: &str = "most_used_payment_method";
+    pub const UPDATED_AT: &str = "updated_at";
+
+    // trending/{b}, interest/{b}: ranked products and categories.
+    pub const PRODUCTS: &str = "products";
+    pub const CATEGORIES: &str = "categories";
+    pub const WEIGHTS: &str = "weights";
+    pub const ID: &str = "id";
+    pub const UNITS: &str = "units";
+    pub const RANK_VIEWS: &str = "views";
+    pub const CONVERSION: &str = "conversion";
+    pub const REVENUE_CENTS: &str = "revenue_cents";
+    pub const INTEREST_SCORE: &str = "interest_score";
+    pub const WEIGHT_VIEW: &str = "view";
+    pub const WEIGHT_ADD: &str = "add";
+    pub const WEIGHT_REMOVE: &str = "remove";
+    pub const WEIGHT_PURCHASE: &str = "purchase";
+
+    // Bookkeeping: _offsets, _journal, _flushes, _derived.
+    pub const NEXT_OFFSET: &str = "next_offset";
+    pub const GROUP: &str = "group";
+    pub const TOPIC: &str = "topic";
+    pub const PARTITION: &str = "partition";
+    pub const DELTAS: &str = "deltas";
+    pub const FLUSH: &str = "flush";
+    pub const CHUNKS: &str = "chunks";
+    pub const CREATED_AT: &str = "created_at";
+    pub const MARKED_AT: &str = "marked_at";
+}
+
+fn int(doc: Option<&Document>, f: &str) -> i64 {
+    doc.and_then(|d| int_field(d, f)).unwrap_or(0)
+}
+
+/// The totals of a `statistics/{b}` (or country) document, money in cents; zeros where it or
+/// a field is missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub sessions_started: i64,
+    pub sessions_ended: i64,
+    pub sessions_duration_seconds: i64,
+    pub orders: i64,
+    pub gross_cents: i64,
+    pub discounts_cents: i64,
+    pub net_revenue_cents: i64,
+    pub shipping_cents: i64,
+    pub paid_cents: i64,
+}
+
+impl Totals {
+    pub fn read(doc: Option<&Document>) -> Totals {
+        Totals {
+            sessions_started: int(doc, field::STARTED_SESSIONS),
+            sessions_ended: int(doc, field::ENDED_SESSIONS),
+            sessions_duration_seconds: int(doc, field::SESSIONS_DURATION_SECONDS),
+            orders: int(doc, field::PURCHASES),
+            gross_cents: int(doc, field::AMOUNT_CENTS),
+            discounts_cents: int(doc, field::DISCOUNT_CENTS),
+            net_revenue_cents: int(doc, field::NET_REVENUE_CENTS),
+            shipping_cents: int(doc, field::SHIPPING_CENTS),
+            paid_cents: int(doc, field::PAID_CENTS),
+        }
+    }
+}
+
+/// The counters of a `products/{id}/statistics/{b}` document (zeros where missing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProductStats {
+    pub views: i64,
+    pub adds: i64,
+    pub added_units: i64,
+    pub removes: i64,
+    /// Units purchased.
+    pub units: i64,
+    pub orders: i64,
+    pub revenue_cents: i64,
+}
+
+impl ProductStats {
+    pub fn read(doc: Option<&Document>) -> ProductStats {
+        ProductStats {
+            views: int(doc, field::VIEWS),
+            adds: int(doc, field::ADDED_COUNT),
+            added_units: int(doc, field::ADDED_QUANTITY),
+            removes: int(doc, field::REMOVED_COUNT),
+            units: int(doc, field::ITEMS_PURCHASED),
+            orders: int(doc, field::ORDERS),
+            revenue_cents: int(doc, field::AMOUNT_CENTS),
+        }
+    }
+}
+
+/// How often a payment method was used (`payments/{id}/statistics/{b}`).
+pub fn payment_uses(doc: Option<&Document>) -> i64 {
+    int(doc, field::USAGE)
+}
+
+/// The names of an entity document (`products/{id}`, `payments/{id}`, ...), as listed with
+/// the [`field::ENTITY`] mask.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityNames {
+    pub name: Option<String>,
+    pub category_id: Option<String>,
+    pub category_name: Option<String>,
+}
+
+impl EntityNames {
+    pub fn read(doc: &Document) -> EntityNames {
+        let s = |f| str_field(doc, f).map(str::to_owned);
+        EntityNames {
+            name: s(field::NAME),
+            category_id: s(field::CATEGORY_ID),
+            category_name: s(field::CATEGORY_NAME),
+        }
+    }
+}
+
+/// What deduplication needs of a session's document: read with the [`SessionState::MASK`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionState {
+    /// Distinct events counted.
+    pub event_count: u64,
+    /// The ids its document keeps (the first [`EVENT_IDS_PER_DOC`]).
+    pub event_ids: Vec<String>,
+    /// Whether its start was counted.
+    pub started: bool,
+    /// Journal bytes of its detail arrays.
+    pub history_bytes: u64,
+}
+
+impl SessionState {
+    pub const MASK: &'static [&'static str] = &[
+        field::EVENT_IDS,
+        field::EVENT_COUNT,
+        field::START_TIME,
+        field::HISTORY_BYTES,
+    ];
+
+    pub fn read(doc: &Document) -> SessionState {
+        let non_negative = |f| u64::try_from(int_field(doc, f).unwrap_or(0)).unwrap_or(0);
+        SessionState {
+            event_count: non_negative(field::EVENT_COUNT),
+            event_ids: str_array(doc, field::EVENT_IDS),
+            started: doc.fields.contains_key(field::START_TIME),
+            history_bytes: non_negative(field::HISTORY_BYTES),
+        }
+    }
+}
+
+/// The event ids of an overflow page, read with the [`PAGE_MASK`].
+pub fn page_ids(doc: &Document) -> Vec<String> {
+    str_array(doc, field::PAGE_IDS)
+}
+
+pub const PAGE_MASK: &[&str] = &[field::PAGE_IDS];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statistics_document_has_a_bucket_and_no_other_does() {
+        let b = "2026-01-02";
+        for p in [
+            path::statistics(b),
+            path::country_statistics("US", b),
+            path::entity_statistics(Entity::Product, "p1", b),
+            path::country_entity_statistics("US", Entity::Payment, "x", b),
+        ] {
+            assert_eq!(path::bucket_of(&p), Some(b), "{p}");
+        }
+        for p in [
+            path::session("s"),
+            path::shipping("US", "TX", LIFETIME),
+            path::entity(Entity::Category, "c"),
+            path::metrics(LIFETIME),
+        ] {
+            assert_eq!(path::bucket_of(&p), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn event_ids_past_the_document_go_to_pages_of_the_same_size() {
+        assert_eq!(event_id_page(0), None);
+        assert_eq!(event_id_page(EVENT_IDS_PER_DOC - 1), None);
+        assert_eq!(event_id_page(EVENT_IDS_PER_DOC), Some(0));
+        assert_eq!(event_id_page(2 * EVENT_IDS_PER_DOC), Some(1));
+        assert_eq!(event_id_pages(EVENT_IDS_PER_DOC), 0);
+        assert_eq!(event_id_pages(EVENT_IDS_PER_DOC + 1), 1);
+        assert_eq!(event_id_pages(3 * EVENT_IDS_PER_DOC), 2);
+    }
+
+    #[test]
+    fn ids_are_the_last_segment() {
+        assert_eq!(
+            path::id_of("projects/p/databases/d/documents/products/p7"),
+            "p7"
+        );
+        assert_eq!(path::id_of(&path::derived_marker(LIFETIME)), LIFETIME);
+    }
+}
