@@ -1,53 +1,35 @@
-//! `make demo` (foundation stage): publish a few events as the `simulator` principal and
-//! read them back as `analytics`, over SASL_SSL with hostname verification, then show that
-//! the ACLs deny the reverse. Reads the cluster settings written by `scripts/local-up.sh`.
+//! Publish a few events as the `simulator` principal and read them back as `analytics`, over
+//! SASL_SSL with hostname verification, then show that the ACLs deny the reverse. With the
+//! native cluster up (`make local-up`):
+//!   cargo run -p platform --example secure_round_trip
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use platform::{KafkaSettings, ObservedContext};
+use platform::ObservedContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use secrecy::SecretString;
-
-fn settings(env: &HashMap<String, String>, user: &str) -> anyhow::Result<KafkaSettings> {
-    let pw = std::fs::read_to_string(
-        Path::new(&env["KAFKA_SECRETS_DIR"]).join(format!("{user}.password")),
-    )?;
-    KafkaSettings::new(
-        &env["KAFKA_BROKERS"],
-        user,
-        SecretString::from(pw.trim().to_owned()),
-        &env["KAFKA_SSL_CA_LOCATION"],
-    )
-    .map_err(|e| anyhow::anyhow!("{}", platform::kafka::describe_errors(&e)))
-}
+use testkit::Cluster;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init();
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| ".local/kafka/client.env".into());
-    let env: HashMap<String, String> = std::fs::read_to_string(&path)
-        .with_context(|| format!("{path}: start the cluster with `make local-up`"))?
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect();
-    let topic = &env["KAFKA_EVENTS_TOPIC"];
+    let cluster = Cluster::from_env();
+    let topic = cluster.var("KAFKA_EVENTS_TOPIC");
 
-    let producer: FutureProducer<ObservedContext> = settings(&env, "simulator")?
+    let producer: FutureProducer<ObservedContext> = cluster
+        .settings("simulator")
         .client_config("demo-simulator")
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .create_with_context(ObservedContext::default())?;
-    let consumer: BaseConsumer<ObservedContext> = settings(&env, "analytics")?
+    let consumer: BaseConsumer<ObservedContext> = cluster
+        .settings("analytics")
         .client_config("demo-analytics")
         // Manual assignment, no commits: the group is named only because librdkafka looks
         // up its coordinator, which the ACLs allow for analytics' own group alone.
-        .set("group.id", &env["KAFKA_ANALYTICS_GROUP"])
+        .set("group.id", cluster.var("KAFKA_ANALYTICS_GROUP"))
         .set("enable.auto.commit", "false")
         .create_with_context(ObservedContext::default())?;
 
@@ -95,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
     if received.len() != sent.len() {
         bail!("read back {} of {} records", received.len(), sent.len());
     }
-    let denied = settings(&env, "analytics")?
+    let denied = cluster
+        .settings("analytics")
         .client_config("demo-analytics-writer")
         .set("message.timeout.ms", "10000")
         .create_with_context::<_, FutureProducer<ObservedContext>>(ObservedContext::default())?
