@@ -76,9 +76,7 @@ analytics_on() {
 # persisted: records whose flush has landed in the running analytics (aggregates applied and
 # the flush's writes counted; the markers alone are visible one step earlier, before the
 # applies and before the writes reach the metrics).
-persisted() {
-  curl -sf "http://$ADMIN_ADDR/metrics" | awk '$1 == "analytics_persisted_records_total" {print $2; f=1} END {if (!f) print 0}'
-}
+persisted() { local n; n=$(metric "$ADMIN_ADDR" analytics_persisted_records_total); echo "${n:-0}"; }
 
 # drain TOPIC EVENTS: run analytics until every event is durable; sets max_rss (KiB).
 drain() {

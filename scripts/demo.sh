@@ -32,8 +32,8 @@ KAFKA_SASL_USERNAME=simulator KAFKA_SASL_PASSWORD_FILE=$(password_file simulator
 
 log "waiting for analytics to catch up"
 for _ in $(seq 1 120); do
-  lag=$(curl -sf http://127.0.0.1:9464/metrics | awk '/^analytics_consumer_lag/ {s += $2} END {print s + 0}')
-  queued=$(curl -sf http://127.0.0.1:9464/metrics | awk '/^analytics_queue_depth/ {print $2}')
+  lag=$(metric 127.0.0.1:9464 analytics_consumer_lag)
+  queued=$(metric 127.0.0.1:9464 analytics_queue_depth)
   [[ ${lag:-1} == 0 && ${queued:-1} == 0 ]] && break
   sleep 1
 done

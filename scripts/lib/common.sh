@@ -62,6 +62,14 @@ kill_tracked() {
 # random_secret: 32 URL-safe characters, never printed by callers.
 random_secret() { openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32; }
 
+# metric ADDR NAME: the sum of every sample of the Prometheus metric NAME (all its labels) that
+# the service at ADDR (host:port) exposes on /metrics; empty if it does not answer.
+metric() {
+  local text
+  text=$(curl -sf "http://$1/metrics") || return 0
+  awk -v n="$2" '$1 == n || index($1, n "{") == 1 {s += $2} END {print s + 0}' <<< "$text"
+}
+
 # wait_tcp HOST PORT TIMEOUT_S
 wait_tcp() {
   local host=$1 port=$2 timeout=$3 deadline=$((SECONDS + $3))
