@@ -146,8 +146,11 @@ exact=yes
 
 render_client_properties admin "$WORK/consumer.properties"
 log "ConsumerPerformance: draining the same $events records"
-kafka_java org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$KAFKA_BROKERS" --command-config "$WORK/consumer.properties" \
-  --topic "$TOPIC" --messages "$events" --group "perf-$TOPIC" --hide-header > "$WORK/cperf.txt" 2>&1 || { tail -5 "$WORK/cperf.txt"; die "ConsumerPerformance failed"; }
+# Its CPU (user + system, the JVM included) is the baseline of the CPU per event.
+TIMEFORMAT='%U %S'
+{ time kafka_java org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$KAFKA_BROKERS" --command-config "$WORK/consumer.properties" \
+  --topic "$TOPIC" --messages "$events" --group "perf-$TOPIC" --hide-header > "$WORK/cperf.txt" 2>&1 || { tail -5 "$WORK/cperf.txt"; die "ConsumerPerformance failed"; }; } 2> "$WORK/cperf.cpu"
+perf_cpu=$(awk '{ printf "%.1f", $1 + $2 }' "$WORK/cperf.cpu")
 # CSV: start, end, MB consumed, MB/s, records, records/s, ...
 perf_rate=$(grep -E '^[0-9]{4}-' "$WORK/cperf.txt" | tail -1 | awk -F', ' '{printf "%.0f", $6}')
 ratio=$(awk -v a="$rate" -v b="$perf_rate" 'BEGIN { printf "%.2f", a / b }')
@@ -172,6 +175,25 @@ fresh_writes=$(value analytics_firestore_writes_total "$WORK/analytics-fresh.met
 fresh_per_doc=$(value analytics_doc_writes_per_second_max "$WORK/analytics-fresh.metrics")
 fresh_flush=$(awk '$1 == "analytics_flush_seconds_sum" {s=$2} $1 == "analytics_flush_seconds_count" {n=$2} END {if (n) printf "%.2f", s / n}' "$WORK/analytics-fresh.metrics")
 
+# per_event SECONDS EVENTS: microseconds per event.
+per_event() { awk -v s="$1" -v n="$2" 'BEGIN { if (n) printf "%.1f", s * 1e6 / n; else print "?" }'; }
+# work METRICS EVENTS: where the database work went, per event (see analytics' /metrics).
+work() {
+  awk -v n="$2" '
+    function label(s) { sub(/^[^"]*"/, "", s); sub(/".*/, "", s); return s }
+    /^analytics_flush_phase_seconds_total\{/ { phases = phases sprintf(" %s %.1f", label($1), $2 * 1e6 / n) }
+    /^analytics_apply_commit_seconds_total\{/ { commits = commits sprintf(" %s %.1f", label($1), $2 * 1e6 / n) }
+    /^analytics_applied_documents_total\{/ { docs = docs sprintf(" %s %.3f", label($1), $2 / n) }
+    $1 == "analytics_session_load_seconds_total" { loads = sprintf("%.1f", $2 * 1e6 / n) }
+    $1 == "analytics_journal_bytes_total" { bytes = sprintf("%.0f", $2 / n) }
+    END {
+      printf "    flush wall time, us/event:%s\n", phases
+      printf "    apply commits (summed over concurrent commits, by main kind), us/event:%s\n", commits
+      printf "    documents applied per event:%s\n", docs
+      printf "    session reads %s us/event, journal %s bytes/event\n", loads, bytes
+    }' "$1"
+}
+
 cat <<REPORT
 
 == bench-analytics ($(nproc) cores, Kafka $KAFKA_VERSION, SASL_SSL + SCRAM-SHA-256, Firestore emulator) ==
@@ -179,10 +201,15 @@ analytics            $events events in $(awk -v a="$t0" -v b="$t1" 'BEGIN { prin
 ConsumerPerformance  $perf_rate records/s (same topic, same security)
 ratio                $ratio (target >= 0.50, and >= 20000 events/s)
 cpu during the drain  emulator $(awk -v a="$emu_cpu0" -v b="$emu_cpu1" 'BEGIN { printf "%.1f", b - a }') s, analytics $analytics_cpu s, 3 brokers $(awk -v a="$brokers_cpu0" -v b="$brokers_cpu1" 'BEGIN { printf "%.1f", b - a }') s (of $(awk -v a="$t0" -v b="$t1" -v n="$(nproc)" 'BEGIN { printf "%.1f", (b - a) * n }') s available)
+cpu per event        emulator $(per_event "$(awk -v a="$emu_cpu0" -v b="$emu_cpu1" 'BEGIN { print b - a }')" "$events") us, analytics $(per_event "$analytics_cpu" "$events") us; ConsumerPerformance $(per_event "$perf_cpu" "$events") us per record
+where the work goes (drain)
+$(work "$WORK/analytics.metrics" "$events")
 Firestore writes     $writes ($(awk -v w="$writes" -v n="$events" 'BEGIN { printf "%.4f", w / n }') per event; target <= 0.05; floor $(awk -v s="$expect_started" -v n="$events" 'BEGIN { printf "%.4f", s / n }'): one sessions_history write per session)
 max writes/doc/s     $per_doc while draining, $fresh_per_doc at $FRESH_RATE/s (sustained over 10 s; target <= ~1)
 peak RSS             $((max_rss / 1024)) MiB
 lifetime counters    exact: $exact
 freshness at $FRESH_RATE/s  p50 ${p50:-?}s, p99 ${p99:-?}s from Kafka timestamp to durable aggregate, over ${FRESH_SECONDS}s (target p99 < 2 s)
+  where the work goes at $FRESH_RATE/s
+$(work "$WORK/analytics-fresh.metrics" "$fresh_events")
   at $FRESH_RATE/s       $(awk -v w="$fresh_writes" -v n="$fresh_events" 'BEGIN { if (n) printf "%.3f", w / n }') Firestore writes per event, mean flush ${fresh_flush:-?}s
 REPORT

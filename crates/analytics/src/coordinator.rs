@@ -489,7 +489,7 @@ impl Coordinator {
                     }
                 }
                 let micros = inflight.started.elapsed().as_micros() as u64;
-                self.metrics.flushed(micros, stats.writes, stats.commits);
+                self.metrics.flushed(micros, &stats);
                 self.metrics
                     .persisted_records
                     .fetch_add(persisted, std::sync::atomic::Ordering::Relaxed);

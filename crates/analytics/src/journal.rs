@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use store::client::{int_field, str_field, MAX_WRITES_PER_COMMIT};
 use store::retry::with_retry;
-use store::schema::{field, path};
+use store::schema::{field, path, DocKind};
 use store::{DocDelta, FieldValue, Precondition, Store, StoreError};
 
 /// Writes counted per document delta in a commit budget: the write itself plus its
@@ -86,12 +86,22 @@ pub struct Batch {
     pub advances: Vec<(i32, i64, Option<Marker>)>,
 }
 
-/// How many Firestore writes a flush did, for metrics.
-#[derive(Debug, Clone, Copy, Default)]
+/// How many Firestore writes a flush did and where its time went, for metrics.
+#[derive(Debug, Clone, Default)]
 pub struct FlushStats {
     pub writes: u64,
     pub commits: u64,
     pub chunks: u64,
+    pub journal_bytes: u64,
+    /// Wall time of step 1a (journal chunks), 1b (manifest and markers), 2 (applies).
+    pub journal_time: Duration,
+    pub manifest_time: Duration,
+    pub apply_time: Duration,
+    /// Documents applied, by kind.
+    pub applied: BTreeMap<DocKind, u64>,
+    /// Summed commit time of the apply commits, each charged to the kind most of its
+    /// documents are (commits run concurrently, so this exceeds `apply_time`).
+    pub apply_commit_time: BTreeMap<DocKind, Duration>,
 }
 
 fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
@@ -206,6 +216,7 @@ pub async fn flush(
     }
 
     let journaled = t0.elapsed();
+    stats.journal_bytes = journal_bytes as u64;
     // Step 1b: the manifest and the markers, atomically.
     let manifest = path::flush_manifest(flush_id);
     let mut writes = Vec::with_capacity(1 + batch.advances.len());
@@ -307,7 +318,19 @@ pub async fn flush(
         applies.push(apply_chunk(store, chunk, path, stop));
     }
     let applied = concurrently(applies).await?;
-    stats.writes += applied.iter().sum::<usize>() as u64;
+    for (chunk, (writes, took)) in chunks.iter().zip(&applied) {
+        stats.writes += *writes as u64;
+        let mut kinds: BTreeMap<DocKind, u64> = BTreeMap::new();
+        for (p, _) in chunk {
+            *kinds.entry(DocKind::of(p)).or_default() += 1;
+        }
+        if let Some((major, _)) = kinds.iter().max_by_key(|(_, n)| **n) {
+            *stats.apply_commit_time.entry(*major).or_default() += *took;
+        }
+        for (k, n) in kinds {
+            *stats.applied.entry(k).or_default() += n;
+        }
+    }
     stats.commits += applied.len() as u64;
     stats.chunks += applied.len() as u64;
     stats.writes += 1;
@@ -320,6 +343,9 @@ pub async fn flush(
     {
         tracing::warn!(error = %e, "manifest left behind; recovery removes it");
     }
+    stats.journal_time = journaled;
+    stats.manifest_time = manifested - journaled;
+    stats.apply_time = t0.elapsed() - manifested;
     tracing::debug!(
         deltas = chunks.iter().map(Vec::len).sum::<usize>(),
         chunks = chunks.len(),
@@ -365,7 +391,8 @@ async fn apply_chunk(
     chunk: &[(String, DocDelta)],
     journal_path: &str,
     stop: &CancellationToken,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, Duration), StoreError> {
+    let t0 = std::time::Instant::now();
     let mut writes: Vec<_> = chunk
         .iter()
         .map(|(p, d)| store.delta_write(p, d, Precondition::None))
@@ -373,10 +400,10 @@ async fn apply_chunk(
     writes.push(store.delete_write(journal_path, Precondition::Exists(true)));
     let n = writes.len();
     match with_retry("apply", stop, || store.commit(writes.clone())).await {
-        Ok(_) => Ok(n),
+        Ok(_) => Ok((n, t0.elapsed())),
         Err(StoreError::Conflict { .. }) => {
             tracing::info!(journal = journal_path, "journal chunk already applied");
-            Ok(0)
+            Ok((0, t0.elapsed()))
         }
         Err(e) => Err(e),
     }
@@ -441,7 +468,7 @@ async fn recover_chunk(
             return Ok(false);
         }
     };
-    Ok(apply_chunk(store, &chunk, path, stop).await? > 0)
+    Ok(apply_chunk(store, &chunk, path, stop).await?.0 > 0)
 }
 
 /// Finish flushes interrupted between their steps (a crash): apply every chunk whose flush

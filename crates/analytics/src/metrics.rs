@@ -8,12 +8,17 @@ use std::sync::Mutex;
 
 use events::EventType;
 
+use crate::journal::FlushStats;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     counted: [AtomicU64; 7],
     duplicates: AtomicU64,
     dead_lettered: Mutex<BTreeMap<&'static str, u64>>,
     sessions_loaded: AtomicU64,
+    session_load_micros: AtomicU64,
+    /// Where flushes spend their time and what they write (see [`Metrics::flushed`]).
+    work: Mutex<FlushWork>,
     pub queued: AtomicI64,
     pub flushes: AtomicU64,
     pub flush_failures: AtomicU64,
@@ -37,6 +42,15 @@ pub struct Metrics {
     progress_ms: AtomicI64,
     /// Why the service is stopping, once it is.
     fatal: Mutex<Option<String>>,
+}
+
+/// Totals of the flushes' [`FlushStats`]: where the database work goes.
+#[derive(Debug, Default)]
+struct FlushWork {
+    journal_bytes: u64,
+    phase_micros: [u64; 3],
+    applied: BTreeMap<&'static str, u64>,
+    apply_commit_micros: BTreeMap<&'static str, u64>,
 }
 
 /// What the health endpoints answer.
@@ -116,15 +130,38 @@ impl Metrics {
             .values()
             .sum()
     }
-    pub fn sessions_loaded(&self, n: u64) {
+    /// `n` sessions read back from Firestore in one round trip that took `took`.
+    pub fn sessions_loaded(&self, n: u64, took: std::time::Duration) {
         self.sessions_loaded.fetch_add(n, Ordering::Relaxed);
+        self.session_load_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
-    pub fn flushed(&self, micros: u64, writes: u64, commits: u64) {
+    /// A flush landed after `micros`, with what it wrote and where its time went.
+    pub fn flushed(&self, micros: u64, stats: &FlushStats) {
         self.flushes.fetch_add(1, Ordering::Relaxed);
         self.flush_micros_sum.fetch_add(micros, Ordering::Relaxed);
         self.flush_micros_max.fetch_max(micros, Ordering::Relaxed);
-        self.firestore_writes.fetch_add(writes, Ordering::Relaxed);
-        self.firestore_commits.fetch_add(commits, Ordering::Relaxed);
+        self.firestore_writes
+            .fetch_add(stats.writes, Ordering::Relaxed);
+        self.firestore_commits
+            .fetch_add(stats.commits, Ordering::Relaxed);
+        let mut w = self
+            .work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        w.journal_bytes += stats.journal_bytes;
+        for (i, t) in [stats.journal_time, stats.manifest_time, stats.apply_time]
+            .iter()
+            .enumerate()
+        {
+            w.phase_micros[i] += t.as_micros() as u64;
+        }
+        for (k, n) in &stats.applied {
+            *w.applied.entry(k.label()).or_default() += n;
+        }
+        for (k, t) in &stats.apply_commit_time {
+            *w.apply_commit_micros.entry(k.label()).or_default() += t.as_micros() as u64;
+        }
     }
     /// Record that the records produced at `produced_ms` are durable at `now_ms`.
     pub fn fresh(&self, produced_ms: &[i64], now_ms: i64) {
@@ -248,6 +285,44 @@ impl Metrics {
             "analytics_session_loads_total {}",
             self.sessions_loaded.load(r)
         );
+        let _ = writeln!(
+            out,
+            "# TYPE analytics_session_load_seconds_total counter\nanalytics_session_load_seconds_total {}",
+            self.session_load_micros.load(r) as f64 / 1e6
+        );
+        let w = self
+            .work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = writeln!(
+            out,
+            "# TYPE analytics_journal_bytes_total counter\nanalytics_journal_bytes_total {}",
+            w.journal_bytes
+        );
+        let _ = writeln!(out, "# TYPE analytics_flush_phase_seconds_total counter");
+        for (phase, micros) in ["journal", "manifest", "apply"].iter().zip(w.phase_micros) {
+            let _ = writeln!(
+                out,
+                "analytics_flush_phase_seconds_total{{phase=\"{phase}\"}} {}",
+                micros as f64 / 1e6
+            );
+        }
+        let _ = writeln!(out, "# TYPE analytics_applied_documents_total counter");
+        for (kind, n) in &w.applied {
+            let _ = writeln!(
+                out,
+                "analytics_applied_documents_total{{kind=\"{kind}\"}} {n}"
+            );
+        }
+        let _ = writeln!(out, "# TYPE analytics_apply_commit_seconds_total counter");
+        for (kind, micros) in &w.apply_commit_micros {
+            let _ = writeln!(
+                out,
+                "analytics_apply_commit_seconds_total{{kind=\"{kind}\"}} {}",
+                *micros as f64 / 1e6
+            );
+        }
+        drop(w);
         let _ = writeln!(out, "analytics_resets_total {}", self.resets.load(r));
         let _ = writeln!(
             out,
@@ -291,6 +366,40 @@ mod tests {
         m.progressed();
         m.set_fatal("boom");
         assert!(matches!(m.health(now, stall), Health::Unhealthy(r) if r.contains("boom")));
+    }
+
+    #[test]
+    fn flushes_add_up_where_the_database_work_goes() {
+        use std::time::Duration;
+        use store::schema::DocKind;
+        let m = Metrics::default();
+        let stats = FlushStats {
+            writes: 7,
+            commits: 3,
+            journal_bytes: 1000,
+            journal_time: Duration::from_millis(100),
+            manifest_time: Duration::from_millis(20),
+            apply_time: Duration::from_millis(300),
+            applied: [(DocKind::Counter, 4), (DocKind::Session, 2)].into(),
+            apply_commit_time: [(DocKind::Counter, Duration::from_millis(500))].into(),
+            ..FlushStats::default()
+        };
+        m.flushed(420_000, &stats);
+        m.flushed(420_000, &stats);
+        m.sessions_loaded(10, Duration::from_millis(250));
+        let text = m.render();
+        for line in [
+            "analytics_firestore_writes_total 14",
+            "analytics_journal_bytes_total 2000",
+            "analytics_flush_phase_seconds_total{phase=\"journal\"} 0.2",
+            "analytics_flush_phase_seconds_total{phase=\"apply\"} 0.6",
+            "analytics_applied_documents_total{kind=\"counter\"} 8",
+            "analytics_applied_documents_total{kind=\"session\"} 4",
+            "analytics_apply_commit_seconds_total{kind=\"counter\"} 1",
+            "analytics_session_load_seconds_total 0.25",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
     }
 
     #[test]

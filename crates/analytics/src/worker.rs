@@ -251,11 +251,12 @@ async fn load_sessions(
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Session>, StoreError> {
     let paths: Vec<String> = ids.iter().map(|id| path::session(*id)).collect();
+    let t0 = std::time::Instant::now();
     let docs = with_retry("load sessions", &ctx.stop, || {
         ctx.store.get_many(&paths, SessionState::MASK)
     })
     .await?;
-    ctx.metrics.sessions_loaded(ids.len() as u64);
+    ctx.metrics.sessions_loaded(ids.len() as u64, t0.elapsed());
     let mut out = HashMap::with_capacity(ids.len());
     let mut pages = Vec::new();
     for (id, path) in ids.iter().zip(&paths) {

@@ -55,6 +55,56 @@ impl Entity {
     }
 }
 
+/// What a document is, for accounting (metrics of the work per kind of document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DocKind {
+    /// A `…/statistics/{b}` or `…/shipping/{b}` counter document.
+    Counter,
+    /// A `sessions_history/{session}` document.
+    Session,
+    /// An overflow page of a session's event ids.
+    SessionIdsPage,
+    /// An entity's names (`products/{id}`, `countries/{cc}`, …).
+    Entity,
+    /// Anything else (bookkeeping, derived documents).
+    Other,
+}
+
+impl DocKind {
+    pub const ALL: [DocKind; 5] = [
+        DocKind::Counter,
+        DocKind::Session,
+        DocKind::SessionIdsPage,
+        DocKind::Entity,
+        DocKind::Other,
+    ];
+
+    /// The kind of the document at `path`.
+    pub fn of(path: &str) -> DocKind {
+        let segments: Vec<&str> = path.split('/').collect();
+        let parent = |i: usize| segments.len().checked_sub(i).map(|j| segments[j]);
+        match (segments.first().copied(), parent(2)) {
+            (Some(path::SESSIONS), Some("event_ids")) => DocKind::SessionIdsPage,
+            (Some(path::SESSIONS), _) => DocKind::Session,
+            (_, Some(path::STATISTICS | path::SHIPPING)) => DocKind::Counter,
+            (Some(first), _) if first.starts_with('_') => DocKind::Other,
+            (Some(path::METRICS | path::TRENDING | path::INTEREST), _) => DocKind::Other,
+            _ => DocKind::Entity,
+        }
+    }
+
+    /// Its metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            DocKind::Counter => "counter",
+            DocKind::Session => "session",
+            DocKind::SessionIdsPage => "session_ids_page",
+            DocKind::Entity => "entity",
+            DocKind::Other => "other",
+        }
+    }
+}
+
 /// Document paths, relative to the database's documents root.
 pub mod path {
     use std::fmt::Display;
@@ -69,7 +119,11 @@ pub mod path {
     pub const FLUSHES: &str = "_flushes";
     pub const DERIVED: &str = "_derived";
     const OFFSETS: &str = "_offsets";
-    const SESSIONS: &str = "sessions_history";
+    pub(super) const SESSIONS: &str = "sessions_history";
+    pub(super) const SHIPPING: &str = "shipping";
+    pub(super) const METRICS: &str = "metrics";
+    pub(super) const TRENDING: &str = "trending";
+    pub(super) const INTEREST: &str = "interest";
 
     /// `statistics/{b}`: the shop's totals.
     pub fn statistics(bucket: &str) -> String {
@@ -111,7 +165,7 @@ pub mod path {
 
     /// `countries/{cc}/states/{state}/shipping/{b}`: deliveries to one state.
     pub fn shipping(cc: &str, state: &str, bucket: &str) -> String {
-        format!("{COUNTRIES}/{cc}/states/{state}/shipping/{bucket}")
+        format!("{COUNTRIES}/{cc}/states/{state}/{SHIPPING}/{bucket}")
     }
 
     /// `sessions_history/{session}`.
@@ -126,15 +180,15 @@ pub mod path {
 
     /// `metrics/{b}`, `trending/{b}`, `interest/{b}`: the derived documents.
     pub fn metrics(bucket: &str) -> String {
-        format!("metrics/{bucket}")
+        format!("{METRICS}/{bucket}")
     }
 
     pub fn trending(bucket: &str) -> String {
-        format!("trending/{bucket}")
+        format!("{TRENDING}/{bucket}")
     }
 
     pub fn interest(bucket: &str) -> String {
-        format!("interest/{bucket}")
+        format!("{INTEREST}/{bucket}")
     }
 
     /// `_offsets/{group}~{topic}~{partition}`: where consumption of a partition resumes.
@@ -456,6 +510,34 @@ mod tests {
         assert_eq!(event_id_pages(EVENT_IDS_PER_DOC), 0);
         assert_eq!(event_id_pages(EVENT_IDS_PER_DOC + 1), 1);
         assert_eq!(event_id_pages(3 * EVENT_IDS_PER_DOC), 2);
+    }
+
+    #[test]
+    fn every_document_has_its_kind() {
+        let b = LIFETIME;
+        for (p, kind) in [
+            (path::statistics(b), DocKind::Counter),
+            (path::country_statistics("US", b), DocKind::Counter),
+            (
+                path::entity_statistics(Entity::Product, "p", b),
+                DocKind::Counter,
+            ),
+            (
+                path::country_entity_statistics("US", Entity::Category, "c", b),
+                DocKind::Counter,
+            ),
+            (path::shipping("US", "TX", b), DocKind::Counter),
+            (path::session("s"), DocKind::Session),
+            (path::session_ids_page("s", 3), DocKind::SessionIdsPage),
+            (path::entity(Entity::Payment, "x"), DocKind::Entity),
+            (path::country("US"), DocKind::Entity),
+            (path::state("US", "TX"), DocKind::Entity),
+            (path::offsets("g", "t", 1), DocKind::Other),
+            (path::journal_chunk("f", 0), DocKind::Other),
+            (path::metrics(b), DocKind::Other),
+        ] {
+            assert_eq!(DocKind::of(&p), kind, "{p}");
+        }
     }
 
     #[test]
