@@ -10,11 +10,15 @@ SECONDS_TO_RUN="${DEMO_SECONDS:-30}"
 RATE="${DEMO_RATE:-2000}"
 PROJECT="${DEMO_PROJECT:-demo-$(date +%s)}"
 
+# Build first, with cargo's progress showing (the first build takes minutes), so nothing
+# waits on it while the stack is up.
+log "building the release binaries (simulator, analytics)"
+cargo build --release -p simulator -p analytics
+
 trap '"$here/local-down.sh"' EXIT
 # A fresh cluster, so the report shows this run only.
 LOCAL_FRESH=1 "$here/local-up.sh"
 "$here/firestore-up.sh"
-cargo build --release --quiet -p simulator -p analytics
 
 set -a
 source "$CLIENT_ENV"
@@ -41,4 +45,4 @@ sleep 7 # one more statistics interval and flush
 stop_tracked "$LOCAL_DIR/analytics/pid" 60
 tail -1 "$LOCAL_DIR/analytics/analytics.log"
 echo
-target/release/analytics report
+RUST_LOG=warn target/release/analytics report

@@ -24,8 +24,13 @@ async fn main() -> ExitCode {
 async fn start(cli: Cli) -> anyhow::Result<ExitCode> {
     let store = cli.firestore.connect().await?;
     match cli.command.unwrap_or(Command::Run) {
-        Command::Report { day, top, json } => {
-            Ok(match analytics::report::collect(&store, day, top).await {
+        Command::Report {
+            day,
+            top,
+            json,
+            currency,
+        } => Ok(
+            match analytics::report::collect(&store, day, top, &currency).await {
                 Ok(figures) if json => {
                     println!("{}", serde_json::to_string_pretty(&figures)?);
                     ExitCode::SUCCESS
@@ -38,8 +43,8 @@ async fn start(cli: Cli) -> anyhow::Result<ExitCode> {
                     eprintln!("report failed: {e}");
                     ExitCode::FAILURE
                 }
-            })
-        }
+            },
+        ),
         Command::Run => run(cli.run, store).await,
     }
 }

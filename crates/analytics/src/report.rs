@@ -51,6 +51,10 @@ pub async fn busiest_day(store: &Store) -> Result<Option<String>, StoreError> {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct BucketReport {
     pub bucket: String,
+    /// Why this bucket is shown (the day asked for, the busiest day, today).
+    pub chosen: String,
+    /// ISO code of the money figures (the shop's currency, `ANALYTICS_CURRENCY`).
+    pub currency: String,
     #[serde(flatten)]
     pub totals: Totals,
     /// The formulas of the materialized `metrics/{bucket}`.
@@ -95,18 +99,28 @@ pub async fn collect(
     store: &Store,
     day: Option<String>,
     top: usize,
+    currency: &str,
 ) -> Result<Vec<BucketReport>, StoreError> {
-    let day = match day {
-        Some(d) => d,
-        None => busiest_day(store)
-            .await?
-            .unwrap_or_else(|| day_bucket(chrono::Utc::now())),
+    let (day, chosen) = match day {
+        Some(d) => (d, "the day asked for"),
+        None => match busiest_day(store).await? {
+            Some(d) => (
+                d,
+                "the day with the most sessions started; --day picks another",
+            ),
+            None => (
+                day_bucket(chrono::Utc::now()),
+                "today: no day has sessions yet",
+            ),
+        },
     };
     let mut out = Vec::new();
-    for bucket in [day.as_str(), LIFETIME] {
+    for (bucket, chosen) in [(day.as_str(), chosen), (LIFETIME, "every day")] {
         let totals = Totals::read(store.get(&path::statistics(bucket)).await?.as_ref());
         let mut r = BucketReport {
             bucket: bucket.to_owned(),
+            chosen: chosen.to_owned(),
+            currency: currency.to_owned(),
             totals,
             rates: Rates::of(&totals, bucket == LIFETIME),
             ..BucketReport::default()
@@ -166,7 +180,8 @@ pub async fn collect(
 pub fn render(buckets: &[BucketReport]) -> String {
     let mut out = String::new();
     for r in buckets {
-        let _ = writeln!(out, "== {} ==", r.bucket);
+        let _ = writeln!(out, "== {} ({}) ==", r.bucket, r.chosen);
+        let money = |cents: i64| format!("{} {}", money(cents), r.currency);
         let (t, rates) = (&r.totals, &r.rates);
         let active = rates
             .active_sessions
@@ -199,7 +214,11 @@ pub fn render(buckets: &[BucketReport]) -> String {
         );
         let _ = writeln!(
             out,
-            "top products (units, orders, conversion = orders/views, revenue):"
+            "top products (conversion = orders / views):\n  {:>6}  {:>5}  {:>6}  {:>12}  product",
+            "units",
+            "orders",
+            "conv.",
+            format!("revenue {}", r.currency)
         );
         for p in &r.top_products {
             let _ = writeln!(
@@ -208,17 +227,17 @@ pub fn render(buckets: &[BucketReport]) -> String {
                 p.units,
                 p.orders,
                 pct(p.orders, p.views),
-                money(p.revenue_cents),
+                self::money(p.revenue_cents),
                 p.name
             );
         }
-        let _ = writeln!(out, "revenue by country (paid, orders):");
+        let _ = writeln!(out, "revenue by country (paid {}, orders):", r.currency);
         for c in &r.countries {
             let _ = writeln!(
                 out,
                 "  {}  {:>12}  {}",
                 c.country,
-                money(c.paid_cents),
+                self::money(c.paid_cents),
                 c.orders
             );
         }
@@ -237,8 +256,13 @@ pub fn render(buckets: &[BucketReport]) -> String {
 }
 
 /// [`collect`] and [`render`].
-pub async fn report(store: &Store, day: Option<String>, top: usize) -> Result<String, StoreError> {
-    Ok(render(&collect(store, day, top).await?))
+pub async fn report(
+    store: &Store,
+    day: Option<String>,
+    top: usize,
+    currency: &str,
+) -> Result<String, StoreError> {
+    Ok(render(&collect(store, day, top, currency).await?))
 }
 
 #[cfg(test)]
@@ -257,6 +281,8 @@ mod tests {
         };
         let day = BucketReport {
             bucket: "2026-12-05".into(),
+            chosen: "the day asked for".into(),
+            currency: "USD".into(),
             totals,
             rates: Rates::of(&totals, false),
             product_views: 10,
@@ -275,13 +301,20 @@ mod tests {
         };
         let lifetime = BucketReport {
             bucket: "lifetime".into(),
+            chosen: "every day".into(),
             rates: Rates::of(&totals, true),
             ..day.clone()
         };
         let text = render(&[day, lifetime]);
-        assert!(text.contains("== 2026-12-05 ==\nsessions: 4 started, 4 ended, average 12.2s"));
-        assert!(text.contains("== lifetime ==\nsessions: 4 started, 4 ended, 0 active"));
-        assert!(text.contains("1 orders, average order 19.99"));
+        assert!(text.contains(
+            "== 2026-12-05 (the day asked for) ==\nsessions: 4 started, 4 ended, average 12.2s"
+        ));
+        assert!(text.contains("== lifetime (every day) ==\nsessions: 4 started, 4 ended, 0 active"));
+        assert!(text.contains("1 orders, average order 19.99 USD"));
+        assert!(
+            text.contains("units  orders   conv.   revenue USD  product"),
+            "{text}"
+        );
         assert!(text.contains("-> 1 orders (25.0% of sessions)"));
         let mug = text
             .lines()

@@ -60,6 +60,9 @@ pub enum Command {
         /// Print the figures as JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
+        /// The shop's currency, the unit of every money figure.
+        #[arg(long, env = "ANALYTICS_CURRENCY", default_value = "USD")]
+        currency: String,
     },
 }
 

@@ -1,5 +1,8 @@
 //! Logging set-up: `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` for structured
-//! output, text otherwise. Call once from `main`.
+//! output, text otherwise, coloured only on a terminal (a log file gets plain text). Call
+//! once from `main`.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -9,6 +12,7 @@ pub fn init() {
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(true);
     // A second init (tests) keeps the first subscriber.
     let _ = if json {

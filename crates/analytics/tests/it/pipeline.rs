@@ -222,7 +222,7 @@ async fn every_aggregate_is_exact_with_duplicates_late_events_and_poison() {
             .copied()
             .unwrap_or(0)
     };
-    let report = analytics::report::collect(&store, None, 3)
+    let report = analytics::report::collect(&store, None, 3, "USD")
         .await
         .expect("report");
     let lifetime = report.last().expect("lifetime");
