@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use events::{decode_with_limit, Currency, EventType, Payload};
 use rdkafka::producer::{DeliveryFuture, FutureProducer};
@@ -148,6 +149,48 @@ impl std::fmt::Debug for WorkerBatch {
 /// Records taken from the queue at a time; the sessions among them that are not in memory
 /// are loaded with one batched read instead of one read each.
 const READ_AHEAD: usize = 512;
+/// How long a worker waits for more records before it reads sessions it has not in memory.
+/// A read costs a round trip whatever its size: at a live rate the queue holds a few
+/// records at a time, and reading for each few cost more than 600 us of session reads per
+/// event at 5,000 events/s (bench-analytics), so the workers fell behind.
+pub const READ_GATHER: Duration = Duration::from_millis(50);
+
+/// The key of a record as a session id, if it is one.
+fn session_of(work: &Work) -> Option<Uuid> {
+    match work {
+        Work::Record(r) => std::str::from_utf8(r.key.as_deref()?).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Before reading sessions not in memory, take in what arrives within `wait` (up to
+/// [`READ_AHEAD`] works), so one read covers them all. Nothing is held back when no read is
+/// needed, and a barrier or a reset ends the wait (their replies are not delayed).
+async fn gather(
+    inbox: &mut mpsc::Receiver<Work>,
+    works: &mut Vec<Work>,
+    in_memory: impl Fn(&Uuid) -> bool,
+    wait: Duration,
+) {
+    let control = |w: &Work| !matches!(w, Work::Record(_));
+    let needs_read = works
+        .iter()
+        .filter_map(session_of)
+        .any(|id| !in_memory(&id));
+    if !needs_read || works.iter().any(control) {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    while works.len() < READ_AHEAD {
+        let before = works.len();
+        let room = READ_AHEAD - before;
+        match tokio::time::timeout_at(deadline, inbox.recv_many(works, room)).await {
+            Ok(0) | Err(_) => return, // closed, or the time is up
+            Ok(_) if works[before..].iter().any(control) => return,
+            Ok(_) => {}
+        }
+    }
+}
 
 pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     let mut sessions: HashMap<Uuid, Session> = HashMap::new();
@@ -158,6 +201,15 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     let mut open: u64 = 1;
     let mut works = Vec::with_capacity(READ_AHEAD);
     while inbox.recv_many(&mut works, READ_AHEAD).await > 0 {
+        if failure.is_none() {
+            gather(
+                &mut inbox,
+                &mut works,
+                |id| sessions.contains_key(id),
+                READ_GATHER,
+            )
+            .await;
+        }
         // Records queued before a reset are dropped at once, so a reset (a rebalance) waits
         // for no Firestore read on their behalf.
         let queued = works.len();
@@ -232,11 +284,7 @@ async fn preload(
 ) -> Result<HashMap<Uuid, Session>, StoreError> {
     let mut wanted: Vec<Uuid> = works
         .iter()
-        .filter_map(|w| match w {
-            Work::Record(r) => r.key.as_deref(),
-            _ => None,
-        })
-        .filter_map(|k| std::str::from_utf8(k).ok()?.parse::<Uuid>().ok())
+        .filter_map(session_of)
         .filter(|id| !sessions.contains_key(id))
         .collect();
     wanted.sort_unstable();
@@ -416,4 +464,58 @@ async fn dead_letter(
     ctx.metrics.dead_lettered(reason);
     tracing::debug!(reason, %source, "dead-lettered");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn work(session: Uuid) -> Work {
+        Work::Record(Record {
+            partition: 0,
+            offset: 0,
+            key: Some(session.to_string().into_bytes()),
+            payload: None,
+            timestamp_ms: None,
+            generation: 0,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_waits_for_more_records_but_not_past_a_barrier_or_when_none_is_needed() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        // A session not in memory: what arrives within the wait joins the same read.
+        let sender = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = sender.send(work(b)).await;
+        });
+        let mut works = vec![work(a)];
+        let t0 = tokio::time::Instant::now();
+        gather(&mut rx, &mut works, |_| false, READ_GATHER).await;
+        assert_eq!(works.len(), 2);
+        assert_eq!(t0.elapsed(), READ_GATHER, "waits out the window");
+
+        // Every session in memory: no read, no wait.
+        tx.send(work(b)).await.expect("send");
+        let mut works = vec![work(a)];
+        let t0 = tokio::time::Instant::now();
+        gather(&mut rx, &mut works, |_| true, READ_GATHER).await;
+        assert_eq!((works.len(), t0.elapsed()), (1, Duration::ZERO));
+        let _ = rx.recv().await;
+
+        // A barrier ends the wait at once.
+        let (reply, _) = oneshot::channel();
+        let sender = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let _ = sender.send(Work::Barrier(reply)).await;
+        });
+        let mut works = vec![work(a)];
+        let t0 = tokio::time::Instant::now();
+        gather(&mut rx, &mut works, |_| false, READ_GATHER).await;
+        assert_eq!(works.len(), 2);
+        assert_eq!(t0.elapsed(), Duration::from_millis(5));
+    }
 }
