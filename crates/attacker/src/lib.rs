@@ -7,7 +7,8 @@
 //! - [`probe`]: one client doing one thing, watched until it gets through or is refused.
 //! - [`scenarios`]: transport, authentication and authorization attacks; controls.
 //! - [`raw_admin`]: ACL and config changes through librdkafka directly.
-//! - [`poison`]: malformed and hostile events against the running analytics service.
+//! - [`poison`]: malformed and hostile events against the running analytics service,
+//!   checked in Firestore through `store::schema`.
 //! - [`forward`]: the loopback relay for the host name attack.
 //! - [`kafka_io`]: the suite's own reads (partition ends, read-back of what landed).
 //! - [`outcome`]: verdicts and the table.
