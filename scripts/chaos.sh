@@ -20,7 +20,8 @@ export CHAOS_RATE=${CHAOS_RATE:-2000}
 export CHAOS_LONG_SESSION=${CHAOS_LONG_SESSION:-20000}
 export CHAOS_FAILPOINT_BYTES=${CHAOS_FAILPOINT_BYTES:-3000000}
 
-log "building the release test binaries (the services as users run them)"
+log "building the release test binaries and the simulator (the services as users run them)"
+cargo build --release -p simulator --quiet
 cargo test --release -p analytics --test chaos --no-run --quiet
 trap '"$here/local-down.sh"' EXIT
 LOCAL_FRESH=1 "$here/local-up.sh"

@@ -302,18 +302,18 @@ impl Coordinator {
             }
             tracing::warn!(error = %e, "the flush in flight at the rebalance failed; resuming from the markers");
         }
-        let (store, give_up) = (self.store.clone(), self.give_up.clone());
-        self.rt
-            .block_on(journal::recover(&store, &give_up))
-            .context("journal recovery")?;
         self.reset_workers();
         let assigned: Vec<(String, i32)> = tpl
             .elements()
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
+        let mut markers = Vec::with_capacity(assigned.len());
         for (topic, p) in assigned {
-            let marker = self.read_marker(p)?;
+            markers.push((topic, p, self.read_marker(p)?));
+        }
+        self.apply_landed_flushes()?;
+        for (topic, p, marker) in markers {
             let offset = marker
                 .as_ref()
                 .map_or(Offset::Beginning, |m| Offset::Offset(m.next_offset));
@@ -323,6 +323,19 @@ impl Coordinator {
             self.partitions.insert(p, PartitionState { marker, next });
         }
         self.pending = 0;
+        Ok(())
+    }
+
+    /// Apply every journalled flush whose manifest has landed, after the markers were read:
+    /// then every flush the markers include is applied before a worker reads a session back.
+    /// The previous owner of a partition may still be applying its last flush (a revoke does
+    /// not wait for it); read before the markers, its chunks could be missed while the
+    /// markers already skip its records, and a session read back would lack them (an end
+    /// whose start is not there yet was dead-lettered as `session_not_started`).
+    fn apply_landed_flushes(&self) -> anyhow::Result<()> {
+        self.rt
+            .block_on(journal::recover(&self.store, &self.give_up))
+            .context("journal recovery")?;
         Ok(())
     }
 
@@ -373,6 +386,7 @@ impl Coordinator {
                 .with_context(|| format!("seeking partition {p}"))?;
             self.partitions.insert(p, PartitionState { marker, next });
         }
+        self.apply_landed_flushes()?;
         self.pending = 0;
         Ok(())
     }

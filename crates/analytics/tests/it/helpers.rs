@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use events::Payload;
@@ -24,6 +23,32 @@ pub struct Bed {
 }
 
 pub use testkit::topic::Rec;
+
+/// What the simulator reported on exit.
+#[derive(Debug, Clone, Default)]
+pub struct SimSummary {
+    pub sessions: u64,
+    pub delivered: u64,
+    pub elapsed: Duration,
+}
+
+impl SimSummary {
+    /// From the summary the simulator prints (`simulator summary: N sessions in ...`,
+    /// `  delivered   N (...)`).
+    fn parse(text: &str, elapsed: Duration) -> SimSummary {
+        let number_after = |label: &str| {
+            text.lines()
+                .find_map(|l| l.trim_start().strip_prefix(label))
+                .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("no {label:?} in the simulator's summary:\n{text}"))
+        };
+        SimSummary {
+            sessions: number_after("simulator summary:"),
+            delivered: number_after("delivered"),
+            elapsed,
+        }
+    }
+}
 
 impl Bed {
     pub fn new(name: &str) -> Bed {
@@ -92,34 +117,56 @@ impl Bed {
         }
     }
 
-    /// Publish `sessions` simulated sessions (as admin: pipeline tests own their topic).
-    pub async fn simulate(&self, args: &[&str]) -> simulator::run::Summary {
+    /// Publish simulated sessions with the real simulator, run as its own process (as admin:
+    /// pipeline tests own their topic). Panics unless every event was delivered.
+    pub async fn simulate(&self, args: &[&str]) -> SimSummary {
         self.simulate_until(args, tokio_util::sync::CancellationToken::new())
             .await
     }
 
-    /// [`Bed::simulate`] until `stop` is cancelled (or its own flags end the run).
+    /// [`Bed::simulate`] until `stop` is cancelled (then the simulator gets SIGTERM, ends its
+    /// sessions and reports) or its own flags end the run.
     pub async fn simulate_until(
         &self,
         args: &[&str],
         stop: tokio_util::sync::CancellationToken,
-    ) -> simulator::run::Summary {
-        let stats = Arc::new(simulator::sink::Stats::default());
-        let sink = Arc::new(
-            simulator::sink::Sink::kafka(&self.kafka("admin"), &self.topic(), stats.clone())
-                .expect("producer"),
-        );
-        let mut argv = vec!["simulator", "--topic"];
-        let topic = self.topic();
-        argv.push(&topic);
-        argv.extend_from_slice(args);
-        let settings = <simulator::settings::Cli as clap::Parser>::try_parse_from(argv)
-            .expect("flags")
-            .settings(chrono::Utc::now(), 99)
-            .expect("settings");
-        let summary = simulator::run::run(settings, sink, stats, stop).await;
-        assert!(summary.all_delivered(), "{summary}");
-        summary
+    ) -> SimSummary {
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(testkit::workspace_bin("simulator"))
+            .arg("--topic")
+            .arg(self.topic())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .env("KAFKA_BROKERS", &self.env["KAFKA_BROKERS"])
+            .env("KAFKA_SASL_USERNAME", "admin")
+            .env("KAFKA_SASL_PASSWORD_FILE", self.password_file("admin"))
+            .env("KAFKA_SSL_CA_LOCATION", &self.env["KAFKA_SSL_CA_LOCATION"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("simulator starts");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let output = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
+            text
+        });
+        let status = tokio::select! {
+            status = child.wait() => status,
+            () = stop.cancelled() => {
+                if let Some(pid) = child.id() {
+                    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+                }
+                child.wait().await
+            }
+        }
+        .expect("simulator exit status");
+        let text = output.await.expect("simulator output");
+        assert!(status.success(), "simulator: {status}\n{text}");
+        SimSummary::parse(&text, started.elapsed())
     }
 
     /// Write raw records (key, payload) to the events topic.
