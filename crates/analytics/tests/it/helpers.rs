@@ -260,6 +260,16 @@ impl Bed {
         self.markers(store, partitions).await.values().sum()
     }
 
+    /// Records below `ends` (each partition's end offset) not persisted yet.
+    pub async fn unpersisted(&self, store: &Store, ends: &BTreeMap<i32, i64>) -> i64 {
+        let done: i64 = self
+            .markers(store, ends.keys().copied())
+            .await
+            .values()
+            .sum();
+        ends.values().sum::<i64>() - done
+    }
+
     /// Each partition's persisted position: its marker's next offset (0 without one).
     pub async fn markers(
         &self,
