@@ -35,6 +35,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
+use store::{Deltas, Store, StoreError};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -45,8 +46,6 @@ use crate::journal::{self, Marker};
 use crate::metrics::Metrics;
 use crate::settings::PipelineConfig;
 use crate::worker::{Failure, Record, Work};
-use store::Deltas;
-use store::{Store, StoreError};
 
 /// Consecutive failed flushes for want of dead-letter deliveries before analytics stops
 /// with an error (each is replayed from the markers after a growing pause).

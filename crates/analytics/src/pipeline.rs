@@ -23,6 +23,7 @@ use anyhow::Context as _;
 use platform::{KafkaSettings, ObservedContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureProducer;
+use store::Store;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +31,6 @@ use crate::coordinator::{lock, AnalyticsContext, Coordinator};
 use crate::metrics::Metrics;
 pub use crate::settings::PipelineConfig;
 use crate::worker::{self, WorkerContext};
-use store::Store;
 
 /// Run the pipeline until `shutdown`, then drain, persist, commit and leave the group.
 pub async fn run(
