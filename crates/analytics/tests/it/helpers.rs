@@ -137,12 +137,8 @@ impl Bed {
             .arg(self.topic())
             .args(args)
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.service_env())
             .env("RUST_LOG", "warn")
-            .env("KAFKA_BROKERS", &self.env["KAFKA_BROKERS"])
-            .env("KAFKA_SASL_USERNAME", "admin")
-            .env("KAFKA_SASL_PASSWORD_FILE", self.password_file("admin"))
-            .env("KAFKA_SSL_CA_LOCATION", &self.env["KAFKA_SSL_CA_LOCATION"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -194,18 +190,32 @@ impl Bed {
         }
     }
 
+    /// The environment a service of the workspace runs with in these tests: `PATH` and the
+    /// cluster as admin (the tests own their topics), nothing inherited.
+    fn service_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("KAFKA_BROKERS", self.env["KAFKA_BROKERS"].clone()),
+            ("KAFKA_SASL_USERNAME", "admin".to_owned()),
+            (
+                "KAFKA_SASL_PASSWORD_FILE",
+                self.password_file("admin").display().to_string(),
+            ),
+            (
+                "KAFKA_SSL_CA_LOCATION",
+                self.env["KAFKA_SSL_CA_LOCATION"].clone(),
+            ),
+        ]
+    }
+
     pub fn analytics(&self, log_name: &str, extra_env: &[(&str, &str)]) -> Child {
         let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let log = std::fs::File::create(log_dir.join(format!("{}-{log_name}.log", self.id)))
             .expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_analytics"));
         cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.service_env())
             .env("RUST_LOG", "info,librdkafka=warn")
-            .env("KAFKA_BROKERS", &self.env["KAFKA_BROKERS"])
-            .env("KAFKA_SASL_USERNAME", "admin")
-            .env("KAFKA_SASL_PASSWORD_FILE", self.password_file("admin"))
-            .env("KAFKA_SSL_CA_LOCATION", &self.env["KAFKA_SSL_CA_LOCATION"])
             .env(
                 "KAFKA_CLIENT_CONFIG",
                 "session.timeout.ms=6000,heartbeat.interval.ms=1000",
