@@ -158,22 +158,34 @@ ratio=$(awk -v a="$rate" -v b="$perf_rate" 'BEGIN { printf "%.2f", a / b }')
 # -- Phase 2: freshness at a fixed input rate -------------------------------------------------
 # Analytics caught up on a live topic, the simulator at FRESH_RATE events/s; analytics measures
 # each record from its Kafka timestamp to its flush landing (aggregates durable and visible).
-FTOPIC="$RUN-fresh" FWARM="$RUN-fresh-warm"
-new_topic "$FTOPIC"; new_topic "$FWARM"
-fresh_emulator
-log "warm-up: $FRESH_RATE events/s for 15s"
-live "$FWARM" 15
-stop_tracked "$WORK/analytics.pid" 60
-log "freshness: $FRESH_RATE events/s for ${FRESH_SECONDS}s"
-live "$FTOPIC" "$FRESH_SECONDS"
-curl -sf "http://$ADMIN_ADDR/metrics" > "$WORK/analytics-fresh.metrics"
-stop_tracked "$WORK/analytics.pid" 60
-p50=$(awk '/^analytics_freshness_seconds\{quantile="0.5"\}/ {print $2}' "$WORK/analytics-fresh.metrics")
-p99=$(awk '/^analytics_freshness_seconds\{quantile="0.99"\}/ {print $2}' "$WORK/analytics-fresh.metrics")
-fresh_events=$(value delivered "$WORK/sim-$FTOPIC.txt")
-fresh_writes=$(value analytics_firestore_writes_total "$WORK/analytics-fresh.metrics")
-fresh_per_doc=$(value analytics_doc_writes_per_second_max "$WORK/analytics-fresh.metrics")
-fresh_flush=$(awk '$1 == "analytics_flush_seconds_sum" {s=$2} $1 == "analytics_flush_seconds_count" {n=$2} END {if (n) printf "%.2f", s / n}' "$WORK/analytics-fresh.metrics")
+# Twice, in this order: the baseline writes every session's document at every flush (the
+# layout before session checkpoints, ANALYTICS_SESSION_CHECKPOINT_SECONDS=0), then the
+# default. Each gets a fresh emulator and its own warm-up.
+# fresh NAME: one freshness run; its figures in fresh_<field>[NAME].
+declare -A fresh_p50 fresh_p99 fresh_wpe fresh_per_doc fresh_flush fresh_events fresh_cpu
+fresh() {
+  local t="$RUN-fresh-$1" m="$WORK/analytics-fresh-$1.metrics" e0 e1
+  new_topic "$t"; new_topic "$t-warm"
+  fresh_emulator
+  log "$1: warm-up at $FRESH_RATE events/s for 15s"
+  live "$t-warm" 15
+  stop_tracked "$WORK/analytics.pid" 60
+  log "$1: freshness at $FRESH_RATE events/s for ${FRESH_SECONDS}s"
+  read -r e0 _ <<< "$(cpu_all)"
+  live "$t" "$FRESH_SECONDS"
+  read -r e1 _ <<< "$(cpu_all)"
+  curl -sf "http://$ADMIN_ADDR/metrics" > "$m"
+  fresh_cpu[$1]="$(awk -v a="$e0" -v b="$e1" 'BEGIN { print b - a }') $(cpu_of "$WORK/analytics.pid")"
+  stop_tracked "$WORK/analytics.pid" 60
+  fresh_p50[$1]=$(awk '/^analytics_freshness_seconds\{quantile="0.5"\}/ {print $2}' "$m")
+  fresh_p99[$1]=$(awk '/^analytics_freshness_seconds\{quantile="0.99"\}/ {print $2}' "$m")
+  fresh_events[$1]=$(value delivered "$WORK/sim-$t.txt")
+  fresh_wpe[$1]=$(awk -v w="$(value analytics_firestore_writes_total "$m")" -v n="${fresh_events[$1]}" 'BEGIN { if (n) printf "%.3f", w / n }')
+  fresh_per_doc[$1]=$(value analytics_doc_writes_per_second_max "$m")
+  fresh_flush[$1]=$(awk '$1 == "analytics_flush_seconds_sum" {s=$2} $1 == "analytics_flush_seconds_count" {n=$2} END {if (n) printf "%.2f", s / n}' "$m")
+}
+ANALYTICS_SESSION_CHECKPOINT_SECONDS=0 fresh baseline
+fresh checkpointed
 
 # per_event SECONDS EVENTS: microseconds per event.
 per_event() { awk -v s="$1" -v n="$2" 'BEGIN { if (n) printf "%.1f", s * 1e6 / n; else print "?" }'; }
@@ -205,11 +217,16 @@ cpu per event        emulator $(per_event "$(awk -v a="$emu_cpu0" -v b="$emu_cpu
 where the work goes (drain)
 $(work "$WORK/analytics.metrics" "$events")
 Firestore writes     $writes ($(awk -v w="$writes" -v n="$events" 'BEGIN { printf "%.4f", w / n }') per event; target <= 0.05; floor $(awk -v s="$expect_started" -v n="$events" 'BEGIN { printf "%.4f", s / n }'): one sessions_history write per session)
-max writes/doc/s     $per_doc while draining, $fresh_per_doc at $FRESH_RATE/s (sustained over 10 s; target <= ~1)
+max writes/doc/s     $per_doc while draining (sustained over 10 s; target <= ~1)
 peak RSS             $((max_rss / 1024)) MiB
 lifetime counters    exact: $exact
-freshness at $FRESH_RATE/s  p50 ${p50:-?}s, p99 ${p99:-?}s from Kafka timestamp to durable aggregate, over ${FRESH_SECONDS}s (target p99 < 2 s)
-  where the work goes at $FRESH_RATE/s
-$(work "$WORK/analytics-fresh.metrics" "$fresh_events")
-  at $FRESH_RATE/s       $(awk -v w="$fresh_writes" -v n="$fresh_events" 'BEGIN { if (n) printf "%.3f", w / n }') Firestore writes per event, mean flush ${fresh_flush:-?}s
+freshness at $FRESH_RATE/s over ${FRESH_SECONDS}s, Kafka timestamp to durable aggregate (target p99 < 2 s):
+$(for k in baseline checkpointed; do
+  read -r ecpu acpu <<< "${fresh_cpu[$k]}"
+  printf '  %-13s p50 %ss, p99 %ss, mean flush %ss, %s Firestore writes/event, max %s writes/doc/s, cpu/event emulator %s us, analytics %s us\n' \
+    "$k" "${fresh_p50[$k]:-?}" "${fresh_p99[$k]:-?}" "${fresh_flush[$k]:-?}" "${fresh_wpe[$k]:-?}" "${fresh_per_doc[$k]:-?}" \
+    "$(per_event "$ecpu" "${fresh_events[$k]}")" "$(per_event "$acpu" "${fresh_events[$k]}")"
+done)
+  (baseline: every session's document at every flush, ANALYTICS_SESSION_CHECKPOINT_SECONDS=0; checkpointed: the default)
+$(for k in baseline checkpointed; do echo "  where the work goes at $FRESH_RATE/s, $k"; work "$WORK/analytics-fresh-$k.metrics" "${fresh_events[$k]}"; done)
 REPORT

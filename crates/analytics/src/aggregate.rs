@@ -156,7 +156,25 @@ fn name_entities(out: &mut Deltas, event: &Event, product: Option<&Product>) {
 /// Add the deltas of one (valid, deduplicated) event to `out`, as the first event of a
 /// session (see [`apply_with`]).
 pub fn apply(event: &Event, out: &mut Deltas) {
-    apply_with(event, out, 0, &mut 0);
+    let mut session = Deltas::default();
+    apply_with(
+        event,
+        Sink {
+            shared: out,
+            session: &mut session,
+        },
+        0,
+        &mut 0,
+    );
+    out.merge(session);
+}
+
+/// Where an event's deltas go: the documents every session shares (counters, entities),
+/// written at every flush, and its own session's documents, checkpointed less often.
+#[derive(Debug)]
+pub struct Sink<'a> {
+    pub shared: &'a mut Deltas,
+    pub session: &'a mut Deltas,
 }
 
 /// Add the deltas of one (valid, deduplicated) event to `out`, the `index`-th distinct event
@@ -165,36 +183,40 @@ pub fn apply(event: &Event, out: &mut Deltas) {
 /// [`store::schema::EVENT_IDS_PER_DOC`], in an overflow page, and its detail element while
 /// the arrays stay within [`HISTORY_DETAIL_BYTES`]: deterministic, so the same events in the
 /// same order are placed the same way.
-pub fn apply_with(event: &Event, out: &mut Deltas, index: u64, history_bytes: &mut u64) {
+pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut u64) {
+    let Sink {
+        shared: out,
+        session: own,
+    } = sink;
     let session = path::session(event.session_id);
     let id = FieldValue::from(event.event_id.to_string());
     match event_id_page(index) {
-        None => out.union(&session, f::EVENT_IDS, id),
-        Some(page) => out.union(
+        None => own.union(&session, f::EVENT_IDS, id),
+        Some(page) => own.union(
             &path::session_ids_page(event.session_id, page),
             f::PAGE_IDS,
             id,
         ),
     }
-    out.inc(&session, f::EVENT_COUNT, 1);
+    own.inc(&session, f::EVENT_COUNT, 1);
     if let Some((array, element)) = history_detail(event) {
         let size = detail_bytes(&element);
         if *history_bytes + size <= HISTORY_DETAIL_BYTES {
             *history_bytes += size;
-            out.inc(&session, f::HISTORY_BYTES, size as i64);
-            out.union(&session, array, element);
+            own.inc(&session, f::HISTORY_BYTES, size as i64);
+            own.union(&session, array, element);
         } else {
-            out.inc(&session, f::HISTORY_TRUNCATED_EVENTS, 1);
+            own.inc(&session, f::HISTORY_TRUNCATED_EVENTS, 1);
         }
     }
     match &event.payload {
         Payload::SessionStarted(p) => {
             name_entities(out, event, None);
             inc_all(out, &global_docs(event), &[(f::STARTED_SESSIONS, 1)]);
-            out.set(&session, f::START_TIME, event.timestamp);
-            out.set(&session, f::USER_ID, event.user_id.to_string());
-            out.set(&session, f::LOCATION, location_value(&event.location));
-            out.set(&session, f::AGENT, p.user_agent.as_str());
+            own.set(&session, f::START_TIME, event.timestamp);
+            own.set(&session, f::USER_ID, event.user_id.to_string());
+            own.set(&session, f::LOCATION, location_value(&event.location));
+            own.set(&session, f::AGENT, p.user_agent.as_str());
         }
         Payload::CategoryViewed(p) => {
             name_entities(out, event, None);
@@ -332,8 +354,8 @@ pub fn apply_with(event: &Event, out: &mut Deltas, index: u64, history_bytes: &m
                 &global_docs(event),
                 &[(f::ENDED_SESSIONS, 1), (f::SESSIONS_DURATION_SECONDS, d)],
             );
-            out.set(&session, f::END_TIME, event.timestamp);
-            out.set(&session, f::SESSION_DURATION_SECONDS, d);
+            own.set(&session, f::END_TIME, event.timestamp);
+            own.set(&session, f::SESSION_DURATION_SECONDS, d);
         }
     }
 }

@@ -1,6 +1,8 @@
-//! When to flush and when to hold consumption back: pure decisions over counts and clocks,
-//! so the policy is tested without Kafka or Firestore.
+//! When to flush, when to hold consumption back and which partitions' sessions a flush
+//! checkpoints: pure decisions over counts and clocks, so the policy is tested without Kafka
+//! or Firestore.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The flush policy of the pipeline.
@@ -58,9 +60,144 @@ impl Cadence {
     }
 }
 
+/// How often a partition's sessions are written to their `sessions_history` documents.
+///
+/// Counters are written at every flush; a session's document changes with each of its
+/// events, so writing it at every flush costs about one write per event at a live rate (a
+/// session's events arrive seconds apart) and those writes cost several counter writes each
+/// (their arrays grow). Between checkpoints a partition's session deltas stay in memory; its
+/// marker says up to where its sessions are written (`sessions_offset`), and a new owner
+/// replays the records in between into its sessions without counting them again.
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoints {
+    /// A partition's sessions are written at least this often while it has records.
+    pub interval: Duration,
+    /// Records not yet in their sessions' documents, over every partition: beyond, the
+    /// partitions holding most are checkpointed at the next flush. Bounds the memory the
+    /// session deltas take and the replay after a crash.
+    pub max_unsaved: u64,
+}
+
+/// A partition as the checkpoint choice sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Unsaved {
+    pub partition: i32,
+    /// Since its last checkpoint (or its staggered assignment, see [`Checkpoints::stagger`]).
+    pub age: Duration,
+    /// Records dispatched since then.
+    pub records: u64,
+}
+
+impl Checkpoints {
+    /// The age a partition starts with when assigned, `i` of `n`: spread over the interval,
+    /// so the partitions of one assignment come due one after another, not all in one flush.
+    pub fn stagger(&self, i: usize, n: usize) -> Duration {
+        self.interval.mul_f64(i as f64 / n.max(1) as f64)
+    }
+
+    /// Some partition's checkpoint is due: a flush is worth doing even without new records
+    /// to count (a replay after an assignment is checkpointed while the topic is quiet).
+    pub fn due(&self, parts: &[Unsaved]) -> bool {
+        parts
+            .iter()
+            .any(|u| u.records > 0 && u.age >= self.interval)
+    }
+
+    /// The partitions a flush checkpoints, `since_flush` after the previous one: those due
+    /// (oldest first, at most their share of the interval, so checkpoints spread over the
+    /// flushes), then, over `max_unsaved`, those holding most until half of it remains.
+    pub fn choose(&self, parts: &[Unsaved], since_flush: Duration) -> BTreeSet<i32> {
+        let mut due: Vec<&Unsaved> = parts
+            .iter()
+            .filter(|u| u.records > 0 && u.age >= self.interval)
+            .collect();
+        due.sort_by_key(|u| std::cmp::Reverse(u.age));
+        let share = (parts.len() as f64 * since_flush.as_secs_f64()
+            / self.interval.as_secs_f64().max(1e-3))
+        .ceil()
+        .max(1.0) as usize;
+        let mut chosen: BTreeSet<i32> = due.iter().take(share).map(|u| u.partition).collect();
+        let mut left: u64 = parts
+            .iter()
+            .filter(|u| !chosen.contains(&u.partition))
+            .map(|u| u.records)
+            .sum();
+        if left > self.max_unsaved {
+            let mut rest: Vec<&Unsaved> = parts
+                .iter()
+                .filter(|u| !chosen.contains(&u.partition))
+                .collect();
+            rest.sort_by_key(|u| std::cmp::Reverse(u.records));
+            for u in rest {
+                if left <= self.max_unsaved / 2 {
+                    break;
+                }
+                chosen.insert(u.partition);
+                left -= u.records;
+            }
+        }
+        chosen
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn checkpoints() -> Checkpoints {
+        Checkpoints {
+            interval: Duration::from_secs(12),
+            max_unsaved: 1000,
+        }
+    }
+
+    fn part(partition: i32, age_s: u64, records: u64) -> Unsaved {
+        Unsaved {
+            partition,
+            age: Duration::from_secs(age_s),
+            records,
+        }
+    }
+
+    #[test]
+    fn checkpoints_spread_over_the_flushes_oldest_first() {
+        let c = checkpoints();
+        // 12 partitions assigned together start staggered: one comes due per second.
+        let ages: Vec<Duration> = (0..12).map(|i| c.stagger(i, 12)).collect();
+        assert_eq!(ages[1], Duration::from_secs(1));
+        assert_eq!(ages[11], Duration::from_secs(11));
+        let parts: Vec<Unsaved> = (0..12).map(|p| part(p, 5 + p as u64, 10)).collect();
+        assert!(!c.due(&parts[..7]), "none is 12 s old");
+        assert!(c.due(&parts));
+        assert_eq!(
+            c.choose(&parts, Duration::from_secs(1)),
+            BTreeSet::from([11]),
+            "a 1 s flush takes its share: 12 partitions / 12 s"
+        );
+        // All due after a long pause: a 3 s flush takes three, the oldest.
+        let parts: Vec<Unsaved> = (0..12).map(|p| part(p, 20 + p as u64, 10)).collect();
+        assert_eq!(
+            c.choose(&parts, Duration::from_secs(3)),
+            BTreeSet::from([9, 10, 11])
+        );
+        // Nothing to write, nothing due.
+        let idle = [part(0, 100, 0)];
+        assert!(!c.due(&idle));
+        assert!(c.choose(&idle, Duration::from_secs(1)).is_empty());
+    }
+
+    #[test]
+    fn too_many_unsaved_records_checkpoint_the_largest_partitions() {
+        let c = checkpoints();
+        let parts = [part(0, 1, 700), part(1, 1, 200), part(2, 1, 300)];
+        // 1,200 > 1,000 unsaved: the largest go until at most 500 are left.
+        assert_eq!(
+            c.choose(&parts, Duration::from_secs(1)),
+            BTreeSet::from([0])
+        );
+        let parts = [part(0, 1, 400), part(1, 1, 400), part(2, 1, 400)];
+        assert_eq!(c.choose(&parts, Duration::from_secs(1)).len(), 2);
+    }
 
     fn policy() -> Policy {
         Policy {

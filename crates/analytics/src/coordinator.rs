@@ -19,7 +19,7 @@
 //! markers before the first fetch. The mutex is therefore never contended; it exists
 //! because the callbacks reach the coordinator through the consumer context.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,9 +40,9 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::cadence::Cadence;
+use crate::cadence::{Cadence, Unsaved};
 use crate::derived;
-use crate::journal::{self, Marker};
+use crate::journal::{self, Advance, Marker};
 use crate::metrics::Metrics;
 use crate::settings::PipelineConfig;
 use crate::worker::{Failure, Record, Work};
@@ -121,6 +121,50 @@ struct PartitionState {
     marker: Option<Marker>,
     /// Next offset to dispatch: everything below is with the workers or persisted.
     next: i64,
+    /// When its sessions were last checkpointed (at assignment: staggered into the past,
+    /// see [`crate::cadence::Checkpoints::stagger`]).
+    checkpointed: Instant,
+    /// Records dispatched since, not yet in their sessions' documents.
+    unsaved: u64,
+}
+
+impl PartitionState {
+    /// Resume at `marker`: from its sessions' checkpoint, replaying up to its counted offset.
+    fn resume(marker: Option<Marker>, age: Duration) -> Self {
+        let now = Instant::now();
+        PartitionState {
+            next: marker.as_ref().map_or(0, |m| m.sessions_offset),
+            marker,
+            checkpointed: now.checked_sub(age).unwrap_or(now),
+            unsaved: 0,
+        }
+    }
+
+    /// Every record below is counted.
+    fn counted(&self) -> i64 {
+        self.marker.as_ref().map_or(0, |m| m.next_offset)
+    }
+
+    /// Every record below is in its session's document.
+    fn saved(&self) -> i64 {
+        self.marker.as_ref().map_or(0, |m| m.sessions_offset)
+    }
+
+    /// Where consumption resumes: the sessions' checkpoint.
+    fn seek(&self) -> Offset {
+        match &self.marker {
+            Some(m) => Offset::Offset(m.sessions_offset),
+            None => Offset::Beginning,
+        }
+    }
+
+    fn unsaved(&self, partition: i32) -> Unsaved {
+        Unsaved {
+            partition,
+            age: self.checkpointed.elapsed(),
+            records: self.unsaved,
+        }
+    }
 }
 
 /// The outcome of a background flush: the partitions' new markers.
@@ -207,6 +251,8 @@ impl Coordinator {
             return; // already persisted (before a reset's seek took effect)
         }
         state.next = m.offset() + 1;
+        state.unsaved += 1;
+        let replay = m.offset() < state.counted();
         let record = Record {
             partition: m.partition(),
             offset: m.offset(),
@@ -214,6 +260,7 @@ impl Coordinator {
             payload: m.payload().map(<[u8]>::to_vec),
             timestamp_ms: m.timestamp().to_millis(),
             generation: self.generation.load(Ordering::Acquire),
+            replay,
         };
         let w = self.worker_for(record.key.as_deref());
         self.metrics
@@ -221,6 +268,9 @@ impl Coordinator {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.workers[w].blocking_send(Work::Record(record)).is_err() {
             self.set_fatal("a worker stopped".into());
+        }
+        if replay {
+            return; // counted already: nothing to flush but its session, nor to time
         }
         self.pending += 1;
         if let Some(ms) = m.timestamp().to_millis() {
@@ -231,13 +281,20 @@ impl Coordinator {
 
     fn flush_due(&self) -> bool {
         let now_ms = chrono::Utc::now().timestamp_millis();
+        let since_start = self.last_flush.elapsed();
         Cadence {
             pending: self.pending,
-            since_start: self.last_flush.elapsed(),
+            since_start,
             newest_age_ms: self.newest_ms.map(|ms| now_ms.saturating_sub(ms)),
             idle: self.idle,
         }
         .due(&self.cfg.cadence)
+            || (since_start >= self.cfg.cadence.flush_interval
+                && self.cfg.checkpoints.due(&self.unsaved()))
+    }
+
+    fn unsaved(&self) -> Vec<Unsaved> {
+        self.partitions.iter().map(|(p, s)| s.unsaved(*p)).collect()
     }
 
     /// With `max_records_per_flush` records waiting, the assignment is paused (backpressure)
@@ -312,14 +369,17 @@ impl Coordinator {
             markers.push((topic, p, self.read_marker(p)?));
         }
         self.apply_landed_flushes()?;
-        for (topic, p, marker) in markers {
-            let offset = marker
-                .as_ref()
-                .map_or(Offset::Beginning, |m| Offset::Offset(m.next_offset));
-            tpl.set_partition_offset(&topic, p, offset)?;
-            let next = marker.as_ref().map_or(0, |m| m.next_offset);
-            tracing::info!(partition = p, next, "partition assigned");
-            self.partitions.insert(p, PartitionState { marker, next });
+        let n = markers.len();
+        for (i, (topic, p, marker)) in markers.into_iter().enumerate() {
+            let state = PartitionState::resume(marker, self.cfg.checkpoints.stagger(i, n));
+            tpl.set_partition_offset(&topic, p, state.seek())?;
+            tracing::info!(
+                partition = p,
+                next = state.counted(),
+                replay_from = state.next,
+                "partition assigned"
+            );
+            self.partitions.insert(p, state);
         }
         self.pending = 0;
         Ok(())
@@ -374,16 +434,14 @@ impl Coordinator {
             self.set_paused(consumer, false);
         }
         let partitions: Vec<i32> = self.partitions.keys().copied().collect();
-        for p in partitions {
+        let n = partitions.len();
+        for (i, p) in partitions.into_iter().enumerate() {
             let marker = self.read_marker(p)?;
-            let next = marker.as_ref().map_or(0, |m| m.next_offset);
-            let offset = marker
-                .as_ref()
-                .map_or(Offset::Beginning, |_| Offset::Offset(next));
+            let state = PartitionState::resume(marker, self.cfg.checkpoints.stagger(i, n));
             consumer
-                .seek(&self.cfg.topic, p, offset, Duration::from_secs(10))
+                .seek(&self.cfg.topic, p, state.seek(), Duration::from_secs(10))
                 .with_context(|| format!("seeking partition {p}"))?;
-            self.partitions.insert(p, PartitionState { marker, next });
+            self.partitions.insert(p, state);
         }
         self.apply_landed_flushes()?;
         self.pending = 0;
@@ -409,21 +467,47 @@ impl Coordinator {
                 return Ok(());
             }
         }
-        let advances: Vec<(i32, i64, Option<Marker>)> = self
+        // At shutdown every partition's sessions are written; otherwise those due.
+        let checkpoint: BTreeSet<i32> = if wait {
+            self.partitions.keys().copied().collect()
+        } else {
+            self.cfg
+                .checkpoints
+                .choose(&self.unsaved(), self.last_flush.elapsed())
+        };
+        let advances: Vec<Advance> = self
             .partitions
             .iter()
-            .filter(|(_, s)| {
-                s.marker
-                    .as_ref()
-                    .map_or(s.next > 0, |m| s.next > m.next_offset)
+            .map(|(p, s)| Advance {
+                partition: *p,
+                // Mid-replay, `next` is below what is counted already.
+                next_offset: s.next.max(s.counted()),
+                sessions_offset: if checkpoint.contains(p) {
+                    s.next
+                } else {
+                    s.saved()
+                },
+                marker: s.marker.clone(),
             })
-            .map(|(p, s)| (*p, s.next, s.marker.clone()))
+            .filter(|a| {
+                a.next_offset > a.marker.as_ref().map_or(0, |m| m.next_offset)
+                    || a.sessions_offset > a.marker.as_ref().map_or(0, |m| m.sessions_offset)
+            })
             .collect();
         if advances.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        let (deltas, dead_letters) = match self.rt.block_on(collect(&self.workers)) {
+        for p in &checkpoint {
+            if let Some(s) = self.partitions.get_mut(p) {
+                s.checkpointed = started;
+                s.unsaved = 0;
+            }
+        }
+        let collected = self
+            .rt
+            .block_on(collect(&self.workers, Arc::new(checkpoint)));
+        let (deltas, dead_letters) = match collected {
             Ok(x) => x,
             Err(e) => return self.failed(consumer, e),
         };
@@ -666,11 +750,12 @@ impl Coordinator {
 /// Barrier: every worker hands over its batch.
 async fn collect(
     workers: &[mpsc::Sender<Work>],
+    checkpoint: Arc<BTreeSet<i32>>,
 ) -> Result<(Deltas, Vec<rdkafka::producer::DeliveryFuture>), Failure> {
     let mut replies = Vec::with_capacity(workers.len());
     for w in workers {
         let (tx, rx) = oneshot::channel();
-        if w.send(Work::Barrier(tx)).await.is_ok() {
+        if w.send(Work::Barrier(tx, checkpoint.clone())).await.is_ok() {
             replies.push(rx);
         }
     }

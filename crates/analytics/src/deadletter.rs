@@ -136,6 +136,7 @@ mod tests {
             payload: Some(vec![b'x'; bytes]),
             timestamp_ms: None,
             generation: 0,
+            replay: false,
         }
     }
 

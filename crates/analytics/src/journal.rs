@@ -53,12 +53,27 @@ pub const ORPHAN_AGE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 /// then the applies, which touch disjoint documents).
 const CONCURRENT_COMMITS: usize = 8;
 
-/// A partition's persisted position: every event below `next_offset` is applied.
+/// A partition's persisted position: every event below `next_offset` is counted, and every
+/// event below `sessions_offset` (≤ `next_offset`) is in its session's document as well.
+/// Session documents are checkpointed less often than counters (see
+/// [`crate::cadence::Checkpoints`]): a new owner replays `sessions_offset..next_offset` into
+/// its sessions without counting anything again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Marker {
     pub next_offset: i64,
+    pub sessions_offset: i64,
     /// The marker document's update time, the precondition of the next advance.
     pub update_time: Option<Timestamp>,
+}
+
+/// A partition's marker as a flush moves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Advance {
+    pub partition: i32,
+    pub next_offset: i64,
+    pub sessions_offset: i64,
+    /// The marker as last read or written: the guard of this advance.
+    pub marker: Option<Marker>,
 }
 
 pub async fn read_marker(
@@ -73,6 +88,10 @@ pub async fn read_marker(
         .and_then(|doc| {
             int_field(&doc, field::NEXT_OFFSET).map(|next_offset| Marker {
                 next_offset,
+                // Markers written before session checkpoints existed had them in step.
+                sessions_offset: int_field(&doc, field::SESSIONS_NEXT_OFFSET)
+                    .unwrap_or(next_offset)
+                    .min(next_offset),
                 update_time: doc.update_time,
             })
         }))
@@ -82,8 +101,8 @@ pub async fn read_marker(
 #[derive(Debug, Default)]
 pub struct Batch {
     pub deltas: BTreeMap<String, DocDelta>,
-    /// Per partition: the new `next_offset`, and the marker as last read or written.
-    pub advances: Vec<(i32, i64, Option<Marker>)>,
+    /// The partitions' markers moved by this flush.
+    pub advances: Vec<Advance>,
 }
 
 /// How many Firestore writes a flush did and where its time went, for metrics.
@@ -232,9 +251,19 @@ pub async fn flush(
         ]),
         Precondition::Exists(false),
     ));
-    for (partition, next_offset, marker) in &batch.advances {
+    for Advance {
+        partition,
+        next_offset,
+        sessions_offset,
+        marker,
+    } in &batch.advances
+    {
         let fields = BTreeMap::from([
             (field::NEXT_OFFSET.to_owned(), FieldValue::Int(*next_offset)),
+            (
+                field::SESSIONS_NEXT_OFFSET.to_owned(),
+                FieldValue::Int(*sessions_offset),
+            ),
             (field::GROUP.to_owned(), FieldValue::from(group)),
             (field::TOPIC.to_owned(), FieldValue::from(topic)),
             (
@@ -295,11 +324,12 @@ pub async fn flush(
         .advances
         .iter()
         .zip(results.iter().skip(1))
-        .map(|((p, next, _), r)| {
+        .map(|(a, r)| {
             (
-                *p,
+                a.partition,
                 Marker {
-                    next_offset: *next,
+                    next_offset: a.next_offset,
+                    sessions_offset: a.sessions_offset,
                     update_time: r.update_time,
                 },
             )

@@ -125,6 +125,7 @@ mod tests {
             payload: None,
             timestamp_ms: Some(event.timestamp.timestamp_millis()),
             generation: 0,
+            replay: false,
         }
     }
 

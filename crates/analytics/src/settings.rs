@@ -27,6 +27,8 @@ pub struct PipelineConfig {
     pub drain_timeout: Duration,
     /// How often the derived documents of the buckets touched since are recomputed.
     pub derived_interval: Duration,
+    /// When each partition's sessions are written to their documents.
+    pub checkpoints: crate::cadence::Checkpoints,
     pub weights: crate::derived::Weights,
     pub trending_top: usize,
     pub window: crate::rules::EventWindow,
@@ -101,6 +103,19 @@ pub struct RunArgs {
         default_value_t = 200_000
     )]
     pub max_records_per_flush: u64,
+    /// Seconds between writes of a partition's sessions to their sessions_history documents
+    /// (counters are written at every flush). A crash replays at most this much of each
+    /// partition into its sessions, counting nothing twice.
+    #[arg(
+        long,
+        env = "ANALYTICS_SESSION_CHECKPOINT_SECONDS",
+        default_value_t = 10
+    )]
+    pub session_checkpoint_seconds: u64,
+    /// Records not yet written to their sessions' documents, over all partitions; beyond,
+    /// the partitions holding most are checkpointed at the next flush.
+    #[arg(long, env = "ANALYTICS_MAX_UNSAVED_RECORDS", default_value_t = 100_000)]
+    pub max_unsaved_records: u64,
     /// The shop's currency; purchases in another are dead-lettered.
     #[arg(long, env = "ANALYTICS_CURRENCY", default_value = "USD")]
     pub currency: String,
@@ -193,6 +208,10 @@ impl RunArgs {
                 session_capacity: self.session_capacity,
                 drain_timeout: Duration::from_secs(self.drain_timeout_seconds),
                 derived_interval: Duration::from_secs(self.derived_interval_seconds),
+                checkpoints: crate::cadence::Checkpoints {
+                    interval: Duration::from_secs(self.session_checkpoint_seconds),
+                    max_unsaved: self.max_unsaved_records.max(1),
+                },
                 weights,
                 trending_top: self.trending_top,
                 window: crate::rules::EventWindow {

@@ -5,10 +5,15 @@
 //!
 //! Deduplication is by `event_id` per session. A session's seen ids live in memory; a
 //! session not in memory (first seen after a restart or rebalance, or evicted) gets them
-//! from its `sessions_history` document, which every flush updates atomically with the
-//! counters. Only sessions whose events are all flushed are ever evicted.
+//! from its `sessions_history` document. Counters go to every flush; a session's own
+//! document deltas are kept per partition until the coordinator asks for that partition's
+//! checkpoint (see [`crate::cadence::Checkpoints`]), and its marker then says so. Records
+//! between a partition's checkpoint and its counted offset come back marked
+//! [`Record::replay`] after a restart: they rebuild the sessions (seen ids, documents) and
+//! count nothing, dead-letter nothing. Only sessions whose events are all flushed and
+//! checkpointed are ever evicted, so a session read back is never behind its events.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +35,12 @@ use crate::rules::{self, EventWindow};
 #[allow(missing_debug_implementations)]
 pub enum Work {
     Record(Record),
-    /// Hand over everything processed since the last barrier.
-    Barrier(oneshot::Sender<Result<WorkerBatch, Failure>>),
+    /// Hand over everything processed since the last barrier, with the session deltas of
+    /// the partitions to checkpoint.
+    Barrier(
+        oneshot::Sender<Result<WorkerBatch, Failure>>,
+        Arc<BTreeSet<i32>>,
+    ),
     /// Forget all state (after a failed flush or a rebalance); acknowledged when done.
     Reset(oneshot::Sender<()>),
 }
@@ -49,6 +58,9 @@ pub struct Record {
     /// records of an older one are dropped unprocessed (their partitions resume at the
     /// markers).
     pub generation: u64,
+    /// Below its partition's counted offset: counted already, only replayed into the
+    /// sessions (whose documents were checkpointed before it).
+    pub replay: bool,
 }
 
 /// Why a worker cannot go on; the next barrier reports it.
@@ -133,8 +145,19 @@ struct Session {
     /// Bytes of its detail arrays (see [`aggregate::apply_with`]).
     history_bytes: u64,
     ended: bool,
-    /// The batch (numbered by barriers, from 1) that last counted an event of the session.
+    /// The batch (numbered by barriers, from 1) that last counted an event of the session
+    /// or took its deltas to a checkpoint.
     last_batch: u64,
+    /// The partitions holding deltas of its document not checkpointed yet (one, unless its
+    /// events came with different keys).
+    unsaved: Vec<i32>,
+}
+
+/// A partition's session deltas since its last checkpoint.
+#[derive(Debug, Default)]
+struct Unsaved {
+    deltas: Deltas,
+    sessions: HashSet<Uuid>,
 }
 
 impl std::fmt::Debug for WorkerBatch {
@@ -194,6 +217,7 @@ async fn gather(
 
 pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     let mut sessions: HashMap<Uuid, Session> = HashMap::new();
+    let mut unsaved: HashMap<i32, Unsaved> = HashMap::new();
     let mut batch = WorkerBatch::default();
     let mut failure: Option<Failure> = None;
     // The batch being filled. The coordinator persists batch n-1 before it collects batch n,
@@ -247,16 +271,23 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                         sessions: &mut sessions,
                         preloaded: &mut preloaded,
                         batch: &mut batch,
+                        unsaved: &mut unsaved,
                         open,
                     };
                     if let Err(e) = process(&ctx, counting, record).await {
                         failure = Some(e);
                     }
                 }
-                Work::Barrier(reply) => {
+                Work::Barrier(reply, checkpoint) => {
                     let result = match failure.take() {
                         Some(e) => Err(e),
-                        None => Ok(std::mem::take(&mut batch)),
+                        None => {
+                            let mut out = std::mem::take(&mut batch);
+                            for p in checkpoint.iter() {
+                                hand_over(&mut unsaved, &mut sessions, *p, open, &mut out.deltas);
+                            }
+                            Ok(out)
+                        }
                     };
                     trim(&mut sessions, ctx.session_capacity, open);
                     open += 1;
@@ -264,6 +295,7 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                 }
                 Work::Reset(reply) => {
                     sessions.clear();
+                    unsaved.clear();
                     preloaded.clear();
                     batch = WorkerBatch::default();
                     failure = None;
@@ -350,21 +382,48 @@ struct Counting<'a> {
     sessions: &'a mut HashMap<Uuid, Session>,
     preloaded: &'a mut HashMap<Uuid, Session>,
     batch: &'a mut WorkerBatch,
+    unsaved: &'a mut HashMap<i32, Unsaved>,
     open: u64,
 }
 
-/// Keep at most `capacity` sessions. Only sessions whose events are all durable (counted
-/// before the batch `handing_over`) may go: ended ones first, then any.
+/// Move partition `p`'s session deltas into the batch `open` (a checkpoint).
+fn hand_over(
+    unsaved: &mut HashMap<i32, Unsaved>,
+    sessions: &mut HashMap<Uuid, Session>,
+    p: i32,
+    open: u64,
+    out: &mut Deltas,
+) {
+    let Some(u) = unsaved.remove(&p) else {
+        return;
+    };
+    out.merge(u.deltas);
+    for id in u.sessions {
+        if let Some(s) = sessions.get_mut(&id) {
+            s.unsaved.retain(|q| *q != p);
+            s.last_batch = open;
+        }
+    }
+}
+
+/// A session's state is durable: its events counted and its document checkpointed by a
+/// batch before `handing_over` (which has landed once that batch is collected).
+fn durable(s: &Session, handing_over: u64) -> bool {
+    s.unsaved.is_empty() && s.last_batch < handing_over
+}
+
+/// Keep at most `capacity` sessions. Only durable sessions may go: ended ones first, then
+/// any.
 fn trim(sessions: &mut HashMap<Uuid, Session>, capacity: usize, handing_over: u64) {
     if sessions.len() <= capacity {
         return;
     }
-    sessions.retain(|_, s| !s.ended || s.last_batch >= handing_over);
+    sessions.retain(|_, s| !s.ended || !durable(s, handing_over));
     if sessions.len() > capacity {
         let excess = sessions.len() - capacity;
         let victims: Vec<Uuid> = sessions
             .iter()
-            .filter(|(_, s)| s.last_batch < handing_over)
+            .filter(|(_, s)| durable(s, handing_over))
             .map(|(k, _)| *k)
             .take(excess)
             .collect();
@@ -383,11 +442,13 @@ async fn process(
         sessions,
         preloaded,
         batch,
+        unsaved,
         open,
     } = counting;
     let payload = record.payload.as_deref().unwrap_or_default();
     let event = match decode_with_limit(payload, ctx.max_event_bytes) {
         Ok(e) => e,
+        Err(_) if record.replay => return Ok(()), // dead-lettered when it was counted
         Err(e) => {
             let rejection = Rejection {
                 reason: e.reason(),
@@ -397,6 +458,9 @@ async fn process(
         }
     };
     if let Err(rejection) = rules::check(ctx.currency, &ctx.window, &event, &record) {
+        if record.replay {
+            return Ok(());
+        }
         return dead_letter(ctx, batch, &record, rejection).await;
     }
     let session = match sessions.entry(event.session_id) {
@@ -413,14 +477,19 @@ async fn process(
         }
     };
     if session.seen.contains(&event.event_id) {
-        batch.duplicates += 1;
-        ctx.metrics.duplicate();
+        if !record.replay {
+            batch.duplicates += 1;
+            ctx.metrics.duplicate();
+        }
         return Ok(());
     }
     let starts = matches!(event.payload, Payload::SessionStarted(_));
     if matches!(event.payload, Payload::SessionEnded(_)) && !session.started {
         // Its start is never counted before it (a session's events are in order in its
         // partition): an end without a start would make an ended session that never began.
+        if record.replay {
+            return Ok(());
+        }
         let rejection = Rejection {
             reason: "session_not_started",
             detail: "session_ended for a session whose session_started was never counted".into(),
@@ -432,9 +501,25 @@ async fn process(
     session.started |= starts;
     session.last_batch = open;
     session.ended |= matches!(event.payload, Payload::SessionEnded(_));
-    aggregate::apply_with(&event, &mut batch.deltas, index, &mut session.history_bytes);
-    *batch.counted.entry(event.event_type()).or_default() += 1;
-    ctx.metrics.counted(event.event_type());
+    let own = unsaved.entry(record.partition).or_default();
+    if own.sessions.insert(event.session_id) && !session.unsaved.contains(&record.partition) {
+        session.unsaved.push(record.partition);
+    }
+    let mut replayed = Deltas::default();
+    let sink = aggregate::Sink {
+        // A replayed event's counters are persisted already: only its session is rebuilt.
+        shared: if record.replay {
+            &mut replayed
+        } else {
+            &mut batch.deltas
+        },
+        session: &mut own.deltas,
+    };
+    aggregate::apply_with(&event, sink, index, &mut session.history_bytes);
+    if !record.replay {
+        *batch.counted.entry(event.event_type()).or_default() += 1;
+        ctx.metrics.counted(event.event_type());
+    }
     Ok(())
 }
 
@@ -478,6 +563,7 @@ mod tests {
             payload: None,
             timestamp_ms: None,
             generation: 0,
+            replay: false,
         })
     }
 
@@ -510,7 +596,7 @@ mod tests {
         let sender = tx.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(5)).await;
-            let _ = sender.send(Work::Barrier(reply)).await;
+            let _ = sender.send(Work::Barrier(reply, Arc::default())).await;
         });
         let mut works = vec![work(a)];
         let t0 = tokio::time::Instant::now();

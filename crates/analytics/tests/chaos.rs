@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 
 use helpers::{
     assert_excerpt_dead_lettered, assert_matches, assert_no_journal, assert_ranked_products_active,
-    expected, stop, Bed, Guard,
+    event, expected, stop, Bed, Guard,
 };
-use serde_json::Value;
 use store::client::int_field;
 use store::Store;
 use testkit::repo_root as root;
@@ -36,17 +35,6 @@ struct Fault {
     what: String,
     /// From the end of the fault until every partition with new records persisted again.
     recovered: Duration,
-}
-
-/// An event built from a golden sample, with its own ids and time.
-fn event(kind: &str, session: &str, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-    let path = root().join(format!("crates/events/tests/golden/{kind}.json"));
-    let mut v: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("golden")).expect("json");
-    v["event_id"] = Value::from(uuid::Uuid::new_v4().to_string());
-    v["session_id"] = Value::from(session);
-    v["timestamp"] = Value::from(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    serde_json::to_vec(&v).expect("encode")
 }
 
 /// Poison of every kind the suite injects: (key, payload, expected dead-letter reason).

@@ -340,6 +340,9 @@ pub mod field {
 
     // Bookkeeping: _offsets, _journal, _flushes, _derived.
     pub const NEXT_OFFSET: &str = "next_offset";
+    /// Every event of the partition below it is in its session's `sessions_history`
+    /// document (≤ `next_offset`: session documents are checkpointed less often).
+    pub const SESSIONS_NEXT_OFFSET: &str = "sessions_next_offset";
     pub const GROUP: &str = "group";
     pub const TOPIC: &str = "topic";
     pub const PARTITION: &str = "partition";

@@ -255,20 +255,32 @@ fn distinct_events_with_identical_content_are_both_in_the_history() {
 
 #[test]
 fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
-    use analytics::aggregate::{apply_with, HISTORY_DETAIL_BYTES};
+    use analytics::aggregate::{apply_with, Sink, HISTORY_DETAIL_BYTES};
     use store::schema::EVENT_IDS_PER_DOC;
     let view = session(6)
         .into_iter()
         .find(|e| matches!(e.payload, Payload::ProductViewed(_)))
         .expect("a view");
-    let (mut d, mut history) = (Deltas::default(), 0u64);
+    let (mut d, mut own, mut history) = (Deltas::default(), Deltas::default(), 0u64);
     let n = 20_000u64;
     for i in 0..n {
         let mut e = view.clone();
         e.event_id = uuid::Uuid::new_v4();
-        apply_with(&e, &mut d, i, &mut history);
+        let sink = Sink {
+            shared: &mut d,
+            session: &mut own,
+        };
+        apply_with(&e, sink, i, &mut history);
     }
     let sid = format!("sessions_history/{}", view.session_id);
+    // The session's own documents (checkpointed apart from the counters) and only they.
+    assert!(
+        own.docs.keys().all(|p| p.starts_with(&sid)),
+        "{:?}",
+        own.docs.keys()
+    );
+    assert!(d.docs.keys().all(|p| !p.starts_with("sessions_history/")));
+    d.merge(own);
     let doc = &d.docs[&sid];
     assert_eq!(doc.increments["event_count"], n as i64);
     assert_eq!(doc.unions["event_ids"].len() as u64, EVENT_IDS_PER_DOC);

@@ -24,6 +24,18 @@ pub struct Bed {
 
 pub use testkit::topic::Rec;
 
+/// An event built from a golden sample, with its own ids and time.
+pub fn event(kind: &str, session: &str, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let path = testkit::repo_root().join(format!("crates/events/tests/golden/{kind}.json"));
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("golden")).expect("json");
+    v["event_id"] = serde_json::Value::from(uuid::Uuid::new_v4().to_string());
+    v["session_id"] = serde_json::Value::from(session);
+    v["timestamp"] =
+        serde_json::Value::from(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    serde_json::to_vec(&v).expect("encode")
+}
+
 /// What the simulator reported on exit.
 #[derive(Debug, Clone, Default)]
 pub struct SimSummary {

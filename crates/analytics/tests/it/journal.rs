@@ -3,7 +3,7 @@
 //! count; a stale marker precondition is refused.
 use std::collections::BTreeMap;
 
-use analytics::journal::{self, Batch};
+use analytics::journal::{self, Advance, Batch, Marker};
 use store::client::int_field;
 use store::deltas::{DocDelta, FieldValue};
 use store::{Precondition, StoreError};
@@ -19,6 +19,16 @@ async fn views(store: &store::Store, path: &str) -> Option<i64> {
         .expect("read")
         .expect("document exists");
     int_field(&doc, "views_count")
+}
+
+/// Partition 0 counted up to `next`, its sessions checkpointed 5 records earlier.
+fn advance(next: i64, marker: Option<Marker>) -> Vec<Advance> {
+    vec![Advance {
+        partition: 0,
+        next_offset: next,
+        sessions_offset: next - 5,
+        marker,
+    }]
 }
 
 fn delta(n: i64) -> DocDelta {
@@ -111,7 +121,7 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
     let (group, topic) = ("g", "t");
     let first = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(1))]),
-        advances: vec![(0, 10, None)],
+        advances: advance(10, None),
     };
     let (markers, _) = journal::flush(&store, group, topic, first, &stop)
         .await
@@ -119,7 +129,7 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
     // A zombie that still believes the partition is unclaimed (no marker) is fenced off...
     let zombie = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(100))]),
-        advances: vec![(0, 20, None)],
+        advances: advance(20, None),
     };
     let err = journal::flush(&store, group, topic, zombie, &stop)
         .await
@@ -129,14 +139,14 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
     let stale = markers[0].1.clone();
     let second = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(1))]),
-        advances: vec![(0, 20, Some(stale.clone()))],
+        advances: advance(20, Some(stale.clone())),
     };
     journal::flush(&store, group, topic, second, &stop)
         .await
         .expect("owner advances");
     let late = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(100))]),
-        advances: vec![(0, 30, Some(stale))],
+        advances: advance(30, Some(stale)),
     };
     assert!(journal::flush(&store, group, topic, late, &stop)
         .await
@@ -152,6 +162,10 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
         .expect("marker")
         .expect("exists");
     assert_eq!(m.next_offset, 20);
+    assert_eq!(
+        m.sessions_offset, 15,
+        "the session checkpoint travels with the marker"
+    );
     // The refused flushes left chunks without manifests; they never count.
     assert_eq!(journal::recover(&store, &stop).await.expect("recover"), 0);
     assert_eq!(views(&store, "statistics/lifetime").await, Some(2));
@@ -165,14 +179,14 @@ async fn a_refused_flush_leaves_no_journal_chunk() {
     let stop = CancellationToken::new();
     let first = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(1))]),
-        advances: vec![(0, 10, None)],
+        advances: advance(10, None),
     };
     journal::flush(&store, "g", "t", first, &stop)
         .await
         .expect("first flush");
     let zombie = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(100))]),
-        advances: vec![(0, 20, None)],
+        advances: advance(20, None),
     };
     journal::flush(&store, "g", "t", zombie, &stop)
         .await

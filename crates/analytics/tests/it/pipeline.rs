@@ -9,7 +9,7 @@ use store::client::int_field;
 
 use crate::helpers::{
     assert_excerpt_dead_lettered, assert_matches, assert_no_journal, assert_ranked_products_active,
-    expected, seed_orphan_chunk, stop, Bed, Expected, Guard,
+    event, expected, seed_orphan_chunk, stop, Bed, Expected, Guard,
 };
 
 /// The derived documents agree with the counters: sessions, orders, and the top trending
@@ -343,5 +343,90 @@ async fn instances_joining_and_leaving_share_the_work_exactly() {
     let x = expected(&bed.read(&bed.topic()));
     assert_matches(&store, &x).await;
     assert_derived(&store, &x).await;
+    assert_no_journal(&store).await;
+}
+
+/// Session documents are written less often than counters: a crash between two checkpoints
+/// leaves counted events whose sessions are not written. The next owner replays them into
+/// its sessions without counting them again, so a duplicate of one is still recognised and
+/// the end of a session started before the crash is counted (not dead-lettered as a
+/// session that never started).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_session_checkpoints_replays_the_sessions_and_counts_nothing_twice() {
+    let bed = Bed::new("replay");
+    bed.create_topics(3).await;
+    bed.simulate(&[
+        "--users",
+        "20",
+        "--sessions",
+        "200",
+        "--rate",
+        "0",
+        "--duplicate-fraction",
+        "0.05",
+        "--seed",
+        "51",
+    ])
+    .await;
+    // Sessions still open at the crash.
+    let open: Vec<String> = (0..20).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let t0 = chrono::Utc::now() - chrono::TimeDelta::minutes(10);
+    let second = chrono::TimeDelta::seconds(1);
+    let starts: Vec<(Option<&str>, Vec<u8>)> = open
+        .iter()
+        .flat_map(|s| {
+            [
+                (Some(s.as_str()), event("session_started", s, t0)),
+                (Some(s.as_str()), event("product_viewed", s, t0 + second)),
+            ]
+        })
+        .collect();
+    bed.inject(&starts).await;
+
+    let store = bed.store().await;
+    let mut before = Guard(Some(bed.analytics(
+        "before",
+        &[("ANALYTICS_SESSION_CHECKPOINT_SECONDS", "3600")],
+    )));
+    bed.wait_caught_up(&store, Duration::from_secs(120)).await;
+    for p in 0..3 {
+        let m = analytics::journal::read_marker(&store, &bed.group(), &bed.topic(), p)
+            .await
+            .expect("read")
+            .expect("marker");
+        assert!(m.next_offset > 0, "partition {p} counted nothing");
+        assert_eq!(m.sessions_offset, 0, "partition {p}: no checkpoint yet");
+    }
+    assert!(store
+        .get(&format!("sessions_history/{}", open[0]))
+        .await
+        .expect("read")
+        .is_none());
+    stop(before.0.as_mut().expect("child"), "-KILL");
+
+    // After the crash: duplicates of counted events, and the ends of the open sessions.
+    let counted = bed.read(&bed.topic());
+    let mut after: Vec<(Option<&str>, Vec<u8>)> = counted
+        .iter()
+        .step_by(7)
+        .map(|r| {
+            let key = r.key.as_deref().and_then(|k| std::str::from_utf8(k).ok());
+            (key, r.payload.clone().unwrap_or_default())
+        })
+        .collect();
+    after.extend(
+        open.iter()
+            .map(|s| (Some(s.as_str()), event("session_ended", s, t0 + second * 2))),
+    );
+    bed.inject(&after).await;
+    let mut next = Guard(Some(bed.analytics("after", &[])));
+    bed.wait_caught_up(&store, Duration::from_secs(120)).await;
+    assert!(stop(next.0.as_mut().expect("child"), "-TERM").success());
+
+    let x = expected(&bed.read(&bed.topic()));
+    assert!(x.duplicates >= counted.len() / 7, "{}", x.duplicates);
+    assert_matches(&store, &x).await;
+    let dlq = bed.read(&bed.dlq());
+    assert!(dlq.is_empty(), "nothing is rejected: {dlq:?}");
     assert_no_journal(&store).await;
 }
