@@ -68,6 +68,10 @@ bench-simulator: ## Simulator vs Kafka's ProducerPerformance on the native clust
 bench-analytics: ## Analytics end to end vs Kafka's ConsumerPerformance, writes per event, RSS
 	scripts/bench-analytics.sh
 
+.PHONY: bench-scale
+bench-scale: ## 1, 2 and 3 analytics instances: throughput, writes per event, hottest documents' write rates
+	scripts/bench-scale.sh
+
 # --- Deployment (docker compose, Kubernetes); no Docker engine is needed to validate them ---
 COMPOSE := docker compose -f docker-compose.yml
 COMPOSE_DEV := $(COMPOSE) -f docker-compose.dev.yml

@@ -89,7 +89,9 @@ pub fn buckets(event: &Event) -> [String; 2] {
     [LIFETIME.to_owned(), day_bucket(event.timestamp)]
 }
 
-/// `statistics/{bucket}` and `countries/{cc}/statistics/{bucket}`.
+/// `statistics/{bucket}` and `countries/{cc}/statistics/{bucket}`: every counter of an
+/// event is in these four documents (entities' counters as map entries), so a flush writes
+/// a handful of documents per bucket, not one per entity.
 fn global_docs(event: &Event) -> Vec<String> {
     let cc = event.location.country.as_str();
     buckets(event)
@@ -98,24 +100,23 @@ fn global_docs(event: &Event) -> Vec<String> {
         .collect()
 }
 
-/// The statistics documents of `kind/{id}`, global and in the user's country.
-fn entity_docs(event: &Event, kind: Entity, id: &str) -> Vec<String> {
-    let cc = event.location.country.as_str();
-    buckets(event)
-        .iter()
-        .flat_map(|b| {
-            [
-                path::entity_statistics(kind, id, b),
-                path::country_entity_statistics(cc, kind, id, b),
-            ]
-        })
-        .collect()
-}
-
 fn inc_all(out: &mut Deltas, docs: &[String], fields: &[(&str, i64)]) {
     for d in docs {
         for (f, v) in fields {
             out.inc(d, f, *v);
+        }
+    }
+}
+
+/// The counters of `kind/{id}` (`products.{id}.…`), globally and in the user's country.
+fn inc_entity(out: &mut Deltas, event: &Event, kind: Entity, id: &str, fields: &[(&str, i64)]) {
+    let nested: Vec<(String, i64)> = fields
+        .iter()
+        .map(|(f, v)| (f::nested(kind.collection(), id, f), *v))
+        .collect();
+    for d in global_docs(event) {
+        for (f, v) in &nested {
+            out.inc(&d, f, *v);
         }
     }
 }
@@ -225,22 +226,28 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
                 f::NAME,
                 p.category.name.as_str(),
             );
-            inc_all(
+            inc_entity(
                 out,
-                &entity_docs(event, Entity::Category, p.category.id.as_str()),
+                event,
+                Entity::Category,
+                p.category.id.as_str(),
                 &[(f::VIEWS, 1)],
             );
         }
         Payload::ProductViewed(p) => {
             name_entities(out, event, Some(&p.product));
-            inc_all(
+            inc_entity(
                 out,
-                &entity_docs(event, Entity::Product, p.product.id.as_str()),
+                event,
+                Entity::Product,
+                p.product.id.as_str(),
                 &[(f::VIEWS, 1)],
             );
-            inc_all(
+            inc_entity(
                 out,
-                &entity_docs(event, Entity::Category, p.product.category.id.as_str()),
+                event,
+                Entity::Category,
+                p.product.category.id.as_str(),
                 &[(f::PRODUCT_RELATED_VIEWS, 1)],
             );
         }
@@ -253,13 +260,10 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
             };
             name_entities(out, event, Some(&p.product));
             let q = i64::from(p.quantity.get());
-            let mut docs = entity_docs(event, Entity::Product, p.product.id.as_str());
-            docs.extend(entity_docs(
-                event,
-                Entity::Category,
-                p.product.category.id.as_str(),
-            ));
-            inc_all(out, &docs, &[(qty_field, q), (count_field, 1)]);
+            let fields = [(qty_field, q), (count_field, 1)];
+            inc_entity(out, event, Entity::Product, p.product.id.as_str(), &fields);
+            let category = p.product.category.id.as_str();
+            inc_entity(out, event, Entity::Category, category, &fields);
         }
         Payload::Purchase(p) => {
             name_entities(out, event, None);
@@ -288,9 +292,11 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
                 f::NAME,
                 pm.name.as_str(),
             );
-            inc_all(
+            inc_entity(
                 out,
-                &entity_docs(event, Entity::Payment, pm.id.as_str()),
+                event,
+                Entity::Payment,
+                pm.id.as_str(),
                 &[(f::USAGE, 1), (f::AMOUNT_CENTS, gross)],
             );
 
@@ -302,48 +308,46 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
                 .num_minutes()
                 .saturating_add(30)
                 / 60;
-            let ship_docs: Vec<String> = buckets(event)
-                .iter()
-                .map(|b| path::shipping(sc, ss, b))
-                .collect();
-            inc_all(
-                out,
-                &ship_docs,
-                &[
+            // Deliveries count in the country shipped to, by state.
+            for b in buckets(event) {
+                let doc = path::country_statistics(sc, &b);
+                for (field, v) in [
                     (f::SHIPPING_COUNT, 1),
                     (f::ITEMS_DELIVERED, items),
                     (f::SHIPPING_COST_CENTS, shipping),
                     (f::DELIVERY_HOURS_WAITING, hours),
-                ],
-            );
+                ] {
+                    out.inc(&doc, &f::nested(f::SHIPPING, ss, field), v);
+                }
+            }
 
             let mut categories = BTreeSet::new();
             for item in &p.items {
                 name_entities(out, event, Some(&item.product));
                 let q = i64::from(item.quantity.get());
                 let sub = cents(item.subtotal);
-                inc_all(
+                inc_entity(
                     out,
-                    &entity_docs(event, Entity::Product, item.product.id.as_str()),
+                    event,
+                    Entity::Product,
+                    item.product.id.as_str(),
                     &[
                         (f::AMOUNT_CENTS, sub),
                         (f::ITEMS_PURCHASED, q),
                         (f::ORDERS, 1),
                     ],
                 );
-                inc_all(
+                inc_entity(
                     out,
-                    &entity_docs(event, Entity::Category, item.product.category.id.as_str()),
+                    event,
+                    Entity::Category,
+                    item.product.category.id.as_str(),
                     &[(f::AMOUNT_CENTS, sub), (f::ITEMS_PURCHASED, q)],
                 );
                 categories.insert(item.product.category.id.as_str());
             }
             for c in categories {
-                inc_all(
-                    out,
-                    &entity_docs(event, Entity::Category, c),
-                    &[(f::ORDERS, 1)],
-                );
+                inc_entity(out, event, Entity::Category, c, &[(f::ORDERS, 1)]);
             }
         }
         Payload::SessionEnded(p) => {

@@ -35,6 +35,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
+use store::schema::DocKind;
 use store::{Deltas, Store, StoreError};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
@@ -179,6 +180,8 @@ struct Inflight {
     started: Instant,
     /// Kafka timestamps (ms) of its records, for the freshness metric.
     produced_ms: Vec<i64>,
+    /// The entity documents (names) it writes, remembered once it lands.
+    entities: Vec<(String, store::DocDelta)>,
 }
 
 /// The window over which the per-document write rate is measured (Firestore's limit of about
@@ -219,7 +222,15 @@ pub struct Coordinator {
     paused: bool,
     last_sweep: Instant,
     sweep_task: Option<tokio::task::JoinHandle<()>>,
+    /// Entity documents (names: `products/{id}`, `countries/{cc}`, ...) as this instance last
+    /// wrote them: a flush leaves out those it would write the same again, so names cost a
+    /// write once per instance rather than at every flush.
+    named: HashMap<String, store::DocDelta>,
 }
+
+/// Entity documents remembered at most; beyond, the memory is cleared (and each is written
+/// once more).
+const MAX_NAMED: usize = 100_000;
 
 /// How often the journal is swept of what crashed instances left (chunks without a manifest
 /// older than [`journal::ORPHAN_AGE`], manifests of crashed flushes), besides at each
@@ -281,15 +292,15 @@ impl Coordinator {
 
     fn flush_due(&self) -> bool {
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let since_start = self.last_flush.elapsed();
+        let since_last = self.last_flush.elapsed();
         Cadence {
             pending: self.pending,
-            since_start,
+            since_last,
             newest_age_ms: self.newest_ms.map(|ms| now_ms.saturating_sub(ms)),
             idle: self.idle,
         }
         .due(&self.cfg.cadence)
-            || (since_start >= self.cfg.cadence.flush_interval
+            || (since_last >= self.cfg.cadence.flush_interval
                 && self.cfg.checkpoints.due(&self.unsaved()))
     }
 
@@ -511,10 +522,15 @@ impl Coordinator {
             Ok(x) => x,
             Err(e) => return self.failed(consumer, e),
         };
-        let paths: Vec<String> = deltas.docs.keys().cloned().collect();
+        // The owner of a partition is its shards' only writer: the lowest one owned.
+        let writer = self.partitions.keys().next().copied().unwrap_or_default();
+        let mut docs = store::schema::shard_counters(deltas.docs, writer);
+        let entities = self.unnamed(&mut docs);
+        let paths: Vec<String> = docs.keys().cloned().collect();
         let batch = journal::Batch {
-            deltas: deltas.docs,
+            deltas: docs,
             advances,
+            writer,
         };
         let (store, give_up, group, topic) = (
             self.store.clone(),
@@ -548,6 +564,7 @@ impl Coordinator {
             paths,
             started,
             produced_ms,
+            entities,
         });
         self.last_flush = started;
         self.pending = 0;
@@ -555,6 +572,21 @@ impl Coordinator {
             self.finish_inflight(consumer)?;
         }
         Ok(())
+    }
+
+    /// Leave out of `docs` the entity documents this instance wrote the same before; returns
+    /// the ones left in (remembered once the flush lands).
+    fn unnamed(
+        &self,
+        docs: &mut BTreeMap<String, store::DocDelta>,
+    ) -> Vec<(String, store::DocDelta)> {
+        docs.retain(|path, delta| {
+            !(DocKind::of(path) == DocKind::Entity && self.named.get(path) == Some(delta))
+        });
+        docs.iter()
+            .filter(|(path, _)| DocKind::of(path) == DocKind::Entity)
+            .map(|(p, d)| (p.clone(), d.clone()))
+            .collect()
     }
 
     /// Complete the flush in flight, if any, as soon as it is done (no waiting).
@@ -594,7 +626,14 @@ impl Coordinator {
                 self.dead_letter_failures = 0;
                 self.metrics
                     .fresh(&inflight.produced_ms, chrono::Utc::now().timestamp_millis());
+                // The next flush waits the interval from here: a flush writes a document at
+                // most once, so no document is written more often than the interval.
+                self.last_flush = Instant::now();
                 self.track_write_rate(inflight.paths);
+                if self.named.len() > MAX_NAMED {
+                    self.named.clear();
+                }
+                self.named.extend(inflight.entities);
                 if tpl.count() > 0 {
                     if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
                         tracing::warn!(error = %e, "Kafka offset commit failed; the Firestore markers stay authoritative");
@@ -816,6 +855,7 @@ impl Coordinator {
             paused: false,
             last_sweep: Instant::now(),
             sweep_task: None,
+            named: HashMap::new(),
         }
     }
 
@@ -851,6 +891,11 @@ impl Coordinator {
         self.refresh_derived(false);
         self.sweep_journal();
         Ok(())
+    }
+
+    /// Some partition is still replaying records counted before into its sessions.
+    pub fn replaying(&self) -> bool {
+        self.partitions.values().any(|s| s.next < s.counted())
     }
 
     /// At shutdown: persist everything dispatched (retries stop when `give_up` is

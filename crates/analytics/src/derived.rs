@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 
+use firestore::gcloud_sdk::prost_types::Timestamp;
 use store::client::str_field;
 use store::schema::{
-    field as f, path, payment_uses, Entity, EntityNames, ProductStats, Totals, LIFETIME,
+    field as f, path, payment_uses, read_counters, Entity, EntityNames, ProductStats, Totals,
+    LIFETIME,
 };
 use store::{FieldValue, Precondition, Store, StoreError};
 
@@ -21,12 +23,13 @@ pub use crate::figures::Weights;
 
 /// Recompute every bucket with a ready marker; returns how many were recomputed.
 ///
-/// A flush marks the buckets whose counters it changes: `_derived/{bucket}`, written
-/// atomically with its manifest (`flush` = its id). A marker is *ready* once that flush has
-/// landed (its manifest is gone); recomputing the bucket then deletes the marker in the
-/// same commit as the derived documents, on condition that it was not marked again
-/// meanwhile. So whichever instance recomputes, and whatever crashes in between, the last
-/// write of a bucket's derived documents reads every landed flush.
+/// A flush marks the buckets whose counters it changes: `_derived/{bucket}~{writer}` (one
+/// marker per writer, see [`store::schema::shard_counters`]), written atomically with its
+/// manifest (`flush` = its id). A marker is *ready* once that flush has landed (its manifest
+/// is gone); recomputing the bucket then deletes its ready markers in the same commit as
+/// the derived documents, on condition that none was marked again meanwhile. So whichever
+/// instance recomputes, and whatever crashes in between, the last write of a bucket's
+/// derived documents reads every landed flush.
 pub async fn refresh_pending(
     store: &Store,
     weights: Weights,
@@ -39,17 +42,26 @@ pub async fn refresh_pending(
         .map(path::flush_manifest)
         .collect();
     let running = store.get_many(&manifests, &[f::CHUNKS]).await?;
-    let mut done = 0;
+    // The ready markers of each bucket, with the update time each must still have.
+    let mut ready: BTreeMap<String, Vec<(String, Timestamp)>> = BTreeMap::new();
     for marker in markers {
         let flush = str_field(&marker, f::FLUSH).unwrap_or_default();
         if running.contains_key(&path::flush_manifest(flush)) {
             continue; // its flush is still being applied
         }
-        let bucket = path::id_of(&marker.name).to_owned();
         let Some(marked) = marker.update_time else {
             continue;
         };
-        match materialize(store, &bucket, weights, top, Some(marked)).await {
+        let bucket = path::bucket_of_marker(&marker.name).to_owned();
+        let id = path::id_of(&marker.name);
+        ready
+            .entry(bucket)
+            .or_default()
+            .push((format!("{}/{id}", path::DERIVED), marked));
+    }
+    let mut done = 0;
+    for (bucket, marked) in ready {
+        match materialize(store, &bucket, weights, top, &marked).await {
             Ok(()) => done += 1,
             // Marked again meanwhile, or recomputed by another instance: the next round.
             Err(StoreError::Conflict { .. }) => {}
@@ -59,14 +71,14 @@ pub async fn refresh_pending(
     Ok(done)
 }
 
-/// Recompute the derived documents of `bucket` (`lifetime` or a day); with `marked`, only if
-/// its pending marker still has that update time (and delete it in the same commit).
+/// Recompute the derived documents of `bucket` (`lifetime` or a day); only if each of its
+/// `marked` markers still has that update time (and delete them in the same commit).
 pub async fn materialize(
     store: &Store,
     bucket: &str,
     weights: Weights,
     top: usize,
-    marked: Option<firestore::gcloud_sdk::prost_types::Timestamp>,
+    marked: &[(String, Timestamp)],
 ) -> Result<(), StoreError> {
     // Each entity with its names, and every counter document needed, read in batches.
     let entities = |docs: Vec<Document>| -> Vec<(String, EntityNames)> {
@@ -76,17 +88,13 @@ pub async fn materialize(
     };
     let payment_entities = entities(store.list(Entity::Payment.collection(), f::ENTITY).await?);
     let product_entities = entities(store.list(Entity::Product.collection(), f::ENTITY).await?);
-    let summary_path = path::statistics(bucket);
-    let payment_path = |id: &str| path::entity_statistics(Entity::Payment, id, bucket);
-    let product_path = |id: &str| path::entity_statistics(Entity::Product, id, bucket);
-    let mut paths = vec![summary_path.clone()];
-    paths.extend(payment_entities.iter().map(|(id, _)| payment_path(id)));
-    paths.extend(product_entities.iter().map(|(id, _)| product_path(id)));
-    let docs = store.get_many(&paths, &[]).await?;
+    // Every counter of the bucket is in its statistics document.
+    let stats = read_counters(store, &path::statistics(bucket)).await?;
+    let stats = stats.as_ref();
     let payments: Vec<PaymentUse> = payment_entities
         .into_iter()
         .map(|(id, names)| PaymentUse {
-            uses: payment_uses(docs.get(&payment_path(&id))),
+            uses: payment_uses(stats, &id),
             name: names.name.unwrap_or_else(|| id.clone()),
             id,
         })
@@ -94,7 +102,7 @@ pub async fn materialize(
     let products: Vec<ProductCounters> = product_entities
         .into_iter()
         .map(|(id, names)| {
-            let st = ProductStats::read(docs.get(&product_path(&id)));
+            let st = ProductStats::read(stats, &id);
             ProductCounters {
                 name: names.name.unwrap_or_else(|| id.clone()),
                 category_id: names.category_id.unwrap_or_default(),
@@ -110,7 +118,7 @@ pub async fn materialize(
         })
         .collect();
     let f = figures::compute(
-        Totals::read(docs.get(&summary_path)),
+        Totals::read(stats),
         bucket == LIFETIME,
         &products,
         &payments,
@@ -135,9 +143,11 @@ pub async fn materialize(
             Precondition::None,
         ),
     ];
-    if let Some(t) = marked {
-        writes.push(store.delete_write(&path::derived_marker(bucket), Precondition::UpdateTime(t)));
-    }
+    writes.extend(
+        marked
+            .iter()
+            .map(|(marker, t)| store.delete_write(marker, Precondition::UpdateTime(*t))),
+    );
     store.commit(writes).await.map(|_| ())
 }
 

@@ -30,6 +30,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
 use store::client::{int_field, str_field, MAX_WRITES_PER_COMMIT};
+use store::deltas::MAX_TRANSFORMS_PER_WRITE;
 use store::retry::with_retry;
 use store::schema::{field, path, DocKind};
 use store::{DocDelta, FieldValue, Precondition, Store, StoreError};
@@ -103,6 +104,9 @@ pub struct Batch {
     pub deltas: BTreeMap<String, DocDelta>,
     /// The partitions' markers moved by this flush.
     pub advances: Vec<Advance>,
+    /// The writer of its counter shards and derived markers (see
+    /// [`store::schema::shard_counters`]).
+    pub writer: i32,
 }
 
 /// How many Firestore writes a flush did and where its time went, for metrics.
@@ -130,31 +134,40 @@ fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
         .into_iter()
         .filter(|(_, d)| !d.is_empty())
         .flat_map(|(path, delta)| {
-            // One document's delta larger than a chunk (a long session's history) is split;
-            // each piece is serialized once here to size it.
+            // One document's delta with more counters than a commit may transform (a bucket's
+            // statistics), or larger than a chunk (a long session's history), is split; each
+            // piece is serialized once here to size it.
             let budget = MAX_CHUNK_BYTES.saturating_sub(path.len() + 16);
-            let bytes = delta.journal_bytes();
-            let pieces = if bytes <= budget {
-                vec![(delta, bytes)]
-            } else {
-                delta
-                    .split(budget)
-                    .into_iter()
-                    .map(|d| {
-                        let bytes = d.journal_bytes();
-                        (d, bytes)
-                    })
-                    .collect()
-            };
+            let pieces: Vec<(DocDelta, usize)> = delta
+                .split_transforms(MAX_TRANSFORMS_PER_WRITE)
+                .into_iter()
+                .flat_map(|d| {
+                    let bytes = d.journal_bytes();
+                    if bytes <= budget {
+                        vec![(d, bytes)]
+                    } else {
+                        d.split(budget)
+                            .into_iter()
+                            .map(|d| {
+                                let bytes = d.journal_bytes();
+                                (d, bytes)
+                            })
+                            .collect()
+                    }
+                })
+                .collect();
             pieces
                 .into_iter()
                 .map(move |(d, bytes)| (path.clone(), d, bytes))
         });
     for (path, delta, delta_bytes) in pieces {
         let size = path.len() + delta_bytes;
-        let full = out
-            .last()
-            .is_none_or(|c| c.len() >= DELTAS_PER_CHUNK || bytes + size > MAX_CHUNK_BYTES);
+        // A chunk is one commit: two pieces of a document go to different ones.
+        let full = out.last().is_none_or(|c| {
+            c.len() >= DELTAS_PER_CHUNK
+                || bytes + size > MAX_CHUNK_BYTES
+                || c.last().is_some_and(|(p, _)| *p == path)
+        });
         if full {
             out.push(Vec::new());
             bytes = 0;
@@ -281,7 +294,7 @@ pub async fn flush(
     // The buckets whose derived documents this flush makes stale (see `derived`).
     writes.extend(buckets.iter().map(|b| {
         store.replace_write(
-            &path::derived_marker(b),
+            &path::derived_marker(b, batch.writer),
             BTreeMap::from([
                 (
                     field::FLUSH.to_owned(),
@@ -587,7 +600,7 @@ pub async fn recover_older_than(
 
 #[cfg(test)]
 mod tests {
-    use store::schema::{Entity, LIFETIME};
+    use store::schema::LIFETIME;
 
     use super::*;
 
@@ -605,10 +618,7 @@ mod tests {
                     10
                 }))],
             );
-            deltas.insert(
-                path::entity_statistics(Entity::Product, &format!("p{i}"), LIFETIME),
-                d,
-            );
+            deltas.insert(path::statistics(&format!("2026-01-{i}")), d);
         }
         let cs = chunks(deltas);
         assert_eq!(cs.iter().map(Vec::len).sum::<usize>(), 1000);
@@ -621,6 +631,25 @@ mod tests {
                 .sum();
             assert!(bytes <= MAX_CHUNK_BYTES || c.len() == 1, "{bytes}");
         }
+    }
+
+    #[test]
+    fn a_document_with_more_counters_than_a_commit_transforms_is_spread_over_chunks() {
+        let mut d = DocDelta::default();
+        for i in 0..1200 {
+            d.increments
+                .insert(field::nested("products", &format!("p{i}"), field::VIEWS), 1);
+        }
+        let mut deltas = BTreeMap::from([(path::statistics(LIFETIME), d)]);
+        deltas.insert(path::statistics("2026-01-01"), DocDelta::default());
+        let cs = chunks(deltas);
+        assert_eq!(cs.len(), 3, "one piece per commit");
+        for c in &cs {
+            assert_eq!(c.len(), 1);
+            assert!(c[0].1.transforms() <= MAX_TRANSFORMS_PER_WRITE);
+        }
+        let total: usize = cs.iter().map(|c| c[0].1.increments.len()).sum();
+        assert_eq!(total, 1200);
     }
 
     #[test]

@@ -139,6 +139,13 @@ fn poll_loop(
         lock(&coordinator).step(&consumer, message)?;
     }
     tracing::info!("draining");
+    // The final flush writes every session: first finish replaying what the last checkpoints
+    // left out (bounded), so a clean stop leaves every session document complete.
+    let deadline = std::time::Instant::now() + drain_timeout / 2;
+    while lock(&coordinator).replaying() && std::time::Instant::now() < deadline {
+        let message = consumer.poll(Duration::from_millis(100));
+        lock(&coordinator).step(&consumer, message)?;
+    }
     tokio::runtime::Handle::current().spawn(async move {
         tokio::time::sleep(drain_timeout).await;
         give_up.cancel();

@@ -4,8 +4,10 @@
 use std::fmt::Write;
 
 use firestore::gcloud_sdk::google::firestore::v1::Document;
+use store::client::int_field;
 use store::schema::{
-    day_bucket, field as f, path, payment_uses, Entity, EntityNames, ProductStats, Totals, LIFETIME,
+    day_bucket, field as f, path, payment_uses, read_counters, Entity, EntityNames, ProductStats,
+    Totals, LIFETIME,
 };
 use store::{Store, StoreError};
 
@@ -37,13 +39,14 @@ async fn ids(
         .collect())
 }
 
-/// The busiest day: the `statistics/{day}` document with the most started sessions.
+/// The busiest day: the day with the most started sessions, from the derived `metrics/{day}`
+/// documents (one per bucket, unlike the counters' shards).
 pub async fn busiest_day(store: &Store) -> Result<Option<String>, StoreError> {
-    Ok(ids(store, path::STATISTICS, &[f::STARTED_SESSIONS])
+    Ok(ids(store, path::METRICS, &[f::SESSIONS_STARTED])
         .await?
         .into_iter()
         .filter(|(id, _)| id != LIFETIME)
-        .max_by_key(|(id, d)| (Totals::read(Some(d)).sessions_started, id.clone()))
+        .max_by_key(|(id, d)| (int_field(d, f::SESSIONS_STARTED).unwrap_or(0), id.clone()))
         .map(|(id, _)| id))
 }
 
@@ -116,7 +119,10 @@ pub async fn collect(
     };
     let mut out = Vec::new();
     for (bucket, chosen) in [(day.as_str(), chosen), (LIFETIME, "every day")] {
-        let totals = Totals::read(store.get(&path::statistics(bucket)).await?.as_ref());
+        // Every counter of the bucket is in its statistics document.
+        let stats = read_counters(store, &path::statistics(bucket)).await?;
+        let stats = stats.as_ref();
+        let totals = Totals::read(stats);
         let mut r = BucketReport {
             bucket: bucket.to_owned(),
             chosen: chosen.to_owned(),
@@ -126,10 +132,7 @@ pub async fn collect(
             ..BucketReport::default()
         };
         for (id, entity) in ids(store, Entity::Product.collection(), f::ENTITY).await? {
-            let doc = store
-                .get(&path::entity_statistics(Entity::Product, &id, bucket))
-                .await?;
-            let st = ProductStats::read(doc.as_ref());
+            let st = ProductStats::read(stats, &id);
             r.product_views += st.views;
             r.add_to_cart += st.adds;
             r.units += st.units;
@@ -148,7 +151,7 @@ pub async fn collect(
         });
         r.top_products.truncate(top);
         for (cc, _) in ids(store, path::COUNTRIES, f::ENTITY).await? {
-            let doc = store.get(&path::country_statistics(&cc, bucket)).await?;
+            let doc = read_counters(store, &path::country_statistics(&cc, bucket)).await?;
             let t = Totals::read(doc.as_ref());
             r.countries.push(CountryLine {
                 country: cc,
@@ -161,11 +164,8 @@ pub async fn collect(
             (b.paid_cents, b.orders, &b.country).cmp(&(a.paid_cents, a.orders, &a.country))
         });
         for (id, entity) in ids(store, Entity::Payment.collection(), f::ENTITY).await? {
-            let doc = store
-                .get(&path::entity_statistics(Entity::Payment, &id, bucket))
-                .await?;
             r.payment_methods.push(PaymentLine {
-                uses: payment_uses(doc.as_ref()),
+                uses: payment_uses(stats, &id),
                 name: EntityNames::read(&entity).name.unwrap_or(id),
             });
         }

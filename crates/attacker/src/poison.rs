@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use store::schema::{path, Entity, ProductStats, SessionState, LIFETIME};
+use store::schema::{self, path, Entity, ProductStats, SessionState, LIFETIME};
 use uuid::Uuid;
 
 use crate::kafka_io::{self, Record};
@@ -207,16 +207,16 @@ impl Suite {
         self.inject(&injector, &after).await?;
 
         // The valid events: both counted, exactly once.
-        let product_doc =
-            path::entity_statistics(Entity::Product, &product_id(&self.run, "valid"), LIFETIME);
+        let valid_product = product_id(&self.run, "valid");
+        let product_doc = path::statistics(LIFETIME);
         let session_doc = path::session(session);
         let want_ids = [event_id(&before), event_id(&after)];
         let mut counted = None;
         while Instant::now() < deadline {
-            let views = store
-                .get(&product_doc)
+            let views = schema::read_counters(&store, &product_doc)
                 .await?
-                .map(|d| ProductStats::read(Some(&d)).views);
+                .map(|d| ProductStats::read(Some(&d), &valid_product).views)
+                .filter(|v| *v > 0);
             let mut ids = store
                 .get(&session_doc)
                 .await?
@@ -249,9 +249,9 @@ impl Suite {
                 derived.push(session);
             }
             if let Some(product) = &p.product {
-                let path = path::entity_statistics(Entity::Product, product, LIFETIME);
-                if store.get(&path).await?.is_some() {
-                    derived.push(path);
+                let stats = schema::read_counters(&store, &path::statistics(LIFETIME)).await?;
+                if schema::keys(stats.as_ref(), Entity::Product.collection()).contains(product) {
+                    derived.push(format!("{} ({product})", path::statistics(LIFETIME)));
                 }
             }
             let name = format!("poison/{}", p.name);

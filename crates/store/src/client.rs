@@ -202,28 +202,47 @@ impl Store {
         }
     }
 
-    /// Every document of a top-level collection (paged), with only the fields in `mask`.
-    /// A listing page is one gRPC response (at most 4 MiB on the client), so callers name the
-    /// small fields they need and read large documents one by one with [`Store::get`] (one
-    /// document is at most 1 MiB); an empty mask returns no field at all, only names and
-    /// times.
+    /// Every document of a collection (paged; `a/b/c` is the collection `c` of document
+    /// `a/b`), with only the fields in `mask`. A listing page is one gRPC response (at most
+    /// 4 MiB on the client), so callers name the small fields they need and read large
+    /// documents one by one with [`Store::get`] (one document is at most 1 MiB); an empty
+    /// mask returns no field at all, only names and times.
     pub async fn list(
         &self,
         collection: &str,
         mask: &[&str],
     ) -> Result<Vec<pb::Document>, StoreError> {
+        let mask = pb::DocumentMask {
+            field_paths: mask.iter().map(|f| (*f).to_owned()).collect(),
+        };
+        self.list_masked(collection, Some(mask)).await
+    }
+
+    /// Every document of a collection with all its fields: for collections of small
+    /// documents (a statistics document's shards).
+    pub async fn list_whole(&self, collection: &str) -> Result<Vec<pb::Document>, StoreError> {
+        self.list_masked(collection, None).await
+    }
+
+    async fn list_masked(
+        &self,
+        collection: &str,
+        mask: Option<pb::DocumentMask>,
+    ) -> Result<Vec<pb::Document>, StoreError> {
+        let (parent, collection_id) = match collection.rsplit_once('/') {
+            Some((doc, id)) => (self.name(doc), id),
+            None => (self.root.clone(), collection),
+        };
         let mut out = Vec::new();
         let mut page_token = String::new();
         loop {
             let request = pb::ListDocumentsRequest {
-                parent: self.root.clone(),
-                collection_id: collection.to_owned(),
+                parent: parent.clone(),
+                collection_id: collection_id.to_owned(),
                 page_size: LIST_PAGE_SIZE,
                 page_token: page_token.clone(),
                 order_by: String::new(),
-                mask: Some(pb::DocumentMask {
-                    field_paths: mask.iter().map(|f| (*f).to_owned()).collect(),
-                }),
+                mask: mask.clone(),
                 show_missing: false,
                 consistency_selector: None,
                 request_options: None,

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Field transforms Firestore applies to one document in one commit, at most.
+pub const MAX_TRANSFORMS_PER_WRITE: usize = 500;
+
 /// A Firestore field value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FieldValue {
@@ -84,6 +87,40 @@ impl DocDelta {
 
     pub fn is_empty(&self) -> bool {
         self.increments.values().all(|v| *v == 0) && self.sets.is_empty() && self.unions.is_empty()
+    }
+
+    /// Field transforms it takes to write: one per counter and per array field (Firestore
+    /// takes at most [`MAX_TRANSFORMS_PER_WRITE`] per document in a commit).
+    pub fn transforms(&self) -> usize {
+        self.increments.values().filter(|v| **v != 0).count() + self.unions.len()
+    }
+
+    /// Split into deltas of at most `max` transforms each, to be written in separate
+    /// commits: the increments are spread, sets and array fields go with the first.
+    pub fn split_transforms(self, max: usize) -> Vec<DocDelta> {
+        let max = max.max(1);
+        if self.transforms() <= max {
+            return vec![self];
+        }
+        let DocDelta {
+            increments,
+            sets,
+            unions,
+        } = self;
+        let mut out = vec![DocDelta {
+            increments: BTreeMap::new(),
+            sets,
+            unions,
+        }];
+        for (field, by) in increments.into_iter().filter(|(_, v)| *v != 0) {
+            if out.last().is_none_or(|d| d.transforms() >= max) {
+                out.push(DocDelta::default());
+            }
+            if let Some(d) = out.last_mut() {
+                d.increments.insert(field, by);
+            }
+        }
+        out
     }
 
     /// Serialized size in the journal (JSON), an upper bound of its size in Firestore.
@@ -205,6 +242,31 @@ mod tests {
             merged.merge(p);
         }
         assert_eq!(merged, whole);
+    }
+
+    #[test]
+    fn a_delta_with_many_counters_splits_into_writes_within_the_transform_limit() {
+        let mut d = DocDelta::default();
+        d.sets.insert("s".into(), FieldValue::from("x"));
+        d.unions.insert("a".into(), vec![FieldValue::from("y")]);
+        for i in 0..1200 {
+            d.increments.insert(format!("m.`k{i}`.n"), i + 1);
+        }
+        d.increments.insert("zero".into(), 0);
+        let whole = d.clone();
+        let parts = d.split_transforms(MAX_TRANSFORMS_PER_WRITE);
+        assert_eq!(parts.len(), 3);
+        assert!(parts
+            .iter()
+            .all(|p| p.transforms() <= MAX_TRANSFORMS_PER_WRITE));
+        let mut merged = DocDelta::default();
+        for p in parts {
+            merged.merge(p);
+        }
+        let mut want = whole;
+        want.increments.remove("zero");
+        merged.increments.retain(|_, v| *v != 0);
+        assert_eq!(merged, want);
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub enum Entity {
 }
 
 impl Entity {
+    /// Its collection of names (`products/{id}`), and the map of its counters in a
+    /// statistics document (`products.{id}.views_count`).
     pub const fn collection(self) -> &'static str {
         match self {
             Entity::Category => "categories",
@@ -58,7 +60,7 @@ impl Entity {
 /// What a document is, for accounting (metrics of the work per kind of document).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DocKind {
-    /// A `…/statistics/{b}` or `…/shipping/{b}` counter document.
+    /// A `…/statistics/{b}` counter document.
     Counter,
     /// A `sessions_history/{session}` document.
     Session,
@@ -86,7 +88,8 @@ impl DocKind {
         match (segments.first().copied(), parent(2)) {
             (Some(path::SESSIONS), Some("event_ids")) => DocKind::SessionIdsPage,
             (Some(path::SESSIONS), _) => DocKind::Session,
-            (_, Some(path::STATISTICS | path::SHIPPING)) => DocKind::Counter,
+            (_, Some(path::STATISTICS)) => DocKind::Counter,
+            (_, Some(path::SHARDS)) => DocKind::Counter,
             (Some(first), _) if first.starts_with('_') => DocKind::Other,
             (Some(path::METRICS | path::TRENDING | path::INTEREST), _) => DocKind::Other,
             _ => DocKind::Entity,
@@ -113,6 +116,7 @@ pub mod path {
 
     /// Top-level collections that are listed.
     pub const STATISTICS: &str = "statistics";
+    pub const SHARDS: &str = "shards";
     pub const COUNTRIES: &str = "countries";
     /// Bookkeeping collections (see the schema's last table).
     pub const JOURNAL: &str = "_journal";
@@ -120,12 +124,12 @@ pub mod path {
     pub const DERIVED: &str = "_derived";
     const OFFSETS: &str = "_offsets";
     pub(super) const SESSIONS: &str = "sessions_history";
-    pub(super) const SHIPPING: &str = "shipping";
-    pub(super) const METRICS: &str = "metrics";
+    pub const METRICS: &str = "metrics";
     pub(super) const TRENDING: &str = "trending";
     pub(super) const INTEREST: &str = "interest";
 
-    /// `statistics/{b}`: the shop's totals.
+    /// `statistics/{b}`: the shop's totals, and its categories', products' and payment
+    /// methods' counters as maps keyed by id (see [`super::field::nested`]).
     pub fn statistics(bucket: &str) -> String {
         format!("{STATISTICS}/{bucket}")
     }
@@ -135,7 +139,8 @@ pub mod path {
         format!("{COUNTRIES}/{cc}")
     }
 
-    /// `countries/{cc}/statistics/{b}`: the totals of the users of one country.
+    /// `countries/{cc}/statistics/{b}`: the same for the users of one country, and the
+    /// deliveries to its states (`shipping.{state}.…`).
     pub fn country_statistics(cc: &str, bucket: &str) -> String {
         format!("{COUNTRIES}/{cc}/{STATISTICS}/{bucket}")
     }
@@ -145,27 +150,9 @@ pub mod path {
         format!("{}/{id}", kind.collection())
     }
 
-    /// `{kind}/{id}/statistics/{b}`.
-    pub fn entity_statistics(kind: Entity, id: &str, bucket: &str) -> String {
-        format!("{}/{id}/{STATISTICS}/{bucket}", kind.collection())
-    }
-
-    /// `countries/{cc}/{kind}/{id}/statistics/{b}`: as above, users of one country only.
-    pub fn country_entity_statistics(cc: &str, kind: Entity, id: &str, bucket: &str) -> String {
-        format!(
-            "{COUNTRIES}/{cc}/{}/{id}/{STATISTICS}/{bucket}",
-            kind.collection()
-        )
-    }
-
     /// `countries/{cc}/states/{state}`.
     pub fn state(cc: &str, state: &str) -> String {
         format!("{COUNTRIES}/{cc}/states/{state}")
-    }
-
-    /// `countries/{cc}/states/{state}/shipping/{b}`: deliveries to one state.
-    pub fn shipping(cc: &str, state: &str, bucket: &str) -> String {
-        format!("{COUNTRIES}/{cc}/states/{state}/{SHIPPING}/{bucket}")
     }
 
     /// `sessions_history/{session}`.
@@ -206,17 +193,39 @@ pub mod path {
         format!("{FLUSHES}/{flush}")
     }
 
-    /// `_derived/{b}`: the bucket's derived documents are stale.
-    pub fn derived_marker(bucket: &str) -> String {
-        format!("{DERIVED}/{bucket}")
+    /// `_derived/{b}~{writer}`: the bucket's derived documents are stale since a flush of
+    /// `writer` (one marker per writer, so no marker is written by several instances).
+    pub fn derived_marker(bucket: &str, writer: i32) -> String {
+        format!("{DERIVED}/{bucket}~{writer}")
     }
 
-    /// The bucket (`lifetime` or a day) of a statistics document (of the shop, a country, an
-    /// entity), whose derived documents depend on it; `None` for any other document.
+    /// The bucket a derived marker (its id or path) is about.
+    pub fn bucket_of_marker(marker: &str) -> &str {
+        let id = id_of(marker);
+        id.split_once('~').map_or(id, |(b, _)| b)
+    }
+
+    /// `{statistics document}/shards`: the documents whose counters sum to it.
+    pub fn shards(statistics: &str) -> String {
+        format!("{statistics}/{SHARDS}")
+    }
+
+    /// `{statistics document}/shards/{writer}-{group}`: the counters of group `group` (see
+    /// [`super::counter_group`]) written by the owner of partition `writer`.
+    pub fn counter_shard(statistics: &str, writer: i32, group: u32) -> String {
+        format!("{statistics}/{SHARDS}/{writer}-{group}")
+    }
+
+    /// The bucket (`lifetime` or a day) of a statistics document or of one of its shards,
+    /// whose derived documents depend on it; `None` for any other document.
     pub fn bucket_of(path: &str) -> Option<&str> {
-        path.rsplit_once(&format!("{STATISTICS}/"))
-            .map(|(_, b)| b)
-            .filter(|b| !b.contains('/'))
+        let segments: Vec<&str> = path.split('/').collect();
+        let n = segments.len();
+        match segments.as_slice() {
+            [.., STATISTICS, b] => Some(b),
+            [.., STATISTICS, _, SHARDS, _] if n >= 4 => Some(segments[n - 3]),
+            _ => None,
+        }
     }
 
     /// The last segment of a path or document name: the document's id.
@@ -227,6 +236,17 @@ pub mod path {
 
 /// Field names, grouped by the documents that hold them.
 pub mod field {
+    /// The map of a country statistics document that holds its states' deliveries.
+    pub const SHIPPING: &str = "shipping";
+
+    /// The field path of `field` in the entry `key` of the map `map`:
+    /// `` products.`{id}`.views_count ``. The key is quoted: ids and state names are not
+    /// plain identifiers.
+    pub fn nested(map: &str, key: &str, field: &str) -> String {
+        let key = key.replace('\\', "\\\\").replace('`', "\\`");
+        format!("{map}.`{key}`.{field}")
+    }
+
     // statistics/{b}, countries/{cc}/statistics/{b}
     pub const STARTED_SESSIONS: &str = "started_sessions_count";
     pub const ENDED_SESSIONS: &str = "ended_sessions_count";
@@ -357,6 +377,165 @@ fn int(doc: Option<&Document>, f: &str) -> i64 {
     doc.and_then(|d| int_field(d, f)).unwrap_or(0)
 }
 
+/// The entry `key` of the map field `map` (`products.{id}` in a statistics document).
+fn entry<'a>(
+    doc: Option<&'a Document>,
+    map: &str,
+    key: &str,
+) -> Option<
+    &'a std::collections::HashMap<String, firestore::gcloud_sdk::google::firestore::v1::Value>,
+> {
+    use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+    let map_of = |v: &'a firestore::gcloud_sdk::google::firestore::v1::Value| match &v.value_type {
+        Some(ValueType::MapValue(m)) => Some(&m.fields),
+        _ => None,
+    };
+    map_of(doc?.fields.get(map)?)?.get(key).and_then(map_of)
+}
+
+/// The integer `field` of the entry `key` of the map `map`; 0 where missing.
+fn nested_int(doc: Option<&Document>, map: &str, key: &str, f: &str) -> i64 {
+    use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+    match entry(doc, map, key)
+        .and_then(|e| e.get(f))
+        .and_then(|v| v.value_type.as_ref())
+    {
+        Some(ValueType::IntegerValue(n)) => *n,
+        _ => 0,
+    }
+}
+
+/// The keys of the map field `map` (the ids with counters in a statistics document).
+pub fn keys(doc: Option<&Document>, map: &str) -> Vec<String> {
+    use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+    match doc
+        .and_then(|d| d.fields.get(map))
+        .and_then(|v| v.value_type.as_ref())
+    {
+        Some(ValueType::MapValue(m)) => {
+            let mut k: Vec<String> = m.fields.keys().cloned().collect();
+            k.sort();
+            k
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Groups a statistics document's counters are spread over in its shards: each shard
+/// document then takes at most about a quarter of them per flush, within Firestore's 500
+/// field transforms per document and commit for catalogs of a few hundred products.
+pub const COUNTER_GROUPS: u32 = 4;
+
+/// The group of a counter field path: 0 for the totals; map entries by their key (stable
+/// FNV-1a hash), so an entity's counters stay together.
+pub fn counter_group(field_path: &str) -> u32 {
+    let Some((_, rest)) = field_path.split_once('`') else {
+        return 0;
+    };
+    let key = rest.split('`').next().unwrap_or_default();
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    1 + (hash % u64::from(COUNTER_GROUPS - 1)) as u32
+}
+
+/// Spread the counter documents of `deltas` over the shards of `writer` (the owner of that
+/// partition, so no shard has two writers): `statistics/{b}` becomes
+/// `statistics/{b}/shards/{writer}-{group}`. Readers sum the shards ([`read_counters`]).
+/// Every other document is left as it is.
+pub fn shard_counters(
+    deltas: std::collections::BTreeMap<String, crate::DocDelta>,
+    writer: i32,
+) -> std::collections::BTreeMap<String, crate::DocDelta> {
+    let mut out: std::collections::BTreeMap<String, crate::DocDelta> = Default::default();
+    for (doc, delta) in deltas {
+        if DocKind::of(&doc) != DocKind::Counter || doc.contains(&format!("/{}/", path::SHARDS)) {
+            out.entry(doc).or_default().merge(delta);
+            continue;
+        }
+        let crate::DocDelta {
+            increments,
+            sets,
+            unions,
+        } = delta;
+        if !sets.is_empty() || !unions.is_empty() {
+            let first = out.entry(path::counter_shard(&doc, writer, 0)).or_default();
+            first.merge(crate::DocDelta {
+                sets,
+                unions,
+                ..Default::default()
+            });
+        }
+        for (field, by) in increments {
+            let shard = path::counter_shard(&doc, writer, counter_group(&field));
+            *out.entry(shard)
+                .or_default()
+                .increments
+                .entry(field)
+                .or_default() += by;
+        }
+    }
+    out
+}
+
+/// A statistics document as its readers see it: the sum of its shards' counters (maps
+/// summed entry by entry); `None` without any shard.
+pub async fn read_counters(
+    store: &crate::Store,
+    statistics: &str,
+) -> Result<Option<Document>, crate::StoreError> {
+    let shards = store.list_whole(&path::shards(statistics)).await?;
+    if shards.is_empty() {
+        return Ok(None);
+    }
+    let mut fields = std::collections::HashMap::new();
+    for shard in shards {
+        add_counters(&mut fields, shard.fields);
+    }
+    Ok(Some(Document {
+        name: statistics.to_owned(),
+        fields,
+        create_time: None,
+        update_time: None,
+    }))
+}
+
+type Fields =
+    std::collections::HashMap<String, firestore::gcloud_sdk::google::firestore::v1::Value>;
+
+/// Add the integer counters of `from` into `into`, maps entry by entry.
+fn add_counters(into: &mut Fields, from: Fields) {
+    use firestore::gcloud_sdk::google::firestore::v1::{value::ValueType, MapValue};
+    for (k, v) in from {
+        match (
+            into.get_mut(&k).and_then(|e| e.value_type.as_mut()),
+            v.value_type,
+        ) {
+            (Some(ValueType::IntegerValue(a)), Some(ValueType::IntegerValue(b))) => *a += b,
+            (Some(ValueType::MapValue(a)), Some(ValueType::MapValue(b))) => {
+                add_counters(&mut a.fields, b.fields)
+            }
+            (None, Some(ValueType::MapValue(b))) => {
+                let mut m = Fields::new();
+                add_counters(&mut m, b.fields);
+                into.insert(
+                    k,
+                    firestore::gcloud_sdk::google::firestore::v1::Value {
+                        value_type: Some(ValueType::MapValue(MapValue { fields: m })),
+                    },
+                );
+            }
+            (None, other) => {
+                into.insert(
+                    k,
+                    firestore::gcloud_sdk::google::firestore::v1::Value { value_type: other },
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The totals of a `statistics/{b}` (or country) document, money in cents; zeros where it or
 /// a field is missing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -388,7 +567,7 @@ impl Totals {
     }
 }
 
-/// The counters of a `products/{id}/statistics/{b}` document (zeros where missing).
+/// The counters of product `id` in a `statistics/{b}` document (zeros where missing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProductStats {
     pub views: i64,
@@ -402,22 +581,23 @@ pub struct ProductStats {
 }
 
 impl ProductStats {
-    pub fn read(doc: Option<&Document>) -> ProductStats {
+    pub fn read(stats: Option<&Document>, id: &str) -> ProductStats {
+        let n = |f| nested_int(stats, Entity::Product.collection(), id, f);
         ProductStats {
-            views: int(doc, field::VIEWS),
-            adds: int(doc, field::ADDED_COUNT),
-            added_units: int(doc, field::ADDED_QUANTITY),
-            removes: int(doc, field::REMOVED_COUNT),
-            units: int(doc, field::ITEMS_PURCHASED),
-            orders: int(doc, field::ORDERS),
-            revenue_cents: int(doc, field::AMOUNT_CENTS),
+            views: n(field::VIEWS),
+            adds: n(field::ADDED_COUNT),
+            added_units: n(field::ADDED_QUANTITY),
+            removes: n(field::REMOVED_COUNT),
+            units: n(field::ITEMS_PURCHASED),
+            orders: n(field::ORDERS),
+            revenue_cents: n(field::AMOUNT_CENTS),
         }
     }
 }
 
-/// How often a payment method was used (`payments/{id}/statistics/{b}`).
-pub fn payment_uses(doc: Option<&Document>) -> i64 {
-    int(doc, field::USAGE)
+/// How often payment method `id` was used, from a `statistics/{b}` document.
+pub fn payment_uses(stats: Option<&Document>, id: &str) -> i64 {
+    nested_int(stats, Entity::Payment.collection(), id, field::USAGE)
 }
 
 /// The names of an entity document (`products/{id}`, `payments/{id}`, ...), as listed with
@@ -486,17 +666,11 @@ mod tests {
     #[test]
     fn every_statistics_document_has_a_bucket_and_no_other_does() {
         let b = "2026-01-02";
-        for p in [
-            path::statistics(b),
-            path::country_statistics("US", b),
-            path::entity_statistics(Entity::Product, "p1", b),
-            path::country_entity_statistics("US", Entity::Payment, "x", b),
-        ] {
+        for p in [path::statistics(b), path::country_statistics("US", b)] {
             assert_eq!(path::bucket_of(&p), Some(b), "{p}");
         }
         for p in [
             path::session("s"),
-            path::shipping("US", "TX", LIFETIME),
             path::entity(Entity::Category, "c"),
             path::metrics(LIFETIME),
         ] {
@@ -521,15 +695,6 @@ mod tests {
         for (p, kind) in [
             (path::statistics(b), DocKind::Counter),
             (path::country_statistics("US", b), DocKind::Counter),
-            (
-                path::entity_statistics(Entity::Product, "p", b),
-                DocKind::Counter,
-            ),
-            (
-                path::country_entity_statistics("US", Entity::Category, "c", b),
-                DocKind::Counter,
-            ),
-            (path::shipping("US", "TX", b), DocKind::Counter),
             (path::session("s"), DocKind::Session),
             (path::session_ids_page("s", 3), DocKind::SessionIdsPage),
             (path::entity(Entity::Payment, "x"), DocKind::Entity),
@@ -544,11 +709,75 @@ mod tests {
     }
 
     #[test]
+    fn counters_go_to_their_writers_shards_in_stable_groups() {
+        let mut d = crate::DocDelta::default();
+        d.increments.insert(field::VIEWS.into(), 2);
+        for i in 0..300 {
+            d.increments
+                .insert(field::nested("products", &format!("p{i}"), field::VIEWS), 1);
+        }
+        let mut other = crate::DocDelta::default();
+        other
+            .sets
+            .insert(field::NAME.into(), crate::FieldValue::from("n"));
+        let deltas = std::collections::BTreeMap::from([
+            (path::statistics(LIFETIME), d),
+            (path::entity(Entity::Product, "p1"), other.clone()),
+        ]);
+        let out = shard_counters(deltas, 7);
+        assert_eq!(out[&path::entity(Entity::Product, "p1")], other);
+        let shards: Vec<&String> = out.keys().filter(|k| k.contains("/shards/")).collect();
+        assert_eq!(shards.len(), COUNTER_GROUPS as usize, "{shards:?}");
+        assert_eq!(
+            out[&path::counter_shard(&path::statistics(LIFETIME), 7, 0)]
+                .increments
+                .len(),
+            1,
+            "the totals in group 0"
+        );
+        let total: usize = out.values().map(|d| d.increments.len()).sum();
+        assert_eq!(total, 301);
+        for s in shards {
+            assert_eq!(path::bucket_of(s), Some(LIFETIME));
+            assert_eq!(DocKind::of(s), DocKind::Counter);
+            assert!(
+                out[s].increments.len() < 150,
+                "groups are balanced: {}",
+                out[s].increments.len()
+            );
+        }
+        let g = counter_group(&field::nested("products", "p9", field::VIEWS));
+        assert_eq!(
+            g,
+            counter_group(&field::nested("products", "p9", field::ORDERS))
+        );
+        assert_eq!(
+            path::bucket_of_marker(&path::derived_marker("2026-01-02", 3)),
+            "2026-01-02"
+        );
+    }
+
+    #[test]
+    fn map_keys_are_quoted_in_field_paths() {
+        assert_eq!(
+            field::nested("products", "p-1", field::VIEWS),
+            "products.`p-1`.views_count"
+        );
+        assert_eq!(
+            field::nested(field::SHIPPING, "a`b\\c", "n"),
+            "shipping.`a\\`b\\\\c`.n"
+        );
+    }
+
+    #[test]
     fn ids_are_the_last_segment() {
         assert_eq!(
             path::id_of("projects/p/databases/d/documents/products/p7"),
             "p7"
         );
-        assert_eq!(path::id_of(&path::derived_marker(LIFETIME)), LIFETIME);
+        assert_eq!(
+            path::id_of(&path::derived_marker(LIFETIME, 2)),
+            "lifetime~2"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Test plumbing shared by every crate's integration tests (a dev-dependency only): the
 //! native stack's settings that `make test` / `make local-up` write under `.local/`, SCRAM
 //! clients per principal, the workspace's built binaries, child processes killed by PID
-//! when a test ends, however it ends, and topics read back ([`topic`]).
+//! when a test ends, however it ends, topics read back ([`topic`]) and a recording proxy for
+//! the Firestore emulator ([`recorder`]).
 
+pub mod recorder;
 pub mod topic;
 
 use std::collections::HashMap;

@@ -8,6 +8,8 @@ use shop::catalog::Catalog;
 use shop::session::{play, Behavior};
 use store::deltas::{Deltas, FieldValue};
 
+use crate::helpers::{field_segments, original_layout};
+
 fn session(seed: u64) -> Vec<events::Event> {
     let catalog = Catalog::generate(1, 100);
     let start = Utc
@@ -28,12 +30,23 @@ fn session(seed: u64) -> Vec<events::Event> {
     )
 }
 
+/// The increment of `field` of `path`, in the original system's layout (see
+/// [`original_layout`]).
 fn inc(d: &Deltas, path: &str, field: &str) -> i64 {
     d.docs
-        .get(path)
-        .and_then(|doc| doc.increments.get(field))
-        .copied()
-        .unwrap_or(0)
+        .iter()
+        .flat_map(|(doc, delta)| {
+            delta
+                .increments
+                .iter()
+                .map(move |(f, n)| (original_layout(doc, &field_segments(f)), *n))
+        })
+        .filter(|(key, _)| {
+            key.as_ref()
+                .is_some_and(|(p, f)| p.as_str() == path && f.as_str() == field)
+        })
+        .map(|(_, n)| n)
+        .sum()
 }
 
 #[test]

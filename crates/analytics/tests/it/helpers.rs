@@ -561,20 +561,114 @@ pub struct Compared {
 /// Compare every expected counter and every session's event count (ids in the session
 /// document and its overflow pages, and its `event_count`) with Firestore; documents are read
 /// in batches.
+/// The oracle speaks the original system's layout: a document per entity and bucket
+/// (`products/{id}/statistics/{b}`, `countries/{cc}/states/{s}/shipping/{b}`). Analytics
+/// keeps those counters as map entries of the bucket's statistics documents
+/// (`products.{id}.views_count` in `statistics/{b}`; per country and shipping by state in
+/// `countries/{cc}/statistics/{b}`). This translates a counter from where analytics keeps
+/// it (`doc`, the field's path as segments) to the original layout, independently of the
+/// schema module.
+pub fn original_layout(doc: &str, field: &[String]) -> Option<(String, String)> {
+    let parts: Vec<&str> = doc.split('/').collect();
+    let (country, bucket) = match parts.as_slice() {
+        ["statistics", b] => (None, *b),
+        ["countries", cc, "statistics", b] => (Some(*cc), *b),
+        _ => return None,
+    };
+    match (field, country) {
+        ([f], _) => Some((doc.to_owned(), f.clone())),
+        ([map, key, f], None) => Some((format!("{map}/{key}/statistics/{bucket}"), f.clone())),
+        ([map, key, f], Some(cc)) if map == "shipping" => Some((
+            format!("countries/{cc}/states/{key}/shipping/{bucket}"),
+            f.clone(),
+        )),
+        ([map, key, f], Some(cc)) => Some((
+            format!("countries/{cc}/{map}/{key}/statistics/{bucket}"),
+            f.clone(),
+        )),
+        _ => None,
+    }
+}
+
+/// The segments of a field path (`` products.`p-1`.views_count ``).
+pub fn field_segments(path: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let (mut quoted, mut escaped) = (false, false);
+    for c in path.chars() {
+        match c {
+            _ if escaped => {
+                out.last_mut().expect("segment").push(c);
+                escaped = false;
+            }
+            '\\' if quoted => escaped = true,
+            '`' => quoted = !quoted,
+            '.' if !quoted => out.push(String::new()),
+            _ => out.last_mut().expect("segment").push(c),
+        }
+    }
+    out
+}
+
+/// The statistics document the original layout's `path` is kept in.
+fn kept_in(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    let bucket = parts.last().expect("bucket");
+    match parts.as_slice() {
+        ["countries", cc, ..] => format!("countries/{cc}/statistics/{bucket}"),
+        _ => format!("statistics/{bucket}"),
+    }
+}
+
+/// Every integer field of `doc` (nested in maps too) as (segments, value).
+fn int_leaves(
+    fields: &HashMap<String, firestore::gcloud_sdk::google::firestore::v1::Value>,
+    prefix: &[String],
+    out: &mut Vec<(Vec<String>, i64)>,
+) {
+    use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+    for (k, v) in fields {
+        let mut at = prefix.to_vec();
+        at.push(k.clone());
+        match &v.value_type {
+            Some(ValueType::IntegerValue(n)) => out.push((at, *n)),
+            Some(ValueType::MapValue(m)) => int_leaves(&m.fields, &at, out),
+            _ => {}
+        }
+    }
+}
+
 pub async fn assert_matches(store: &Store, x: &Expected) -> Compared {
-    let mut paths: Vec<String> = x.counters.keys().map(|(p, _)| p.clone()).collect();
+    let mut paths: Vec<String> = x.counters.keys().map(|(p, _)| kept_in(p)).collect();
+    paths.sort();
     paths.dedup();
-    let docs = store.get_many(&paths, &[]).await.expect("read counters");
+    // Each statistics document is the sum of its shards (`{path}/shards/*`, one set per
+    // writer).
+    let mut counters: HashMap<(String, String), i64> = HashMap::new();
+    let mut documents = 0;
+    for path in &paths {
+        let shards = store
+            .list_whole(&format!("{path}/shards"))
+            .await
+            .expect("read counters");
+        documents += shards.len();
+        for shard in shards {
+            let mut leaves = Vec::new();
+            int_leaves(&shard.fields, &[], &mut leaves);
+            for (field, n) in leaves {
+                if let Some(key) = original_layout(path, &field) {
+                    *counters.entry(key).or_default() += n;
+                }
+            }
+        }
+    }
     let mut mismatches = Vec::new();
     let mut compared = Compared {
-        documents: paths.len(),
+        documents,
         fields: 0,
     };
-    for ((path, field), want) in &x.counters {
-        let got = docs
-            .get(path)
-            .and_then(|d| int_field(d, field))
-            .unwrap_or(0);
+    for (key, want) in &x.counters {
+        let (path, field) = key;
+        let got = counters.get(key).copied().unwrap_or(0);
         compared.fields += 1;
         if got != *want {
             mismatches.push(format!("{path}.{field}: firestore {got}, expected {want}"));

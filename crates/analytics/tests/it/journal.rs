@@ -121,6 +121,7 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
     let (group, topic) = ("g", "t");
     let first = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(1))]),
+        writer: 0,
         advances: advance(10, None),
     };
     let (markers, _) = journal::flush(&store, group, topic, first, &stop)
@@ -129,6 +130,7 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
     // A zombie that still believes the partition is unclaimed (no marker) is fenced off...
     let zombie = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(100))]),
+        writer: 0,
         advances: advance(20, None),
     };
     let err = journal::flush(&store, group, topic, zombie, &stop)
@@ -139,6 +141,7 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
     let stale = markers[0].1.clone();
     let second = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(1))]),
+        writer: 0,
         advances: advance(20, Some(stale.clone())),
     };
     journal::flush(&store, group, topic, second, &stop)
@@ -146,6 +149,7 @@ async fn a_flush_with_a_stale_marker_is_refused_whole() {
         .expect("owner advances");
     let late = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(100))]),
+        writer: 0,
         advances: advance(30, Some(stale)),
     };
     assert!(journal::flush(&store, group, topic, late, &stop)
@@ -179,6 +183,7 @@ async fn a_refused_flush_leaves_no_journal_chunk() {
     let stop = CancellationToken::new();
     let first = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(1))]),
+        writer: 0,
         advances: advance(10, None),
     };
     journal::flush(&store, "g", "t", first, &stop)
@@ -186,6 +191,7 @@ async fn a_refused_flush_leaves_no_journal_chunk() {
         .expect("first flush");
     let zombie = Batch {
         deltas: BTreeMap::from([("statistics/lifetime".to_owned(), delta(100))]),
+        writer: 0,
         advances: advance(20, None),
     };
     journal::flush(&store, "g", "t", zombie, &stop)

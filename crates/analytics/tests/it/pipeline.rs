@@ -430,3 +430,81 @@ async fn a_crash_between_session_checkpoints_replays_the_sessions_and_counts_not
     assert!(dlq.is_empty(), "nothing is rejected: {dlq:?}");
     assert_no_journal(&store).await;
 }
+
+/// Three instances on twelve partitions, one joining late and one SIGKILLed and restarted,
+/// behind the test kit's recording proxy: no document is written more than once a second
+/// (at most 10 writes in any 10 s; a derived-metric marker may also be deleted once by the
+/// refresh), whatever the number of instances, and every aggregate is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_write_no_document_more_than_once_a_second() {
+    let bed = Bed::new("scale");
+    bed.create_topics(12).await;
+    let recorder =
+        testkit::recorder::Recorder::start("127.0.0.1:0".parse().expect("address"), &bed.emulator)
+            .await
+            .expect("recorder");
+    let proxied = Bed {
+        emulator: recorder.addr.to_string(),
+        ..bed.clone()
+    };
+    let one_second = [("ANALYTICS_FLUSH_INTERVAL_MS", "1000")];
+    let mut a = Guard(Some(proxied.analytics("a", &one_second)));
+    let mut c = Guard(Some(proxied.analytics("c", &one_second)));
+    let producer = {
+        let bed = bed.clone();
+        tokio::spawn(async move {
+            bed.simulate(&[
+                "--users",
+                "200",
+                // Low enough that a debug build's flushes take well under a second, so
+                // instances sharing a document would write it several times a second.
+                "--rate",
+                "500",
+                "--duration",
+                "24s",
+                "--duplicate-fraction",
+                "0.02",
+                "--seed",
+                "61",
+            ])
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut b = Guard(Some(proxied.analytics("b-late", &one_second)));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop(c.0.as_mut().expect("c"), "-KILL");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c = Guard(Some(proxied.analytics("c-again", &one_second)));
+    producer.await.expect("simulation");
+    let store = bed.store().await;
+    bed.wait_caught_up(&store, Duration::from_secs(180)).await;
+    for (name, child) in [("a", &mut a), ("b", &mut b), ("c", &mut c)] {
+        assert!(
+            stop(child.0.as_mut().expect("child"), "-TERM").success(),
+            "{name} drains and exits 0"
+        );
+    }
+
+    let x = expected(&bed.read(&bed.topic()));
+    assert_matches(&store, &x).await;
+    let writes = recorder.writes.lock().expect("writes");
+    let window = Duration::from_secs(10);
+    let project = format!("projects/{}/", bed.project());
+    let mine = |d: &str| d.contains(&project);
+    let hottest = writes.max_in_window(window, 5, |d| mine(d) && !d.contains("/_derived/"));
+    assert!(
+        hottest.first().is_some_and(|h| h.writes >= 5),
+        "the busiest documents were written a few times: {hottest:?}"
+    );
+    assert!(
+        hottest.iter().all(|h| h.writes <= 10),
+        "at most one write a second per document: {hottest:?}"
+    );
+    let markers = writes.max_in_window(window, 1, |d| mine(d) && d.contains("/_derived/"));
+    eprintln!("hottest documents over 10 s: {hottest:#?}\nderived markers: {markers:#?}");
+    assert!(
+        markers.iter().all(|h| h.writes <= 11),
+        "a derived marker: a write a second and a deletion: {markers:?}"
+    );
+}

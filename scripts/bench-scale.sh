@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Benchmark: analytics with 1, 2 and 3 instances in one run, on a 12-partition topic at a
+# fixed rate, every Firestore write seen by the test kit's recording proxy
+# (firestore-recorder) between the instances and the emulator. Prints per instance count:
+# events/s persisted, Firestore writes per event, and the documents written most often
+# within any 10 s window (Firestore's limit is about one sustained write per second per
+# document, so 10 per window). A fresh emulator and topic per step.
+#   SCALE_RATE=5000 SCALE_SECONDS=60 SCALE_INSTANCES="1 2 3" scripts/bench-scale.sh
+set -euo pipefail
+source "$(dirname "$0")/lib/kafka.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$REPO_ROOT"
+
+RATE="${SCALE_RATE:-5000}"
+SECONDS_LIVE="${SCALE_SECONDS:-60}"
+INSTANCES="${SCALE_INSTANCES:-1 2 3}"
+PARTITIONS=12
+RUN="scale-$(date +%s)"
+WORK="$LOCAL_DIR/bench-scale"
+mkdir -p "$WORK" && chmod 700 "$WORK"
+
+started=0
+"$here/local-status.sh" >/dev/null 2>&1 || { "$here/local-up.sh"; started=1; }
+topics=()
+cleanup() {
+  local f t
+  for f in "$WORK"/*.pid; do [[ -f $f ]] && stop_tracked "$f" 30; done
+  for t in "${topics[@]}"; do
+    admin_tool org.apache.kafka.tools.TopicCommand --delete --topic "$t" >/dev/null 2>&1 || true
+  done
+  if (( started )); then "$here/local-down.sh"; fi
+}
+trap cleanup EXIT
+
+log "building (release): simulator, analytics, firestore-recorder"
+cargo build --release --quiet -p simulator -p analytics -p testkit --bin firestore-recorder
+set -a; source "$CLIENT_ENV"; set +a
+export KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE; KAFKA_SASL_PASSWORD_FILE=$(password_file admin)
+export RUST_LOG="${BENCH_RUST_LOG:-warn}"
+
+declare -A rate_of wpe_of hot_of exact_of
+for n in $INSTANCES; do
+  t="$RUN-n$n"
+  for topic in "$t" "$t-dlq"; do
+    admin_tool org.apache.kafka.tools.TopicCommand --create --topic "$topic" --partitions "$PARTITIONS" \
+      --replication-factor "$REPLICATION_FACTOR" --config "min.insync.replicas=$MIN_INSYNC_REPLICAS" >/dev/null
+    topics+=("$topic")
+  done
+  stop_tracked "$LOCAL_DIR/firestore/pid" 30
+  "$here/firestore-up.sh"
+  set -a; source "$LOCAL_DIR/firestore/env"; set +a
+  start_tracked "$WORK/recorder.pid" "firestore-recorder" "$WORK/recorder-$n.txt" \
+    target/release/firestore-recorder --upstream "$FIRESTORE_EMULATOR_HOST" --only "projects/$t/"
+  for _ in $(seq 50); do grep -q '^listening' "$WORK/recorder-$n.txt" 2>/dev/null && break; sleep 0.1; done
+  proxy=$(awk '/^listening/ {print $2}' "$WORK/recorder-$n.txt")
+  [[ -n $proxy ]] || die "the recorder did not start"
+  log "$n instance(s): $RATE events/s for ${SECONDS_LIVE}s on $PARTITIONS partitions, through the recorder at $proxy"
+  for i in $(seq "$n"); do
+    FIRESTORE_EMULATOR_HOST=$proxy GCLOUD_PROJECT=$t EVENTS_TOPIC=$t DLQ_TOPIC=$t-dlq ANALYTICS_GROUP=$t \
+      ANALYTICS_ADMIN_ADDR=127.0.0.1:$((9470 + i)) \
+      start_analytics "$WORK/analytics-$i.pid" "$WORK/analytics-$n-$i.log" admin
+  done
+  sleep 8 # the group forms
+  t0=$(date +%s.%N)
+  target/release/simulator --topic "$t" --users 1000 --rate "$RATE" --duration "${SECONDS_LIVE}s" \
+    --progress-seconds 3600 2> "$WORK/sim-$n.txt"
+  delivered=$(awk '$1 == "delivered" {print $2}' "$WORK/sim-$n.txt")
+  # Caught up: every instance's persisted records sum to what was delivered.
+  deadline=$((SECONDS + 120))
+  while :; do
+    persisted=0
+    for i in $(seq "$n"); do
+      persisted=$((persisted + $(metric "127.0.0.1:$((9470 + i))" analytics_persisted_records_total)))
+    done
+    (( persisted >= delivered || SECONDS > deadline )) && break
+    sleep 0.5
+  done
+  t1=$(date +%s.%N)
+  rate_of[$n]=$(awk -v p="$persisted" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", p / (b - a) }')
+  for i in $(seq "$n"); do stop_tracked "$WORK/analytics-$i.pid" 60; done
+  stop_tracked "$WORK/recorder.pid" 30
+  writes=$(awk '$1 == "writes" {print $2}' "$WORK/recorder-$n.txt")
+  wpe_of[$n]=$(awk -v w="$writes" -v d="$delivered" 'BEGIN { printf "%.4f", w / d }')
+  hot_of[$n]=$(awk '$1 == "hottest" {printf "      %s: %s writes in 10 s (%s/s)\n", $2, $3, $4}' "$WORK/recorder-$n.txt")
+  got=$(GCLOUD_PROJECT=$t target/release/analytics report --json --top 0 2>/dev/null \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)[-1]["sessions_started"])')
+  want=$(awk '$1 == "session_started" {print $2}' "$WORK/sim-$n.txt")
+  exact_of[$n]=$([[ $got == "$want" ]] && echo "yes ($got sessions)" || echo "NO ($got of $want sessions)")
+  log "$n instance(s): ${rate_of[$n]} events/s, ${wpe_of[$n]} writes/event"
+done
+
+echo
+echo "== bench-scale ($(nproc) cores, $PARTITIONS partitions, $RATE events/s for ${SECONDS_LIVE}s, Firestore emulator behind firestore-recorder) =="
+for n in $INSTANCES; do
+  echo "  $n instance(s): ${rate_of[$n]} events/s persisted (from the simulator's start to caught up), ${wpe_of[$n]} Firestore writes per event, lifetime sessions exact: ${exact_of[$n]}"
+  echo "    hottest documents (target <= 10 writes in any 10 s):"
+  echo "${hot_of[$n]}"
+done
