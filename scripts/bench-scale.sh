@@ -4,7 +4,8 @@
 # (firestore-recorder) between the instances and the emulator. Prints per instance count:
 # events/s persisted, Firestore writes per event, and the documents written most often
 # within any 10 s window (Firestore's limit is about one sustained write per second per
-# document, so 10 per window). A fresh emulator and topic per step.
+# document, so 10 per window). A topic and a Firestore project per step, on one emulator
+# warmed up first (a JVM's first tens of seconds run interpreted code).
 #   SCALE_RATE=5000 SCALE_SECONDS=60 SCALE_INSTANCES="1 2 3" scripts/bench-scale.sh
 set -euo pipefail
 source "$(dirname "$0")/lib/kafka.sh"
@@ -38,24 +39,40 @@ set -a; source "$CLIENT_ENV"; set +a
 export KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE; KAFKA_SASL_PASSWORD_FILE=$(password_file admin)
 export RUST_LOG="${BENCH_RUST_LOG:-warn}"
 
-declare -A rate_of wpe_of hot_of exact_of
-for n in $INSTANCES; do
-  t="$RUN-n$n"
-  for topic in "$t" "$t-dlq"; do
+# new_topic NAME: the topic and its dead-letter topic, deleted at exit.
+new_topic() {
+  local topic
+  for topic in "$1" "$1-dlq"; do
     admin_tool org.apache.kafka.tools.TopicCommand --create --topic "$topic" --partitions "$PARTITIONS" \
       --replication-factor "$REPLICATION_FACTOR" --config "min.insync.replicas=$MIN_INSYNC_REPLICAS" >/dev/null
     topics+=("$topic")
   done
-  stop_tracked "$LOCAL_DIR/firestore/pid" 30
-  "$here/firestore-up.sh"
-  set -a; source "$LOCAL_DIR/firestore/env"; set +a
+}
+
+stop_tracked "$LOCAL_DIR/firestore/pid" 30
+"$here/firestore-up.sh"
+set -a; source "$LOCAL_DIR/firestore/env"; set +a
+log "warm-up: one instance, $RATE events/s for 20s"
+new_topic "$RUN-warm"
+GCLOUD_PROJECT=$RUN-warm EVENTS_TOPIC=$RUN-warm DLQ_TOPIC=$RUN-warm-dlq ANALYTICS_GROUP=$RUN-warm \
+  ANALYTICS_ADMIN_ADDR=127.0.0.1:9470 start_analytics "$WORK/analytics-warm.pid" "$WORK/analytics-warm.log" admin
+sleep 5
+target/release/simulator --topic "$RUN-warm" --users 1000 --rate "$RATE" --duration 20s --progress-seconds 3600 2> /dev/null
+stop_tracked "$WORK/analytics-warm.pid" 60
+
+declare -A rate_of wpe_of hot_of exact_of fresh_of
+for n in $INSTANCES; do
+  t="$RUN-n$n"
+  new_topic "$t"
+  rm -f "$WORK/recorder-$n.txt"
   start_tracked "$WORK/recorder.pid" "firestore-recorder" "$WORK/recorder-$n.txt" \
     target/release/firestore-recorder --upstream "$FIRESTORE_EMULATOR_HOST" --only "projects/$t/"
   for _ in $(seq 50); do grep -q '^listening' "$WORK/recorder-$n.txt" 2>/dev/null && break; sleep 0.1; done
-  proxy=$(awk '/^listening/ {print $2}' "$WORK/recorder-$n.txt")
+  proxy=$(awk '/^listening/ {print $2; exit}' "$WORK/recorder-$n.txt")
   [[ -n $proxy ]] || die "the recorder did not start"
   log "$n instance(s): $RATE events/s for ${SECONDS_LIVE}s on $PARTITIONS partitions, through the recorder at $proxy"
   for i in $(seq "$n"); do
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$((9470 + i))") 2>/dev/null || die "port $((9470 + i)) is taken (an analytics left running?)"
     FIRESTORE_EMULATOR_HOST=$proxy GCLOUD_PROJECT=$t EVENTS_TOPIC=$t DLQ_TOPIC=$t-dlq ANALYTICS_GROUP=$t \
       ANALYTICS_ADMIN_ADDR=127.0.0.1:$((9470 + i)) \
       start_analytics "$WORK/analytics-$i.pid" "$WORK/analytics-$n-$i.log" admin
@@ -70,12 +87,16 @@ for n in $INSTANCES; do
   while :; do
     persisted=0
     for i in $(seq "$n"); do
-      persisted=$((persisted + $(metric "127.0.0.1:$((9470 + i))" analytics_persisted_records_total)))
+      p=$(metric "127.0.0.1:$((9470 + i))" analytics_persisted_records_total)
+      persisted=$((persisted + ${p:-0}))
     done
     (( persisted >= delivered || SECONDS > deadline )) && break
     sleep 0.5
   done
   t1=$(date +%s.%N)
+  fresh_of[$n]=$(for i in $(seq "$n"); do
+    curl -sf "http://127.0.0.1:$((9470 + i))/metrics" | awk '/^analytics_freshness_seconds\{quantile="0.99"\}/ {print $2}'
+  done | sort -g | tail -1)
   rate_of[$n]=$(awk -v p="$persisted" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", p / (b - a) }')
   for i in $(seq "$n"); do stop_tracked "$WORK/analytics-$i.pid" 60; done
   stop_tracked "$WORK/recorder.pid" 30
@@ -92,7 +113,7 @@ done
 echo
 echo "== bench-scale ($(nproc) cores, $PARTITIONS partitions, $RATE events/s for ${SECONDS_LIVE}s, Firestore emulator behind firestore-recorder) =="
 for n in $INSTANCES; do
-  echo "  $n instance(s): ${rate_of[$n]} events/s persisted (from the simulator's start to caught up), ${wpe_of[$n]} Firestore writes per event, lifetime sessions exact: ${exact_of[$n]}"
+  echo "  $n instance(s): ${rate_of[$n]} events/s persisted (from the simulator's start to caught up), ${wpe_of[$n]} Firestore writes per event, freshness p99 ${fresh_of[$n]:-?}s (the slowest instance), lifetime sessions exact: ${exact_of[$n]}"
   echo "    hottest documents (target <= 10 writes in any 10 s):"
   echo "${hot_of[$n]}"
 done

@@ -29,8 +29,8 @@ impl Policy {
 pub struct Cadence {
     /// Records dispatched since the last flush.
     pub pending: u64,
-    /// Time since the last flush landed (its writes are done).
-    pub since_last: Duration,
+    /// Time since the last flush started.
+    pub since_start: Duration,
     /// Age of the newest of those records (from its Kafka timestamp).
     pub newest_age_ms: Option<i64>,
     /// The last poll found nothing to consume.
@@ -38,17 +38,22 @@ pub struct Cadence {
 }
 
 impl Cadence {
-    /// A flush is due once the interval has passed since the last one landed (one is in
-    /// flight at a time). A flush writes a document at most once, so two writes of a
-    /// document by one instance are always more than the interval apart, whatever the input
-    /// rate; and each shared document has one writer (see `store::schema::shard_counters`).
+    /// A flush is due once the interval has passed since the last one started (and that one
+    /// has landed: one is in flight at a time). A flush writes a document at most once, so no
+    /// document is written more than once per interval sustained, whatever the input rate;
+    /// and each shared document has one writer (see `store::schema::shard_counters`).
+    ///
+    /// Counting from the last landing instead would space two writes of a document by the
+    /// whole interval, but every flush would then also wait out the previous one's duration:
+    /// at 5,000 events/s on this machine flushes grew from 0.6 s to 1.4 s and freshness p99
+    /// from 2.3 s to 5 s (bench-analytics, 2026-12-06).
     ///
     /// Catching up (even the newest record waiting is older than `catch_up_interval`, and
     /// more keep coming), the aggregates are late anyway: flushes then wait for
     /// `max_records_per_flush` records or `catch_up_interval`, and fewer, larger flushes
     /// write far fewer documents per event.
     pub fn due(self, policy: &Policy) -> bool {
-        if self.pending == 0 || self.since_last < policy.flush_interval {
+        if self.pending == 0 || self.since_start < policy.flush_interval {
             return false;
         }
         let behind = self
@@ -57,7 +62,7 @@ impl Cadence {
         !behind
             || self.idle
             || policy.holds_back(self.pending)
-            || self.since_last >= policy.catch_up_interval
+            || self.since_start >= policy.catch_up_interval
     }
 }
 
@@ -211,7 +216,7 @@ mod tests {
     fn live(since_ms: u64) -> Cadence {
         Cadence {
             pending: 10,
-            since_last: Duration::from_millis(since_ms),
+            since_start: Duration::from_millis(since_ms),
             newest_age_ms: Some(50),
             idle: false,
         }
@@ -250,7 +255,7 @@ mod tests {
         );
         assert!(
             Cadence {
-                since_last: Duration::from_secs(10),
+                since_start: Duration::from_secs(10),
                 ..behind
             }
             .due(&cfg),

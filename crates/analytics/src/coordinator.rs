@@ -292,15 +292,15 @@ impl Coordinator {
 
     fn flush_due(&self) -> bool {
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let since_last = self.last_flush.elapsed();
+        let since_start = self.last_flush.elapsed();
         Cadence {
             pending: self.pending,
-            since_last,
+            since_start,
             newest_age_ms: self.newest_ms.map(|ms| now_ms.saturating_sub(ms)),
             idle: self.idle,
         }
         .due(&self.cfg.cadence)
-            || (since_last >= self.cfg.cadence.flush_interval
+            || (since_start >= self.cfg.cadence.flush_interval
                 && self.cfg.checkpoints.due(&self.unsaved()))
     }
 
@@ -626,9 +626,6 @@ impl Coordinator {
                 self.dead_letter_failures = 0;
                 self.metrics
                     .fresh(&inflight.produced_ms, chrono::Utc::now().timestamp_millis());
-                // The next flush waits the interval from here: a flush writes a document at
-                // most once, so no document is written more often than the interval.
-                self.last_flush = Instant::now();
                 self.track_write_rate(inflight.paths);
                 if self.named.len() > MAX_NAMED {
                     self.named.clear();
@@ -890,6 +887,10 @@ impl Coordinator {
         }
         self.refresh_derived(false);
         self.sweep_journal();
+        let unsaved = self.partitions.values().map(|s| s.unsaved).sum();
+        self.metrics
+            .unsaved_records
+            .store(unsaved, Ordering::Relaxed);
         Ok(())
     }
 

@@ -31,6 +31,9 @@ pub struct Metrics {
     /// Records below the markers this instance's landed flushes advanced: their aggregates
     /// are applied, not only journalled (a marker is visible from the manifest on).
     pub persisted_records: AtomicU64,
+    /// Records dispatched but not yet in their sessions' documents (written at the next
+    /// checkpoint of their partition, see `cadence::Checkpoints`).
+    pub unsaved_records: AtomicU64,
     /// Highest writes/second to one document seen between two flushes, x1000.
     pub max_doc_writes_per_second_milli: AtomicU64,
     lag: Mutex<BTreeMap<i32, i64>>,
@@ -328,6 +331,11 @@ impl Metrics {
             out,
             "analytics_persisted_records_total {}",
             self.persisted_records.load(r)
+        );
+        let _ = writeln!(
+            out,
+            "analytics_unsaved_records {}",
+            self.unsaved_records.load(r)
         );
         let _ = writeln!(out, "# TYPE analytics_freshness_seconds summary");
         for q in [0.5, 0.99] {

@@ -17,12 +17,15 @@ use firestore::gcloud_sdk::google::firestore::v1::{write::Operation, CommitReque
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use prost::Message;
 use tokio::net::TcpListener;
 
 const COMMIT: &str = "/google.firestore.v1.Firestore/Commit";
+const WINDOW: u32 = 16 * 1024 * 1024;
+const MAX_FRAME: u32 = 1024 * 1024;
 
 /// When each document was written, as seen passing through.
 #[derive(Debug, Default)]
@@ -109,13 +112,22 @@ impl Recorder {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let writes = Arc::new(Mutex::new(Writes::default()));
+        // Flow-control windows sized for multi-megabyte commits (the defaults, 64 KiB, would
+        // make every journal chunk wait for dozens of window updates).
+        // And no Nagle delay: gRPC sends many small frames.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
             .http2_only(true)
-            .build_http();
+            .http2_initial_stream_window_size(WINDOW)
+            .http2_initial_connection_window_size(WINDOW)
+            .http2_max_frame_size(MAX_FRAME)
+            .build(connector);
         let upstream = Arc::new(upstream.to_owned());
         let recorded = writes.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
                 let (client, upstream, recorded) =
                     (client.clone(), upstream.clone(), recorded.clone());
                 tokio::spawn(async move {
@@ -123,6 +135,9 @@ impl Recorder {
                         forward(client.clone(), upstream.clone(), recorded.clone(), req)
                     });
                     let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .initial_stream_window_size(WINDOW)
+                        .initial_connection_window_size(WINDOW)
+                        .max_frame_size(MAX_FRAME)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -133,7 +148,7 @@ impl Recorder {
 }
 
 async fn forward(
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, Full<Bytes>>,
     upstream: Arc<String>,
     recorded: Arc<Mutex<Writes>>,
     req: Request<Incoming>,

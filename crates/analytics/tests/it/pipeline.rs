@@ -432,9 +432,13 @@ async fn a_crash_between_session_checkpoints_replays_the_sessions_and_counts_not
 }
 
 /// Three instances on twelve partitions, one joining late and one SIGKILLed and restarted,
-/// behind the test kit's recording proxy: no document is written more than once a second
-/// (at most 10 writes in any 10 s; a derived-metric marker may also be deleted once by the
-/// refresh), whatever the number of instances, and every aggregate is exact.
+/// behind the test kit's recording proxy: no document is written more than about once a
+/// second, whatever the number of instances, and every aggregate is exact. A writer's
+/// flushes start at least 1 s apart and write a document once each; their writes land a
+/// variable time after the start, so a 10 s window may hold the writes of 10 flushes and
+/// one more whose writes came late (11), and a derived-metric marker may also be deleted
+/// once by the refresh (12). Instances sharing a document would write it about three times
+/// as often.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_write_no_document_more_than_once_a_second() {
     let bed = Bed::new("scale");
@@ -498,13 +502,13 @@ async fn three_instances_write_no_document_more_than_once_a_second() {
         "the busiest documents were written a few times: {hottest:?}"
     );
     assert!(
-        hottest.iter().all(|h| h.writes <= 10),
-        "at most one write a second per document: {hottest:?}"
+        hottest.iter().all(|h| h.writes <= 11),
+        "about one write a second per document: {hottest:?}"
     );
     let markers = writes.max_in_window(window, 1, |d| mine(d) && d.contains("/_derived/"));
     eprintln!("hottest documents over 10 s: {hottest:#?}\nderived markers: {markers:#?}");
     assert!(
-        markers.iter().all(|h| h.writes <= 11),
+        markers.iter().all(|h| h.writes <= 12),
         "a derived marker: a write a second and a deletion: {markers:?}"
     );
 }
