@@ -13,6 +13,9 @@
 //!    flush, or [`recover`] after a crash. Chunks without a manifest belong to a flush that
 //!    never committed; recovery deletes them once they are older than [`ORPHAN_AGE`].
 //!
+//! A flush small enough to be one commit with its markers skips both steps: its deltas and
+//! the markers' advance are committed together (see [`flush`]).
+//!
 //! Events below a partition's marker are never applied again: consumption resumes from the
 //! marker. Every commit stays within [`MAX_WRITES_PER_COMMIT`].
 //!
@@ -35,9 +38,10 @@ use store::retry::with_retry;
 use store::schema::{field, path, DocKind};
 use store::{DocDelta, FieldValue, Precondition, Store, StoreError};
 
-/// Writes counted per document delta in a commit budget: the write itself plus its
-/// transforms, which Firestore has historically counted as a second write.
-const WRITES_PER_DELTA: usize = 2;
+/// Writes counted per document delta in a commit budget. Its transforms travel in the same
+/// write (`update_transforms`), which Firestore counts as one operation (they counted as a
+/// second one only as a separate `transform` write).
+const WRITES_PER_DELTA: usize = 1;
 /// Deltas per journal chunk: one chunk is applied in one commit, with its own deletion.
 pub const DELTAS_PER_CHUNK: usize = (MAX_WRITES_PER_COMMIT - 2) / WRITES_PER_DELTA;
 /// Serialized size cap of one chunk (Firestore documents hold at most 1 MiB).
@@ -180,12 +184,90 @@ fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
     out
 }
 
+/// The writes that advance `batch`'s offset markers (each guarded by its last known update
+/// time), then those marking the buckets whose derived documents it makes stale (see
+/// `derived`).
+fn marker_writes(
+    store: &Store,
+    (group, topic): (&str, &str),
+    batch: &Batch,
+    flush_id: uuid::Uuid,
+    buckets: &std::collections::BTreeSet<String>,
+    now: chrono::DateTime<Utc>,
+) -> Vec<pb::Write> {
+    let mut writes = Vec::with_capacity(batch.advances.len() + buckets.len());
+    for Advance {
+        partition,
+        next_offset,
+        sessions_offset,
+        marker,
+    } in &batch.advances
+    {
+        let fields = BTreeMap::from([
+            (field::NEXT_OFFSET.to_owned(), FieldValue::Int(*next_offset)),
+            (
+                field::SESSIONS_NEXT_OFFSET.to_owned(),
+                FieldValue::Int(*sessions_offset),
+            ),
+            (field::GROUP.to_owned(), FieldValue::from(group)),
+            (field::TOPIC.to_owned(), FieldValue::from(topic)),
+            (
+                field::PARTITION.to_owned(),
+                FieldValue::Int(i64::from(*partition)),
+            ),
+            (field::UPDATED_AT.to_owned(), FieldValue::Time(now)),
+        ]);
+        let guard = match marker.as_ref().and_then(|m| m.update_time) {
+            Some(t) => Precondition::UpdateTime(t),
+            None => Precondition::Exists(false),
+        };
+        writes.push(store.replace_write(&path::offsets(group, topic, *partition), fields, guard));
+    }
+    writes.extend(buckets.iter().map(|b| {
+        store.replace_write(
+            &path::derived_marker(b, batch.writer),
+            BTreeMap::from([
+                (
+                    field::FLUSH.to_owned(),
+                    FieldValue::Str(flush_id.to_string()),
+                ),
+                (field::MARKED_AT.to_owned(), FieldValue::Time(now)),
+            ]),
+            Precondition::None,
+        )
+    }));
+    writes
+}
+
+/// The markers `advances` leave, from the results of their writes.
+fn new_markers(advances: &[Advance], results: &[pb::WriteResult]) -> Vec<(i32, Marker)> {
+    advances
+        .iter()
+        .zip(results)
+        .map(|(a, r)| {
+            (
+                a.partition,
+                Marker {
+                    next_offset: a.next_offset,
+                    sessions_offset: a.sessions_offset,
+                    update_time: r.update_time,
+                },
+            )
+        })
+        .collect()
+}
+
 /// Persist `batch` (see the module doc). Returns the partitions' new markers.
+///
+/// A batch that fits in one commit with its markers (the usual live flush: tens of
+/// statistics shards and the sessions of the partitions checkpointed) skips the journal:
+/// its deltas and the markers' advance are one atomic commit, which a replay can never
+/// apply twice (the markers move with it) and a zombie cannot make (their guards).
 pub async fn flush(
     store: &Store,
     group: &str,
     topic: &str,
-    batch: Batch,
+    mut batch: Batch,
     stop: &CancellationToken,
 ) -> Result<(Vec<(i32, Marker)>, FlushStats), StoreError> {
     let buckets: std::collections::BTreeSet<String> = batch
@@ -194,11 +276,45 @@ pub async fn flush(
         .filter_map(|p| path::bucket_of(p))
         .map(str::to_owned)
         .collect();
-    let chunks = chunks(batch.deltas);
+    let mut chunks = chunks(std::mem::take(&mut batch.deltas));
     let flush_id = uuid::Uuid::new_v4();
     let mut stats = FlushStats::default();
     let now = Utc::now();
     let t0 = std::time::Instant::now();
+
+    let bookkeeping = batch.advances.len() + buckets.len();
+    if chunks.len() == 1
+        && chunks[0].len() + bookkeeping <= MAX_WRITES_PER_COMMIT
+        && !failpoint_set()
+    {
+        let chunk = chunks.remove(0);
+        let mut writes: Vec<pb::Write> = chunk
+            .iter()
+            .map(|(p, d)| store.delta_write(p, d, Precondition::None))
+            .collect();
+        let markers_at = writes.len();
+        writes.extend(marker_writes(
+            store,
+            (group, topic),
+            &batch,
+            flush_id,
+            &buckets,
+            now,
+        ));
+        let results = with_retry("flush", stop, || store.commit(writes.clone())).await?;
+        stats.writes = writes.len() as u64;
+        stats.commits = 1;
+        stats.apply_time = t0.elapsed();
+        let mut kinds: BTreeMap<DocKind, u64> = BTreeMap::new();
+        for (p, _) in &chunk {
+            *kinds.entry(DocKind::of(p)).or_default() += 1;
+        }
+        if let Some((major, _)) = kinds.iter().max_by_key(|(_, n)| **n) {
+            stats.apply_commit_time.insert(*major, stats.apply_time);
+        }
+        stats.applied = kinds;
+        return Ok((new_markers(&batch.advances, &results[markers_at..]), stats));
+    }
 
     // Step 1a: the chunks, inert until the manifest exists; several commits at a time.
     let mut chunk_paths = Vec::with_capacity(chunks.len());
@@ -264,47 +380,15 @@ pub async fn flush(
         ]),
         Precondition::Exists(false),
     ));
-    for Advance {
-        partition,
-        next_offset,
-        sessions_offset,
-        marker,
-    } in &batch.advances
-    {
-        let fields = BTreeMap::from([
-            (field::NEXT_OFFSET.to_owned(), FieldValue::Int(*next_offset)),
-            (
-                field::SESSIONS_NEXT_OFFSET.to_owned(),
-                FieldValue::Int(*sessions_offset),
-            ),
-            (field::GROUP.to_owned(), FieldValue::from(group)),
-            (field::TOPIC.to_owned(), FieldValue::from(topic)),
-            (
-                field::PARTITION.to_owned(),
-                FieldValue::Int(i64::from(*partition)),
-            ),
-            (field::UPDATED_AT.to_owned(), FieldValue::Time(now)),
-        ]);
-        let guard = match marker.as_ref().and_then(|m| m.update_time) {
-            Some(t) => Precondition::UpdateTime(t),
-            None => Precondition::Exists(false),
-        };
-        writes.push(store.replace_write(&path::offsets(group, topic, *partition), fields, guard));
-    }
-    // The buckets whose derived documents this flush makes stale (see `derived`).
-    writes.extend(buckets.iter().map(|b| {
-        store.replace_write(
-            &path::derived_marker(b, batch.writer),
-            BTreeMap::from([
-                (
-                    field::FLUSH.to_owned(),
-                    FieldValue::Str(flush_id.to_string()),
-                ),
-                (field::MARKED_AT.to_owned(), FieldValue::Time(now)),
-            ]),
-            Precondition::None,
-        )
-    }));
+    let markers_at = writes.len();
+    writes.extend(marker_writes(
+        store,
+        (group, topic),
+        &batch,
+        flush_id,
+        &buckets,
+        now,
+    ));
     // The chunks must still exist when the manifest lands: recovery may discard chunks it
     // takes for abandoned, and then this flush fails (and is replayed) instead of counting
     // less than it journalled.
@@ -333,21 +417,7 @@ pub async fn flush(
         }
     };
     stats.commits += 1;
-    let markers: Vec<(i32, Marker)> = batch
-        .advances
-        .iter()
-        .zip(results.iter().skip(1))
-        .map(|(a, r)| {
-            (
-                a.partition,
-                Marker {
-                    next_offset: a.next_offset,
-                    sessions_offset: a.sessions_offset,
-                    update_time: r.update_time,
-                },
-            )
-        })
-        .collect();
+    let markers = new_markers(&batch.advances, &results[markers_at..]);
 
     if crash_after_manifest(journal_bytes) {
         tracing::error!("failpoint: aborting between the manifest and the applies");
@@ -401,19 +471,26 @@ pub async fn flush(
 }
 
 /// Fault injection for the chaos suite: with `ANALYTICS_FAILPOINT=abort-after-manifest:BYTES`
-/// the process aborts right after committing the manifest of the first flush that journals
-/// at least BYTES, before applying any chunk: the crash recovery must then finish it.
-/// Unset (always, outside tests), it does nothing.
-fn crash_after_manifest(journal_bytes: usize) -> bool {
+/// every flush takes the journal, and the process aborts right after committing the
+/// manifest of the first flush that journals at least BYTES, before applying any chunk: the
+/// crash recovery must then finish it. Unset (always, outside tests), it does nothing.
+fn failpoint() -> Option<usize> {
     static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    AT.get_or_init(|| {
+    *AT.get_or_init(|| {
         std::env::var("ANALYTICS_FAILPOINT")
             .ok()?
             .strip_prefix("abort-after-manifest:")?
             .parse()
             .ok()
     })
-    .is_some_and(|at| journal_bytes >= at)
+}
+
+fn failpoint_set() -> bool {
+    failpoint().is_some()
+}
+
+fn crash_after_manifest(journal_bytes: usize) -> bool {
+    failpoint().is_some_and(|at| journal_bytes >= at)
 }
 
 /// Run `calls`, [`CONCURRENT_COMMITS`] at a time; the first error wins.

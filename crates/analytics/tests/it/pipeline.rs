@@ -436,9 +436,9 @@ async fn a_crash_between_session_checkpoints_replays_the_sessions_and_counts_not
 /// second, whatever the number of instances, and every aggregate is exact. A writer's
 /// flushes start at least 1 s apart and write a document once each; their writes land a
 /// variable time after the start, so a 10 s window may hold the writes of 10 flushes and
-/// one more whose writes came late (11), and a derived-metric marker may also be deleted
-/// once by the refresh (12). Instances sharing a document would write it about three times
-/// as often.
+/// one more whose writes came late (11). The exception is a derived-metric marker, also
+/// deleted by the refresh of each instance (at most once each per 10 s: 14 with three).
+/// Instances sharing a document would write it about three times as often.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_write_no_document_more_than_once_a_second() {
     let bed = Bed::new("scale");
@@ -508,7 +508,7 @@ async fn three_instances_write_no_document_more_than_once_a_second() {
     let markers = writes.max_in_window(window, 1, |d| mine(d) && d.contains("/_derived/"));
     eprintln!("hottest documents over 10 s: {hottest:#?}\nderived markers: {markers:#?}");
     assert!(
-        markers.iter().all(|h| h.writes <= 12),
-        "a derived marker: a write a second and a deletion: {markers:?}"
+        markers.iter().all(|h| h.writes <= 14),
+        "a derived marker: a write a second and a deletion per instance: {markers:?}"
     );
 }
