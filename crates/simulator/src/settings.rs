@@ -50,6 +50,11 @@ pub struct Cli {
     /// Replica number, mixed into the seed so that seeded replicas never collide.
     #[arg(long, env = "SIMULATOR_INSTANCE", default_value_t = 0)]
     pub instance: u64,
+    /// Simulators sharing --rate, --users and --sessions (replicas): each runs its 1/N
+    /// share, so the totals stay as configured. Seeded replicas also need distinct
+    /// --instance numbers (below N); unseeded ones draw random seeds and never collide.
+    #[arg(long, env = "SIMULATOR_INSTANCES", default_value_t = 1)]
+    pub instances: u64,
     /// Start of the synthetic clock (RFC 3339). Default: a day ago, or midnight UTC of the
     /// day before when --seed is given (seeded runs are reproducible within a day). The
     /// synthetic clock never runs ahead of the wall clock.
@@ -230,6 +235,14 @@ impl Cli {
             self.max_step_minutes,
             0.0,
         );
+        if self.instances == 0 {
+            errors.push("SIMULATOR_INSTANCES must be at least 1".into());
+        } else if self.instances > 1 && self.instance >= self.instances {
+            errors.push(format!(
+                "SIMULATOR_INSTANCE must be below SIMULATOR_INSTANCES ({}), got {}",
+                self.instances, self.instance
+            ));
+        }
         if self.users == 0 {
             errors.push("SIMULATOR_USERS must be at least 1".into());
         }
@@ -262,11 +275,14 @@ impl Cli {
         let fixed_epoch = (now.date_naive() - chrono::Days::new(1))
             .and_hms_opt(0, 0, 0)
             .map_or(now, |t| t.and_utc());
+        // This replica's share of the totals (the first ones take the remainder).
+        let n = self.instances.max(1);
+        let share = |total: u64| total / n + u64::from(self.instance % n < total % n);
         Ok(Settings {
             topic: self.topic.clone(),
-            users: self.users,
-            rate: (self.rate > 0.0).then_some(self.rate),
-            sessions: self.sessions,
+            users: share(self.users).max(1),
+            rate: (self.rate > 0.0).then_some(self.rate / n as f64),
+            sessions: self.sessions.map(share),
             duration: self.duration,
             clock: self.clock,
             seed: self.seed.unwrap_or(random_seed),

@@ -1,11 +1,13 @@
 //! The same seed and settings give byte-identical events.
 use std::sync::Arc;
 
+use clap::Parser;
 use simulator::run::run;
+use simulator::settings::Cli;
 use simulator::sink::{Sink, Stats};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::settings;
+use crate::helpers::{self, settings};
 
 async fn records(args: &[&str]) -> Vec<(String, Vec<u8>)> {
     let sink = Arc::new(Sink::memory());
@@ -245,5 +247,78 @@ async fn the_rate_limit_is_a_ceiling_shared_by_all_users() {
     assert!(
         sent >= 0.3 * rate * secs,
         "only {sent} events in {secs:.2}s"
+    );
+}
+
+#[test]
+fn replicas_split_the_configured_totals() {
+    let args = |i: &str| {
+        settings(&[
+            "--rate",
+            "1000",
+            "--users",
+            "9",
+            "--sessions",
+            "7",
+            "--instances",
+            "2",
+            "--instance",
+            i,
+        ])
+    };
+    let (a, b) = (args("0"), args("1"));
+    assert_eq!((a.rate, b.rate), (Some(500.0), Some(500.0)));
+    assert_eq!((a.users, b.users), (5, 4));
+    assert_eq!((a.sessions, b.sessions), (Some(4), Some(3)));
+    let err = Cli::try_parse_from(["simulator", "--instances", "2", "--instance", "2"])
+        .expect("flags parse")
+        .settings(helpers::epoch(), 1)
+        .expect_err("an instance beyond the replicas");
+    assert!(
+        err.iter().any(|e| e.contains("SIMULATOR_INSTANCE")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn replicas_together_play_the_configured_sessions_with_unique_ids() {
+    let args = |i: &'static str| {
+        [
+            "--seed",
+            "9",
+            "--users",
+            "6",
+            "--sessions",
+            "30",
+            "--rate",
+            "0",
+            "--instances",
+            "2",
+            "--instance",
+            i,
+        ]
+    };
+    let (a, b) = (records(&args("0")).await, records(&args("1")).await);
+    let sessions: std::collections::HashSet<&String> = a.iter().chain(&b).map(|(k, _)| k).collect();
+    assert_eq!(
+        sessions.len(),
+        30,
+        "the configured sessions, split between the replicas"
+    );
+    let ids: Vec<String> = a
+        .iter()
+        .chain(&b)
+        .map(|(_, v)| {
+            serde_json::from_slice::<serde_json::Value>(v).expect("json")["event_id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "event ids are unique across replicas"
     );
 }
