@@ -580,13 +580,18 @@ impl Coordinator {
         &self,
         docs: &mut BTreeMap<String, store::DocDelta>,
     ) -> Vec<(String, store::DocDelta)> {
+        let mut left = Vec::new();
         docs.retain(|path, delta| {
-            !(DocKind::of(path) == DocKind::Entity && self.named.get(path) == Some(delta))
+            if DocKind::of(path) != DocKind::Entity {
+                return true;
+            }
+            if self.named.get(path) == Some(delta) {
+                return false;
+            }
+            left.push((path.clone(), delta.clone()));
+            true
         });
-        docs.iter()
-            .filter(|(path, _)| DocKind::of(path) == DocKind::Entity)
-            .map(|(p, d)| (p.clone(), d.clone()))
-            .collect()
+        left
     }
 
     /// Complete the flush in flight, if any, as soon as it is done (no waiting).

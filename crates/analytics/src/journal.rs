@@ -131,6 +131,23 @@ pub struct FlushStats {
     pub apply_commit_time: BTreeMap<DocKind, Duration>,
 }
 
+impl FlushStats {
+    /// Count the documents one apply commit wrote, by kind, and charge its time to the kind
+    /// most of them are.
+    fn account(&mut self, commit: &[(String, DocDelta)], took: Duration) {
+        let mut kinds: BTreeMap<DocKind, u64> = BTreeMap::new();
+        for (p, _) in commit {
+            *kinds.entry(DocKind::of(p)).or_default() += 1;
+        }
+        if let Some((major, _)) = kinds.iter().max_by_key(|(_, n)| **n) {
+            *self.apply_commit_time.entry(*major).or_default() += took;
+        }
+        for (k, n) in kinds {
+            *self.applied.entry(k).or_default() += n;
+        }
+    }
+}
+
 fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
     let mut out: Vec<Vec<(String, DocDelta)>> = Vec::new();
     let mut bytes = 0;
@@ -305,14 +322,7 @@ pub async fn flush(
         stats.writes = writes.len() as u64;
         stats.commits = 1;
         stats.apply_time = t0.elapsed();
-        let mut kinds: BTreeMap<DocKind, u64> = BTreeMap::new();
-        for (p, _) in &chunk {
-            *kinds.entry(DocKind::of(p)).or_default() += 1;
-        }
-        if let Some((major, _)) = kinds.iter().max_by_key(|(_, n)| **n) {
-            stats.apply_commit_time.insert(*major, stats.apply_time);
-        }
-        stats.applied = kinds;
+        stats.account(&chunk, stats.apply_time);
         return Ok((new_markers(&batch.advances, &results[markers_at..]), stats));
     }
 
@@ -433,16 +443,7 @@ pub async fn flush(
     let applied = concurrently(applies).await?;
     for (chunk, (writes, took)) in chunks.iter().zip(&applied) {
         stats.writes += *writes as u64;
-        let mut kinds: BTreeMap<DocKind, u64> = BTreeMap::new();
-        for (p, _) in chunk {
-            *kinds.entry(DocKind::of(p)).or_default() += 1;
-        }
-        if let Some((major, _)) = kinds.iter().max_by_key(|(_, n)| **n) {
-            *stats.apply_commit_time.entry(*major).or_default() += *took;
-        }
-        for (k, n) in kinds {
-            *stats.applied.entry(k).or_default() += n;
-        }
+        stats.account(chunk, *took);
     }
     stats.commits += applied.len() as u64;
     stats.chunks += applied.len() as u64;
