@@ -213,6 +213,8 @@ pub struct Coordinator {
     newest_ms: Option<i64>,
     /// The last poll found nothing to consume.
     idle: bool,
+    /// A revoke took the assignment and the next one has not come yet.
+    revoked: bool,
     /// Flushes failed in a row for want of dead-letter deliveries.
     dead_letter_failures: u32,
     /// Shared with the workers: records carry the generation they were dispatched in, and
@@ -343,12 +345,12 @@ impl Coordinator {
             self.set_paused(consumer, false);
         }
         self.paused = false;
-        if self.pending > 0 {
-            tracing::info!(
-                records = self.pending,
-                "partitions revoked; records not persisted yet are left to their next owner"
-            );
-        }
+        tracing::info!(
+            partitions = self.partitions.len(),
+            records = self.pending,
+            "partitions revoked; records not persisted yet are left to their next owner"
+        );
+        self.revoked = true;
         self.reset_workers();
         self.partitions.clear();
         self.pending = 0;
@@ -393,6 +395,7 @@ impl Coordinator {
             self.partitions.insert(p, state);
         }
         self.pending = 0;
+        self.revoked = false;
         Ok(())
     }
 
@@ -852,6 +855,7 @@ impl Coordinator {
             produced_ms: Vec::new(),
             newest_ms: None,
             idle: false,
+            revoked: false,
             dead_letter_failures: 0,
             generation,
             paused: false,
@@ -899,9 +903,13 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Some partition is still replaying records counted before into its sessions.
-    pub fn replaying(&self) -> bool {
-        self.partitions.values().any(|s| s.next < s.counted())
+    /// Not ready for a final flush that leaves every session document complete: a rebalance
+    /// took the assignment and has not given the next one yet, or some partition is still
+    /// replaying records counted before into its sessions. A revoke drops the sessions not
+    /// checkpointed and the next owner replays them; an instance that stopped in between
+    /// would leave that replay to no one when it is the last to stop.
+    pub fn unsettled(&self) -> bool {
+        self.revoked || self.partitions.values().any(|s| s.next < s.counted())
     }
 
     /// At shutdown: persist everything dispatched (retries stop when `give_up` is

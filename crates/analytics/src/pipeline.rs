@@ -139,10 +139,12 @@ fn poll_loop(
         lock(&coordinator).step(&consumer, message)?;
     }
     tracing::info!("draining");
-    // The final flush writes every session: first finish replaying what the last checkpoints
-    // left out (bounded), so a clean stop leaves every session document complete.
+    // The final flush writes every session: first take the assignment of a rebalance under
+    // way and finish replaying what the last checkpoints left out (bounded), so a clean stop
+    // leaves every session document complete, even when the instances stop one after another
+    // and each rebalance drops the sessions not checkpointed.
     let deadline = std::time::Instant::now() + drain_timeout / 2;
-    while lock(&coordinator).replaying() && std::time::Instant::now() < deadline {
+    while lock(&coordinator).unsettled() && std::time::Instant::now() < deadline {
         let message = consumer.poll(Duration::from_millis(100));
         lock(&coordinator).step(&consumer, message)?;
     }

@@ -220,10 +220,22 @@ impl Bed {
         ]
     }
 
+    /// Where the instance started as `log_name` writes its log.
+    pub fn log_path(&self, log_name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{log_name}.log", self.id))
+    }
+
+    /// Lines of `log_name`'s log that contain `text`.
+    pub fn log_lines(&self, log_name: &str, text: &str) -> usize {
+        std::fs::read_to_string(self.log_path(log_name))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(text))
+            .count()
+    }
+
     pub fn analytics(&self, log_name: &str, extra_env: &[(&str, &str)]) -> Child {
-        let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let log = std::fs::File::create(log_dir.join(format!("{}-{log_name}.log", self.id)))
-            .expect("log file");
+        let log = std::fs::File::create(self.log_path(log_name)).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_analytics"));
         cmd.env_clear()
             .envs(self.service_env())

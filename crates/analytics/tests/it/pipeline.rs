@@ -431,6 +431,90 @@ async fn a_crash_between_session_checkpoints_replays_the_sessions_and_counts_not
     assert_no_journal(&store).await;
 }
 
+/// Instances stopped one after another, each while a rebalance is under way: every session
+/// document is complete once the last one has stopped. A revoke drops the sessions not
+/// checkpointed (their next owner replays them), so an instance must not drain between a
+/// revoke and its next assignment. A member that stops polling (a plain consumer of the
+/// group) holds the rebalance open while the last instance is asked to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_stopping_during_rebalances_leave_every_session_complete() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let bed = Bed::new("settle");
+    bed.create_topics(4).await;
+    bed.simulate(&[
+        "--users",
+        "20",
+        "--sessions",
+        "200",
+        "--rate",
+        "0",
+        "--seed",
+        "53",
+    ])
+    .await;
+    let store = bed.store().await;
+    // Sessions are checkpointed only at a clean stop.
+    let env = [
+        ("ANALYTICS_SESSION_CHECKPOINT_SECONDS", "3600"),
+        ("ANALYTICS_DRAIN_TIMEOUT_SECONDS", "90"),
+    ];
+    let mut a = Guard(Some(bed.analytics("a", &env)));
+    let mut b = Guard(Some(bed.analytics("b", &env)));
+    bed.wait_caught_up(&store, Duration::from_secs(120)).await;
+
+    let stalling: BaseConsumer = bed
+        .kafka("admin")
+        .client_config("it-stalling")
+        .set("group.id", bed.group())
+        .set("enable.auto.commit", "false")
+        .set("partition.assignment.strategy", "range,roundrobin")
+        .set("session.timeout.ms", "6000")
+        .set("max.poll.interval.ms", "25000")
+        .create()
+        .expect("consumer");
+    stalling.subscribe(&[&bed.topic()]).expect("subscribe");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while stalling.assignment().expect("assignment").count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalling member joined"
+        );
+        let _ = stalling.poll(Duration::from_millis(100));
+    }
+    // From here it polls no more: the next rebalance waits for it until its poll interval
+    // runs out, and it owns a partition whose sessions the revoke dropped.
+    let revokes = bed.log_lines("b", "partitions revoked");
+    assert!(
+        stop(a.0.as_mut().expect("a"), "-TERM").success(),
+        "a drains"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while bed.log_lines("b", "partitions revoked") == revokes {
+        assert!(std::time::Instant::now() < deadline, "b saw the rebalance");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        stop(b.0.as_mut().expect("b"), "-TERM").success(),
+        "b drains and exits 0"
+    );
+    drop(stalling);
+
+    let x = expected(&bed.read(&bed.topic()));
+    assert_matches(&store, &x).await;
+    let ends = bed.end_offsets(&bed.topic());
+    for (p, end) in ends {
+        let m = analytics::journal::read_marker(&store, &bed.group(), &bed.topic(), p)
+            .await
+            .expect("read")
+            .expect("marker");
+        assert_eq!(
+            (m.next_offset, m.sessions_offset),
+            (end, end),
+            "partition {p}: counted and checkpointed to the end"
+        );
+    }
+}
+
 /// Three instances on twelve partitions, one joining late and one SIGKILLed and restarted,
 /// behind the test kit's recording proxy: no document is written more than about once a
 /// second, whatever the number of instances, and every aggregate is exact. A writer's
