@@ -2,13 +2,16 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo test lint fmt init certs certs-regen certs-status certs-rotate secrets kafka-fetch local-up local-down local-status local-reset
+.PHONY: help demo dashboard test lint fmt init certs certs-regen certs-status certs-rotate secrets kafka-fetch local-up local-down local-status local-reset
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 demo: ## The main job: cluster up, secure pipeline run, summary, everything stopped
 	scripts/demo.sh
+
+dashboard: ## The live web dashboard against the running stack (default http://127.0.0.1:4001/; make demo serves one on :4000)
+	scripts/dashboard.sh
 
 test: ## Lint, start a fresh native cluster, run all unit + integration tests, stop it
 	scripts/test.sh

@@ -117,63 +117,87 @@ pub async fn collect(
             ),
         },
     };
-    let mut out = Vec::new();
-    for (bucket, chosen) in [(day.as_str(), chosen), (LIFETIME, "every day")] {
-        // Every counter of the bucket is in its statistics document.
-        let stats = read_counters(store, &path::statistics(bucket)).await?;
-        let stats = stats.as_ref();
-        let totals = Totals::read(stats);
-        let mut r = BucketReport {
-            bucket: bucket.to_owned(),
-            chosen: chosen.to_owned(),
-            currency: currency.to_owned(),
-            totals,
-            rates: Rates::of(&totals, bucket == LIFETIME),
-            ..BucketReport::default()
-        };
-        for (id, entity) in ids(store, Entity::Product.collection(), f::ENTITY).await? {
-            let st = ProductStats::read(stats, &id);
-            r.product_views += st.views;
-            r.add_to_cart += st.adds;
-            r.units += st.units;
-            r.top_products.push(ProductLine {
-                name: EntityNames::read(&entity).name.unwrap_or(id),
-                units: st.units,
-                orders: st.orders,
-                views: st.views,
-                revenue_cents: st.revenue_cents,
-            });
-        }
-        r.top_products.sort_by(|a, b| {
-            b.units
-                .cmp(&a.units)
-                .then(b.revenue_cents.cmp(&a.revenue_cents))
+    Ok(vec![
+        bucket(store, &day, chosen, top, currency).await?,
+        bucket(store, LIFETIME, "every day", top, currency).await?,
+    ])
+}
+
+/// The days with derived metrics (`metrics/{day}`), oldest first, with their documents.
+pub async fn days(store: &Store) -> Result<Vec<(String, Document)>, StoreError> {
+    let mut days: Vec<_> = store
+        .list_whole(path::METRICS)
+        .await?
+        .into_iter()
+        .map(|d| (path::id_of(&d.name).to_owned(), d))
+        .filter(|(id, _)| id != LIFETIME)
+        .collect();
+    days.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(days)
+}
+
+/// One bucket's figures (`lifetime` or a day), read back from Firestore; `chosen` says why
+/// it is shown.
+pub async fn bucket(
+    store: &Store,
+    bucket: &str,
+    chosen: &str,
+    top: usize,
+    currency: &str,
+) -> Result<BucketReport, StoreError> {
+    // Every counter of the bucket is in its statistics document.
+    let stats = read_counters(store, &path::statistics(bucket)).await?;
+    let stats = stats.as_ref();
+    let totals = Totals::read(stats);
+    let mut r = BucketReport {
+        bucket: bucket.to_owned(),
+        chosen: chosen.to_owned(),
+        currency: currency.to_owned(),
+        totals,
+        rates: Rates::of(&totals, bucket == LIFETIME),
+        ..BucketReport::default()
+    };
+    for (id, entity) in ids(store, Entity::Product.collection(), f::ENTITY).await? {
+        let st = ProductStats::read(stats, &id);
+        r.product_views += st.views;
+        r.add_to_cart += st.adds;
+        r.units += st.units;
+        r.top_products.push(ProductLine {
+            name: EntityNames::read(&entity).name.unwrap_or(id),
+            units: st.units,
+            orders: st.orders,
+            views: st.views,
+            revenue_cents: st.revenue_cents,
         });
-        r.top_products.truncate(top);
-        for (cc, _) in ids(store, path::COUNTRIES, f::ENTITY).await? {
-            let doc = read_counters(store, &path::country_statistics(&cc, bucket)).await?;
-            let t = Totals::read(doc.as_ref());
-            r.countries.push(CountryLine {
-                country: cc,
-                paid_cents: t.paid_cents,
-                orders: t.orders,
-            });
-        }
-        r.countries.retain(|c| c.orders > 0);
-        r.countries.sort_by(|a, b| {
-            (b.paid_cents, b.orders, &b.country).cmp(&(a.paid_cents, a.orders, &a.country))
-        });
-        for (id, entity) in ids(store, Entity::Payment.collection(), f::ENTITY).await? {
-            r.payment_methods.push(PaymentLine {
-                uses: payment_uses(stats, &id),
-                name: EntityNames::read(&entity).name.unwrap_or(id),
-            });
-        }
-        r.payment_methods
-            .sort_by(|a, b| (b.uses, &b.name).cmp(&(a.uses, &a.name)));
-        out.push(r);
     }
-    Ok(out)
+    r.top_products.sort_by(|a, b| {
+        b.units
+            .cmp(&a.units)
+            .then(b.revenue_cents.cmp(&a.revenue_cents))
+    });
+    r.top_products.truncate(top);
+    for (cc, _) in ids(store, path::COUNTRIES, f::ENTITY).await? {
+        let doc = read_counters(store, &path::country_statistics(&cc, bucket)).await?;
+        let t = Totals::read(doc.as_ref());
+        r.countries.push(CountryLine {
+            country: cc,
+            paid_cents: t.paid_cents,
+            orders: t.orders,
+        });
+    }
+    r.countries.retain(|c| c.orders > 0);
+    r.countries.sort_by(|a, b| {
+        (b.paid_cents, b.orders, &b.country).cmp(&(a.paid_cents, a.orders, &a.country))
+    });
+    for (id, entity) in ids(store, Entity::Payment.collection(), f::ENTITY).await? {
+        r.payment_methods.push(PaymentLine {
+            uses: payment_uses(stats, &id),
+            name: EntityNames::read(&entity).name.unwrap_or(id),
+        });
+    }
+    r.payment_methods
+        .sort_by(|a, b| (b.uses, &b.name).cmp(&(a.uses, &a.name)));
+    Ok(r)
 }
 
 /// The readable report of [`collect`]'s figures.

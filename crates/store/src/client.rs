@@ -83,6 +83,13 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// One page of a listing, and the token of the next one (`None`: the last page).
+#[derive(Debug, Clone, Default)]
+pub struct Page<T> {
+    pub documents: Vec<T>,
+    pub next: Option<String>,
+}
+
 /// A precondition on a write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Precondition {
@@ -121,14 +128,10 @@ impl Store {
             request_options: None,
         };
         let mut client = self.db.client().get();
-        match tokio::time::timeout(self.timeout, client.commit(request)).await {
-            Ok(Ok(response)) => Ok(response.into_inner().write_results),
-            Ok(Err(status)) => Err(StoreError::from_status(&status)),
-            Err(_) => Err(StoreError::Transient {
-                code: Code::DeadlineExceeded,
-                message: format!("no answer within {:?}", self.timeout),
-            }),
-        }
+        Ok(self
+            .answer(client.commit(request), "commit")
+            .await?
+            .write_results)
     }
 
     /// Read one document; `None` if it does not exist.
@@ -229,41 +232,98 @@ impl Store {
         collection: &str,
         mask: Option<pb::DocumentMask>,
     ) -> Result<Vec<pb::Document>, StoreError> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .list_page(collection, mask.clone(), LIST_PAGE_SIZE, &page_token, false)
+                .await?;
+            out.extend(page.documents);
+            match page.next {
+                None => return Ok(out),
+                Some(next) => page_token = next,
+            }
+        }
+    }
+
+    /// One page of a collection's documents (`mask` `None`: every field), from `page_token`
+    /// (empty: the first page), in name order. With `show_missing`, also the documents that
+    /// do not exist but have collections under them (`statistics/{b}` holds only its shards).
+    pub async fn list_page(
+        &self,
+        collection: &str,
+        mask: Option<pb::DocumentMask>,
+        page_size: i32,
+        page_token: &str,
+        show_missing: bool,
+    ) -> Result<Page<pb::Document>, StoreError> {
         let (parent, collection_id) = match collection.rsplit_once('/') {
             Some((doc, id)) => (self.name(doc), id),
             None => (self.root.clone(), collection),
         };
-        let mut out = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let request = pb::ListDocumentsRequest {
-                parent: parent.clone(),
-                collection_id: collection_id.to_owned(),
-                page_size: LIST_PAGE_SIZE,
-                page_token: page_token.clone(),
-                order_by: String::new(),
-                mask: mask.clone(),
-                show_missing: false,
-                consistency_selector: None,
-                request_options: None,
-            };
-            let mut client = self.db.client().get();
-            let response =
-                match tokio::time::timeout(self.timeout, client.list_documents(request)).await {
-                    Ok(Ok(r)) => r.into_inner(),
-                    Ok(Err(status)) => return Err(StoreError::from_status(&status)),
-                    Err(_) => {
-                        return Err(StoreError::Transient {
-                            code: Code::DeadlineExceeded,
-                            message: "list timed out".into(),
-                        })
-                    }
-                };
-            out.extend(response.documents);
-            if response.next_page_token.is_empty() {
-                return Ok(out);
-            }
-            page_token = response.next_page_token;
+        let request = pb::ListDocumentsRequest {
+            parent,
+            collection_id: collection_id.to_owned(),
+            page_size,
+            page_token: page_token.to_owned(),
+            order_by: String::new(),
+            mask,
+            show_missing,
+            consistency_selector: None,
+            request_options: None,
+        };
+        let mut client = self.db.client().get();
+        let r = self.answer(client.list_documents(request), "list").await?;
+        Ok(Page {
+            documents: r.documents,
+            next: Some(r.next_page_token).filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// One page of the ids of the collections under `document` (`""`: the top-level ones).
+    pub async fn collection_ids(
+        &self,
+        document: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<String>, StoreError> {
+        let parent = if document.is_empty() {
+            self.root.clone()
+        } else {
+            self.name(document)
+        };
+        let request = pb::ListCollectionIdsRequest {
+            parent,
+            page_size,
+            page_token: page_token.to_owned(),
+            request_options: None,
+            consistency_selector: None,
+        };
+        let mut client = self.db.client().get();
+        let r = self
+            .answer(client.list_collection_ids(request), "list collections")
+            .await?;
+        Ok(Page {
+            documents: r.collection_ids,
+            next: Some(r.next_page_token).filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// A call's answer within the timeout, its failure classified.
+    async fn answer<T>(
+        &self,
+        call: impl std::future::Future<
+            Output = Result<firestore::gcloud_sdk::tonic::Response<T>, Status>,
+        >,
+        what: &str,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(status)) => Err(StoreError::from_status(&status)),
+            Err(_) => Err(StoreError::Transient {
+                code: Code::DeadlineExceeded,
+                message: format!("{what}: no answer within {:?}", self.timeout),
+            }),
         }
     }
 

@@ -16,5 +16,5 @@ pub mod retry;
 pub mod schema;
 
 pub use args::FirestoreArgs;
-pub use client::{Precondition, Store, StoreError};
+pub use client::{Page, Precondition, Store, StoreError};
 pub use deltas::{Deltas, DocDelta, FieldValue};

@@ -2,6 +2,7 @@
 //! whole pipeline against the real cluster and the Firestore emulator, compared with an
 //! independent computation from the events read back from the topic.
 mod aggregate;
+mod dashboard;
 mod helpers;
 mod journal;
 mod pipeline;
