@@ -95,11 +95,11 @@ kafka-up: init ## docker compose: 3 secure KRaft brokers, topics/ACLs init, Kafk
 kafka-down: ## docker compose: stop the brokers and the UI (data volumes kept)
 	$(COMPOSE) stop kafka-ui kafka-1 kafka-2 kafka-3
 
-services-up: ## docker compose: simulator and analytics (replicated) against the running brokers
-	$(COMPOSE) --profile services up -d simulator analytics
+services-up: ## docker compose: simulator and analytics (replicated) and the dashboard (:4000) against the running brokers
+	$(COMPOSE) --profile services up -d simulator analytics dashboard
 
-services-down: ## docker compose: stop simulator and analytics
-	$(COMPOSE) --profile services stop simulator analytics
+services-down: ## docker compose: stop simulator, analytics and the dashboard
+	$(COMPOSE) --profile services stop simulator analytics dashboard
 
 compose-up: init ## docker compose: the full stack against real Firestore (GCLOUD_PROJECT, credentials)
 	$(COMPOSE) --profile services up -d

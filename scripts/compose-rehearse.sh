@@ -9,14 +9,15 @@
 #   kafka-init    the rendered init.sh (topics and ACLs as the admin)
 #   kafka-ui      its Kafka client properties, from its compose environment
 #   firestore     the emulator, under its compose name and port
-#   simulator, analytics, attacker   their binaries with exactly the environment, command and secrets
+#   simulator, analytics, dashboard, attacker   their binaries with exactly the environment, command and secrets
 #                 (at /run/secrets) compose gives them (tools/compose_service.py), each in a
 #                 mount namespace of its own whose /etc/hosts has the compose names
 # and checks: RF, min ISR and partitions of each topic, the ACLs of acls.conf, a record
 # written as `simulator` and read back as `analytics` in its group; analytics' compose
 # healthcheck passes; the simulator's sessions reach Firestore through analytics; the attack
-# suite passes against the stack; simulator and analytics stop cleanly on SIGTERM (exit 0)
-# within the stop_grace_period. (That compose sets only variables the services read is
+# suite passes against the stack; the dashboard's healthcheck passes and it shows the
+# sessions and analytics healthy; the services stop cleanly on SIGTERM (exit 0) within the
+# stop_grace_period. (That compose sets only variables the services read is
 # checked by tests/deploy.)
 # What differs from the containers: /opt/kafka/bin is a directory of shims running the same
 # Kafka version from the Maven jars (scripts/kafka-fetch.sh), volumes are directories, the
@@ -32,7 +33,7 @@ source "$here/lib/tools.sh"
 require_kafka_libs
 unshare --mount true 2> /dev/null || die "the compose rehearsal needs root (unshare --mount) for the services' mount namespaces"
 ensure_tools_venv
-(cd "$REPO_ROOT" && cargo build --quiet --bin simulator --bin analytics --bin attacker)
+(cd "$REPO_ROOT" && cargo build --quiet --bin simulator --bin analytics --bin attacker --bin dashboard)
 [[ -s $CERTS_DIR/ca.crt && -s $(password_file admin) ]] || die "run 'make init' (or scripts/local-up.sh) first"
 
 WORK="$LOCAL_DIR/compose-rehearsal"
@@ -41,7 +42,7 @@ SHIMS="$WORK/opt-kafka/bin"
 HOSTS="$WORK/hosts"
 TIMEOUT=${REHEARSAL_TIMEOUT:-120}
 FIRESTORE_ADDRESS=127.0.0.20
-SERVICES=(simulator analytics attacker)
+SERVICES=(simulator analytics dashboard attacker)
 address() { echo "127.0.0.1$1"; }
 pidfile() { echo "$LOCAL_DIR/compose-$1/pid"; }
 
@@ -68,6 +69,8 @@ compose_service() {
   echo "127.0.0.1 localhost"
   for n in $(all_nodes); do echo "$(address "$n") kafka-$n"; done
   echo "$FIRESTORE_ADDRESS firestore"
+  # Analytics' admin port, as the dashboard reaches it (the services share the host's network).
+  echo "127.0.0.1 analytics"
 } > "$HOSTS"
 shim() {
   local name=$1; shift
@@ -286,6 +289,25 @@ until (( sessions > 0 )); do
   sessions=$(lifetime_sessions)
 done
 log "$sessions sessions from the simulator counted in Firestore (analytics report: lifetime)"
+
+# dashboard: its compose healthcheck passes; it shows the sessions Firestore holds and the
+# analytics instance healthy, found through the compose name `analytics`.
+run_service dashboard
+dashboard_health=("${SERVICE_HEALTH[@]}")
+deadline=$((SECONDS + 60))
+until "${dashboard_health[@]}" > /dev/null 2>&1; do
+  pid_alive "$(pidfile dashboard)" || { tail -n 5 "$WORK/dashboard.log" >&2; fail "the dashboard exited"; }
+  (( SECONDS < deadline )) || fail "the dashboard's compose healthcheck did not pass within 60s"
+  sleep 1
+done
+shown=$(curl -fsS http://127.0.0.1:4000/api/overview \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["lifetime"]["sessions_started"])')
+(( shown > 0 )) || fail "the dashboard shows no session"
+instances=$(curl -fsS http://127.0.0.1:4000/api/pipeline \
+  | python3 -c 'import json, sys; print(" ".join(i["address"] for i in json.load(sys.stdin)["instances"] if i["up"] and i["healthy"]))')
+[[ -n $instances ]] || fail "the dashboard does not see analytics healthy"
+log "dashboard healthy (its compose healthcheck passes): $shown sessions, analytics healthy at $instances"
+stop_service dashboard
 
 # attacker: the suite against this stack, as `make attacker-up` runs it; exit 0 only if every
 # attack is refused (its poison checks read what analytics wrote to Firestore).

@@ -101,6 +101,14 @@ def test_compose_services_are_replicated_healthy_limited_and_secret_free():
     assert SERVICES["attacker"]["profiles"] == ["attacker"]
 
 
+def test_the_compose_dashboard_is_published_on_loopback_only_and_healthy():
+    svc = SERVICES["dashboard"]
+    assert svc["ports"] == ["127.0.0.1:${DASHBOARD_PORT:-4000}:4000"]
+    assert svc["read_only"] is True and "healthcheck" in svc
+    assert svc["environment"]["DASHBOARD_ANALYTICS_ADMIN"] == "analytics:9464"
+    assert svc["secrets"] == ["gcp_credentials"], "no Kafka credential: it reads Firestore only"
+
+
 def test_strimzi_topics_match_topics_conf():
     want = {row[0]: row for row in table("topics.conf")}
     got = {t["metadata"]["name"]: t["spec"] for t in k8s("KafkaTopic")}
@@ -162,12 +170,18 @@ def test_k8s_deployments_are_replicated_probed_and_non_root():
         pod = spec["template"]["spec"]
         assert spec["replicas"] >= 2
         assert pod["securityContext"]["runAsNonRoot"] is True
-        assert pod["terminationGracePeriodSeconds"] >= 60
         (container,) = pod["containers"]
         assert container["resources"]["limits"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        if dep["metadata"]["name"] == "dashboard":
+            # Firestore and the analytics admin ports only: no Kafka credential.
+            assert secrets == {"gcp-credentials"}
+            assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+            continue
+        assert pod["terminationGracePeriodSeconds"] >= 60
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
         assert env["KAFKA_SASL_PASSWORD_FILE"].startswith("/etc/kafka-user/")
-        secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
         assert {"ecommerce-cluster-ca-cert", env["KAFKA_SASL_USERNAME"]} <= secrets
     analytics = next(d for d in k8s("Deployment") if d["metadata"]["name"] == "analytics")
     container = analytics["spec"]["template"]["spec"]["containers"][0]
@@ -227,7 +241,7 @@ def variables_read_by(binary):
     return set(re.findall(r"\[env: ([A-Z0-9_]+)", help_text)) | READ_OUTSIDE_SETTINGS
 
 
-@pytest.mark.parametrize("service", ["simulator", "analytics", "attacker"])
+@pytest.mark.parametrize("service", ["simulator", "analytics", "dashboard", "attacker"])
 def test_compose_sets_only_variables_its_services_read(service):
     known = variables_read_by(service)
     for dev in ({}, {"GOOGLE_APPLICATION_CREDENTIALS_FILE": "/dev/null"}):
@@ -238,7 +252,7 @@ def test_compose_sets_only_variables_its_services_read(service):
 def test_kubernetes_sets_only_variables_its_containers_read():
     config_maps = {c["metadata"]["name"]: set(c["data"]) for c in k8s("ConfigMap")}
     workloads = k8s("Deployment") + k8s("Job")
-    assert {w["metadata"]["name"] for w in workloads} == {"simulator", "analytics", "attacker"}
+    assert {w["metadata"]["name"] for w in workloads} == {"simulator", "analytics", "dashboard", "attacker"}
     for workload in workloads:
         (container,) = workload["spec"]["template"]["spec"]["containers"]
         env = {e["name"] for e in container.get("env", [])}

@@ -143,9 +143,46 @@ impl Scraper {
         }
     }
 
+    /// Every instance behind `addresses` (see [`targets`]).
     pub async fn all(&self, addresses: &[String]) -> Vec<Instance> {
-        futures::future::join_all(addresses.iter().map(|a| self.instance(a))).await
+        let targets = targets(addresses, self.timeout).await;
+        futures::future::join_all(targets.iter().map(|a| self.instance(a))).await
     }
+}
+
+/// The admin addresses to scrape: a host name that resolves to several addresses (compose
+/// replicas behind one service name, a headless Kubernetes Service) stands for each of them;
+/// an IP address, `localhost`, and a name that does not resolve (reported unreachable, with
+/// the reason) stand for themselves.
+pub async fn targets(addresses: &[String], timeout: Duration) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in addresses {
+        let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
+        let literal = host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok();
+        let resolved = if literal {
+            None
+        } else {
+            tokio::time::timeout(timeout, tokio::net::lookup_host(a.as_str()))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|found| found.map(|s| s.to_string()).collect::<Vec<_>>())
+                .filter(|found| !found.is_empty())
+        };
+        match resolved {
+            Some(mut found) => {
+                found.sort();
+                out.extend(found);
+            }
+            None => out.push(a.clone()),
+        }
+    }
+    out.dedup();
+    out
 }
 
 #[cfg(test)]
@@ -172,6 +209,15 @@ mod tests {
         assert!(s[2].labels.is_empty());
         assert_eq!(s[2].value, 1.5);
         assert_eq!(s[3].labels["reason"], "say \"hi\"\\");
+    }
+
+    #[tokio::test]
+    async fn names_are_resolved_and_addresses_stand_for_themselves() {
+        let t = Duration::from_secs(2);
+        let given = ["127.0.0.1:9464", "localhost:9464", "[::1]:9464"].map(String::from);
+        assert_eq!(targets(&given, t).await, given.to_vec());
+        let unknown = ["no-such-host.invalid:9464".to_owned()];
+        assert_eq!(targets(&unknown, t).await, unknown.to_vec());
     }
 
     #[tokio::test]
