@@ -26,10 +26,15 @@ pub use crate::figures::Weights;
 /// A flush marks the buckets whose counters it changes: `_derived/{bucket}~{writer}` (one
 /// marker per writer, see [`store::schema::shard_counters`]), written atomically with its
 /// manifest (`flush` = its id). A marker is *ready* once that flush has landed (its manifest
-/// is gone); recomputing the bucket then deletes its ready markers in the same commit as
-/// the derived documents, on condition that none was marked again meanwhile. So whichever
-/// instance recomputes, and whatever crashes in between, the last write of a bucket's
-/// derived documents reads every landed flush.
+/// is gone). Recomputing a bucket reads its derived documents' versions, then the counters
+/// (which include every flush whose ready marker was read), and writes the derived
+/// documents on condition that their versions are unchanged: of two refreshes at once, the
+/// one that read older counters cannot overwrite the newer one's. Then each ready marker read
+/// is deleted on condition that it was not marked again meanwhile; a marker left by a flush
+/// that landed during the refresh brings the bucket back at the next round. So whichever
+/// instance recomputes, and whatever crashes in between, a bucket keeps a marker until a
+/// write of its derived documents has read every landed flush; and under a steady load
+/// (flushes marking the bucket again while a refresh runs) each refresh still writes.
 pub async fn refresh_pending(
     store: &Store,
     weights: Weights,
@@ -71,8 +76,9 @@ pub async fn refresh_pending(
     Ok(done)
 }
 
-/// Recompute the derived documents of `bucket` (`lifetime` or a day); only if each of its
-/// `marked` markers still has that update time (and delete them in the same commit).
+/// Recompute the derived documents of `bucket` (`lifetime` or a day) unless another refresh
+/// wrote them meanwhile (a conflict), then delete its `marked` markers that still have that
+/// update time (see [`refresh_pending`]).
 pub async fn materialize(
     store: &Store,
     bucket: &str,
@@ -80,6 +86,17 @@ pub async fn materialize(
     top: usize,
     marked: &[(String, Timestamp)],
 ) -> Result<(), StoreError> {
+    // The derived documents' versions, read before the counters.
+    let targets = [
+        path::metrics(bucket),
+        path::trending(bucket),
+        path::interest(bucket),
+    ];
+    let current = store.get_many(&targets, &[f::UPDATED_AT]).await?;
+    let unchanged = |p: &String| match current.get(p).and_then(|d| d.update_time) {
+        Some(t) => Precondition::UpdateTime(t),
+        None => Precondition::Exists(false),
+    };
     // Each entity with its names, and every counter document needed, read in batches.
     let entities = |docs: Vec<Document>| -> Vec<(String, EntityNames)> {
         docs.iter()
@@ -126,29 +143,31 @@ pub async fn materialize(
         top,
     );
     let now = FieldValue::Time(chrono::Utc::now());
-    let mut writes = vec![
-        store.replace_write(
-            &path::metrics(bucket),
-            metrics_doc(&f, &now),
-            Precondition::None,
-        ),
-        store.replace_write(
-            &path::trending(bucket),
-            trending_doc(&f, &now),
-            Precondition::None,
-        ),
-        store.replace_write(
-            &path::interest(bucket),
-            interest_doc(&f, weights, &now),
-            Precondition::None,
-        ),
-    ];
-    writes.extend(
-        marked
-            .iter()
-            .map(|(marker, t)| store.delete_write(marker, Precondition::UpdateTime(*t))),
-    );
-    store.commit(writes).await.map(|_| ())
+    let [metrics, trending, interest] = &targets;
+    store
+        .commit(vec![
+            store.replace_write(metrics, metrics_doc(&f, &now), unchanged(metrics)),
+            store.replace_write(trending, trending_doc(&f, &now), unchanged(trending)),
+            store.replace_write(
+                interest,
+                interest_doc(&f, weights, &now),
+                unchanged(interest),
+            ),
+        ])
+        .await?;
+    // Each marker on its own: one marked again meanwhile stays, the others go.
+    for (marker, t) in marked {
+        match store
+            .commit(vec![
+                store.delete_write(marker, Precondition::UpdateTime(*t))
+            ])
+            .await
+        {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 type Fields = BTreeMap<String, FieldValue>;

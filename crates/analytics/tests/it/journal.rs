@@ -256,3 +256,80 @@ async fn a_multi_megabyte_journal_is_recovered() {
     assert_eq!(store.list("_journal", &[]).await.expect("list").len(), 0);
     assert_eq!(store.list("_flushes", &[]).await.expect("list").len(), 0);
 }
+
+/// A derived-metric refresh that a flush overtakes (the flush marks the bucket again between
+/// the refresh's reading of the markers and its commit) still writes the derived documents,
+/// from counters read after the markers, and leaves the new marker to the next round. It used
+/// to be refused whole, so under a steady load (a flush a second re-marking the bucket) the
+/// derived documents could go unwritten for as long as the load lasted.
+#[tokio::test]
+async fn a_refresh_overtaken_by_a_flush_still_writes_and_leaves_the_new_mark() {
+    let bed = Bed::new("overtaken");
+    let store = bed.store().await;
+    let stop = CancellationToken::new();
+    let flush = |next: i64, marker: Option<Marker>| {
+        let mut started = DocDelta::default();
+        started
+            .increments
+            .insert("started_sessions_count".into(), 1);
+        let deltas = store::schema::shard_counters(
+            BTreeMap::from([("statistics/lifetime".to_owned(), started)]),
+            0,
+        );
+        journal::flush(
+            &store,
+            "g",
+            "t",
+            Batch {
+                deltas,
+                advances: advance(next, marker),
+                writer: 0,
+            },
+            &stop,
+        )
+    };
+    let (markers, _) = flush(10, None).await.expect("first flush");
+    let mark = "_derived/lifetime~0";
+    let first_mark = store
+        .get(mark)
+        .await
+        .expect("read")
+        .and_then(|d| d.update_time)
+        .expect("the flush marked lifetime");
+    // The refresh has read the markers; a flush lands and marks the bucket again.
+    flush(20, Some(markers[0].1.clone()))
+        .await
+        .expect("second flush");
+    analytics::derived::materialize(
+        &store,
+        "lifetime",
+        analytics::figures::Weights::default(),
+        10,
+        &[(mark.to_owned(), first_mark)],
+    )
+    .await
+    .expect("the overtaken refresh writes");
+    let sessions = |doc: Option<firestore::gcloud_sdk::google::firestore::v1::Document>| {
+        int_field(&doc.expect("metrics/lifetime"), "sessions_started")
+    };
+    assert_eq!(
+        sessions(store.get("metrics/lifetime").await.expect("read")),
+        Some(2),
+        "counters read after the markers: both flushes"
+    );
+    assert!(
+        store.get(mark).await.expect("read").is_some(),
+        "the second flush's mark is left for the next round"
+    );
+    analytics::derived::refresh_pending(&store, analytics::figures::Weights::default(), 10)
+        .await
+        .expect("next round");
+    assert!(
+        store.get(mark).await.expect("read").is_none(),
+        "covered now"
+    );
+    assert_eq!(
+        sessions(store.get("metrics/lifetime").await.expect("read")),
+        Some(2)
+    );
+}

@@ -431,6 +431,64 @@ async fn a_crash_between_session_checkpoints_replays_the_sessions_and_counts_not
     assert_no_journal(&store).await;
 }
 
+/// Derived documents keep up while events keep coming: flushes mark the buckets again
+/// several times a second, and the refresh still writes `metrics/lifetime`, which follows
+/// the counters during the run. (A refresh used to be refused whenever a flush re-marked its
+/// bucket meanwhile; the deterministic case is `a_refresh_overtaken_by_a_flush_...`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn derived_documents_follow_a_steady_load() {
+    let bed = Bed::new("derived");
+    bed.create_topics(3).await;
+    let store = bed.store().await;
+    let mut analytics = Guard(Some(bed.analytics(
+        "a",
+        &[
+            ("ANALYTICS_FLUSH_INTERVAL_MS", "100"),
+            ("ANALYTICS_DERIVED_INTERVAL_SECONDS", "1"),
+        ],
+    )));
+    let stop_producing = tokio_util::sync::CancellationToken::new();
+    let producer = {
+        let (bed, stop) = (bed.clone(), stop_producing.clone());
+        tokio::spawn(async move {
+            bed.simulate_until(
+                &[
+                    "--users",
+                    "100",
+                    "--rate",
+                    "400",
+                    "--duration",
+                    "40s",
+                    "--seed",
+                    "57",
+                ],
+                stop,
+            )
+            .await
+        })
+    };
+    // While the events flow, the materialized session count grows.
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen.len() < 3 && std::time::Instant::now() < deadline {
+        if let Some(doc) = store.get("metrics/lifetime").await.expect("read") {
+            seen.insert(int_field(&doc, "sessions_started").unwrap_or(0));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stop_producing.cancel();
+    producer.await.expect("simulation");
+    assert!(
+        seen.len() >= 3,
+        "metrics/lifetime took {} values while events flowed: {seen:?}",
+        seen.len()
+    );
+    bed.wait_caught_up(&store, Duration::from_secs(120)).await;
+    assert!(stop(analytics.0.as_mut().expect("child"), "-TERM").success());
+    let x = expected(&bed.read(&bed.topic()));
+    assert_derived(&store, &x).await;
+}
+
 /// Instances stopped one after another, each while a rebalance is under way: every session
 /// document is complete once the last one has stopped. A revoke drops the sessions not
 /// checkpointed (their next owner replays them), so an instance must not drain between a
