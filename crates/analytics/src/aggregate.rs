@@ -170,6 +170,85 @@ pub fn apply(event: &Event, out: &mut Deltas) {
     out.merge(session);
 }
 
+/// Funnel steps, the bits of [`Funnel::steps`].
+pub const VIEWED: i64 = 1;
+pub const CARTED: i64 = 2;
+pub const PURCHASED: i64 = 4;
+
+/// A session's progress through the funnel, kept in its document (`funnel_steps`,
+/// `cart_units`, `start_time`) so that a session read back after a restart goes on where it
+/// was. Counted by sessions, not events: each step once, at the event that first reaches it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Funnel {
+    /// [`VIEWED`] | [`CARTED`] | [`PURCHASED`] reached so far.
+    pub steps: i64,
+    /// Units in the cart: added minus removed (never below 0); a purchase empties it.
+    pub cart_units: i64,
+    /// When its `session_started` happened (ms since the epoch), if counted.
+    pub start_ms: Option<i64>,
+}
+
+impl Funnel {
+    pub fn of(state: &store::schema::SessionState) -> Funnel {
+        Funnel {
+            steps: state.funnel_steps,
+            cart_units: state.cart_units,
+            start_ms: state.start_ms,
+        }
+    }
+
+    /// Advance with one (valid, deduplicated) event of the session, in session order: the
+    /// funnel counters of the steps it reaches first go to `sink.shared` (in the event's
+    /// buckets, globally and in its country), the session's new state to `sink.session`.
+    pub fn step(&mut self, event: &Event, sink: Sink<'_>) {
+        let before = *self;
+        let reached = |steps: &mut i64, step: i64, counter: &'static str| {
+            let first = *steps & step == 0;
+            *steps |= step;
+            first.then_some((counter, 1))
+        };
+        let mut counters: Vec<(&str, i64)> = Vec::new();
+        match &event.payload {
+            Payload::SessionStarted(_) => self.start_ms = Some(event.timestamp.timestamp_millis()),
+            Payload::ProductViewed(_) => {
+                counters.extend(reached(&mut self.steps, VIEWED, f::VIEWED_SESSIONS));
+            }
+            Payload::ProductAddedToCart(p) => {
+                counters.extend(reached(&mut self.steps, CARTED, f::CARTED_SESSIONS));
+                self.cart_units = self.cart_units.saturating_add(i64::from(p.quantity.get()));
+            }
+            Payload::ProductRemovedFromCart(p) => {
+                self.cart_units = (self.cart_units - i64::from(p.quantity.get())).max(0);
+            }
+            Payload::Purchase(_) => {
+                if let Some(first) = reached(&mut self.steps, PURCHASED, f::PURCHASED_SESSIONS) {
+                    counters.push(first);
+                    if let Some(start) = self.start_ms {
+                        let seconds = (event.timestamp.timestamp_millis() - start).max(0) / 1000;
+                        counters.push((f::FIRST_PURCHASE_SECONDS, seconds));
+                        counters.push((f::FIRST_PURCHASES_TIMED, 1));
+                    }
+                }
+                self.cart_units = 0;
+            }
+            Payload::SessionEnded(_) => {
+                if self.cart_units > 0 && self.steps & PURCHASED == 0 {
+                    counters.push((f::ABANDONED_CARTS, 1));
+                }
+            }
+            Payload::CategoryViewed(_) => {}
+        }
+        inc_all(sink.shared, &global_docs(event), &counters);
+        let session = path::session(event.session_id);
+        if self.steps != before.steps {
+            sink.session.set(&session, f::FUNNEL_STEPS, self.steps);
+        }
+        if self.cart_units != before.cart_units {
+            sink.session.set(&session, f::CART_UNITS, self.cart_units);
+        }
+    }
+}
+
 /// Where an event's deltas go: the documents every session shares (counters, entities),
 /// written at every flush, and its own session's documents, checkpointed less often.
 #[derive(Debug)]

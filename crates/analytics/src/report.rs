@@ -6,8 +6,8 @@ use std::fmt::Write;
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 use store::client::int_field;
 use store::schema::{
-    day_bucket, field as f, path, payment_uses, read_counters, Entity, EntityNames, ProductStats,
-    Totals, LIFETIME,
+    day_bucket, field as f, path, payment_uses, read_counters, Entity, EntityNames, Funnel,
+    ProductStats, Totals, LIFETIME,
 };
 use store::{Store, StoreError};
 
@@ -63,6 +63,8 @@ pub struct BucketReport {
     /// The formulas of the materialized `metrics/{bucket}`.
     #[serde(flatten)]
     pub rates: Rates,
+    /// The session funnel (by sessions), carts abandoned, time to first purchase.
+    pub funnel: Funnel,
     pub product_views: i64,
     pub add_to_cart: i64,
     pub units: i64,
@@ -155,6 +157,7 @@ pub async fn bucket(
         currency: currency.to_owned(),
         totals,
         rates: Rates::of(&totals, bucket == LIFETIME),
+        funnel: Funnel::read(stats),
         ..BucketReport::default()
     };
     for (id, entity) in ids(store, Entity::Product.collection(), f::ENTITY).await? {
@@ -228,13 +231,32 @@ pub fn render(buckets: &[BucketReport]) -> String {
         );
         let _ = writeln!(
             out,
-            "funnel: {} sessions -> {} product views -> {} add-to-cart -> {} orders ({} of sessions), {} units",
+            "events: {} sessions -> {} product views -> {} add-to-cart -> {} orders ({} of sessions), {} units",
             t.sessions_started,
             r.product_views,
             r.add_to_cart,
             t.orders,
             pct(t.orders, t.sessions_started),
             r.units
+        );
+        let fu = &r.funnel;
+        let _ = writeln!(
+            out,
+            "session funnel: {} sessions -> {} viewed a product ({}) -> {} added to cart ({}) -> {} purchased ({}); {} carts abandoned ({} of carts); first purchase {} after the start on average",
+            t.sessions_started,
+            fu.sessions_viewed_product,
+            pct(fu.sessions_viewed_product, t.sessions_started),
+            fu.sessions_added_to_cart,
+            pct(fu.sessions_added_to_cart, t.sessions_started),
+            fu.sessions_purchased,
+            pct(fu.sessions_purchased, t.sessions_started),
+            fu.abandoned_carts,
+            pct(fu.abandoned_carts, fu.sessions_added_to_cart),
+            if fu.first_purchases_timed == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.0}s", fu.first_purchase_seconds_total as f64 / fu.first_purchases_timed as f64)
+            },
         );
         let _ = writeln!(
             out,
@@ -310,6 +332,14 @@ mod tests {
             totals,
             rates: Rates::of(&totals, false),
             product_views: 10,
+            funnel: Funnel {
+                sessions_viewed_product: 3,
+                sessions_added_to_cart: 2,
+                sessions_purchased: 1,
+                abandoned_carts: 1,
+                first_purchase_seconds_total: 90,
+                first_purchases_timed: 1,
+            },
             top_products: vec![ProductLine {
                 name: "Mug".into(),
                 units: 2,
@@ -350,6 +380,10 @@ mod tests {
             "units, orders, conversion, revenue, name"
         );
         assert!(text.contains("payment methods: Card 1"));
+        assert!(
+            text.contains("session funnel: 4 sessions -> 3 viewed a product (75.0%) -> 2 added to cart (50.0%) -> 1 purchased (25.0%); 1 carts abandoned (50.0% of carts); first purchase 90s after the start on average"),
+            "{text}"
+        );
         let empty = render(&[BucketReport::default()]);
         assert!(
             empty.contains("(- of sessions)"),

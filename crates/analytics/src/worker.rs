@@ -151,6 +151,8 @@ struct Session {
     /// The partitions holding deltas of its document not checkpointed yet (one, unless its
     /// events came with different keys).
     unsaved: Vec<i32>,
+    /// Its progress through the funnel.
+    funnel: aggregate::Funnel,
 }
 
 /// A partition's session deltas since its last checkpoint.
@@ -354,6 +356,7 @@ async fn load_sessions(
                 seen: uuids(&state.event_ids),
                 started: state.started,
                 history_bytes: state.history_bytes,
+                funnel: aggregate::Funnel::of(&state),
                 ..Session::default()
             },
         );
@@ -506,16 +509,22 @@ async fn process(
         session.unsaved.push(record.partition);
     }
     let mut replayed = Deltas::default();
+    // A replayed event's counters are persisted already: only its session is rebuilt.
+    let shared = if record.replay {
+        &mut replayed
+    } else {
+        &mut batch.deltas
+    };
     let sink = aggregate::Sink {
-        // A replayed event's counters are persisted already: only its session is rebuilt.
-        shared: if record.replay {
-            &mut replayed
-        } else {
-            &mut batch.deltas
-        },
+        shared: &mut *shared,
         session: &mut own.deltas,
     };
     aggregate::apply_with(&event, sink, index, &mut session.history_bytes);
+    let sink = aggregate::Sink {
+        shared,
+        session: &mut own.deltas,
+    };
+    session.funnel.step(&event, sink);
     if !record.replay {
         *batch.counted.entry(event.event_type()).or_default() += 1;
         ctx.metrics.counted(event.event_type());

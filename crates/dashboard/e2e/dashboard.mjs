@@ -35,7 +35,11 @@ await page.goto(url);
 // Set once: a reload would lose it.
 await page.evaluate(() => { window.__loadedOnce = true; });
 
-const tiles = () => page.$$eval('[data-kpi]', (ts) => Object.fromEntries(ts.map((t) => [t.dataset.kpi, t.dataset.value])));
+// The KPI tiles and the funnel's steps (as `funnel_0` .. `funnel_3`), as shown.
+const tiles = () => page.evaluate(() => Object.fromEntries([
+  ...[...document.querySelectorAll('[data-kpi]')].map((t) => [t.dataset.kpi, t.dataset.value]),
+  ...[...document.querySelectorAll('#funnel [data-step]')].map((s) => ['funnel_' + s.dataset.step, s.dataset.value]),
+]));
 const same = (shown, want) => {
   if (typeof want === 'number') {
     const v = Number(shown);
@@ -47,7 +51,8 @@ const same = (shown, want) => {
 try {
   await page.waitForFunction(() => window.__dashboard && window.__dashboard.overviews > 0, null, { timeout: 30_000 });
 } catch { await fail('no figures within 30 s; page errors: ' + errors.join(' | ')); }
-// Both charts have drawn: a canvas each, with data.
+// Both charts have drawn: a canvas each, with data; the funnel has its four steps.
+if ((await page.$$('#funnel [data-step]')).length !== 4) await fail('the funnel has not drawn its four steps');
 for (const id of ['series', 'countries']) {
   const drawn = await page.$eval('#' + id, (d) => {
     const c = d.querySelector('canvas');
@@ -69,6 +74,8 @@ for await (const line of lines) {
       await page.waitForTimeout(200);
       shown = await tiles();
     }
+    const steps = [0, 1, 2, 3].map((i) => Number(shown['funnel_' + i]));
+    if (steps.some((n, i) => i && n > steps[i - 1])) await fail('a funnel step increases: ' + steps.join(' > '));
     const still = await page.evaluate(() => window.__loadedOnce === true);
     if (!still) await fail('the page was reloaded');
     const after = await page.evaluate(() => window.__dashboard.overviews);

@@ -17,6 +17,8 @@ let currency = 'USD';
 const money = (cents) => (cents / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + ' ' + currency;
 const pct = (x) => (x * 100).toFixed(1) + '%';
 const int = (x) => Number(x).toLocaleString('en-US');
+const ratio = (a, b) => (b ? a / b : 0);
+const secs = (x) => (x >= 120 ? (x / 60).toFixed(1) + ' min' : x.toFixed(0) + ' s');
 
 // ---- tabs ----
 for (const b of document.querySelectorAll('nav button')) {
@@ -37,6 +39,8 @@ const KPIS = [
   ['net', 'Revenue net', (o) => o.current.net_revenue_cents, money, (p) => p.net_revenue_cents],
   ['paid', 'Revenue paid', (o) => o.current.paid_cents, money, (p) => p.paid_cents],
   ['aov', 'Average order', (o) => o.current.average_order_value_cents, (c) => money(Math.round(c)), (p) => p.average_order_value_cents],
+  ['abandonment', 'Cart abandonment', (o) => ratio(o.current.funnel.abandoned_carts, o.current.funnel.sessions_added_to_cart), pct, (p) => ratio(p.funnel.abandoned_carts, p.funnel.sessions_added_to_cart)],
+  ['first_purchase', 'Time to first purchase', (o) => ratio(o.current.funnel.first_purchase_seconds_total, o.current.funnel.first_purchases_timed), secs, (p) => ratio(p.funnel.first_purchase_seconds_total, p.funnel.first_purchases_timed)],
   ['payment', 'Top payment method', (o) => (o.current.payment_methods.find((m) => m.uses > 0) || { name: '–' }).name, (x) => x, () => null],
 ];
 
@@ -112,6 +116,29 @@ function countries(o) {
   div.dataset.points = String(list.length);
 }
 
+// The session funnel as a step-down chart: each step's sessions, its share of the sessions,
+// and the drop-off from the step before.
+function funnel(o) {
+  const c = o.current;
+  const f = c.funnel;
+  const steps = [['sessions', c.sessions_started], ['viewed a product', f.sessions_viewed_product],
+    ['added to cart', f.sessions_added_to_cart], ['purchased', f.sessions_purchased]];
+  const top = Math.max(1, ...steps.map((s) => s[1]));
+  $('#funnel').replaceChildren(...steps.map(([label, n], i) => {
+    const row = el('div', undefined, 'step');
+    row.dataset.step = String(i);
+    row.dataset.value = String(n);
+    const bar = el('div', undefined, 'bar');
+    bar.style.width = (100 * n / top).toFixed(1) + '%';
+    const before = i ? steps[i - 1][1] : 0;
+    const drop = i && before ? ' · −' + pct(1 - n / before) + ' from the step before' : '';
+    row.append(el('div', label, 'label'), bar, el('div', int(n) + (i ? ' (' + pct(ratio(n, steps[0][1])) + ' of sessions)' : '') + drop, 'count'));
+    return row;
+  }));
+  $('#funnel-note').textContent = int(f.abandoned_carts) + ' carts abandoned (ended with items, no purchase): '
+    + pct(ratio(f.abandoned_carts, f.sessions_added_to_cart)) + ' of the sessions that added to the cart.';
+}
+
 function rows(tbody, lines) {
   tbody.replaceChildren(...lines.map((cells) => {
     const tr = el('tr');
@@ -142,6 +169,7 @@ function overview(o) {
   state.overviews += 1;
   $('#banner').hidden = true;
   tiles(o);
+  funnel(o);
   series(o);
   countries(o);
   tables(o);

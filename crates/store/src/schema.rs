@@ -259,6 +259,16 @@ pub mod field {
     pub const NET_REVENUE_CENTS: &str = "net_revenue_cents";
     pub const PAID_CENTS: &str = "total_paid_cents";
     pub const ITEMS_PURCHASED: &str = "total_items_purchased";
+    // The session funnel, counted by sessions (each at the event that first reaches a step):
+    // sessions that viewed a product, added to the cart, purchased; carts abandoned (ended
+    // with items in the cart and no purchase); and the time from a session's start to its
+    // first purchase (sum and count: an average is derived).
+    pub const VIEWED_SESSIONS: &str = "sessions_with_product_view_count";
+    pub const CARTED_SESSIONS: &str = "sessions_with_cart_count";
+    pub const PURCHASED_SESSIONS: &str = "sessions_with_purchase_count";
+    pub const ABANDONED_CARTS: &str = "abandoned_carts_count";
+    pub const FIRST_PURCHASE_SECONDS: &str = "first_purchase_seconds_total";
+    pub const FIRST_PURCHASES_TIMED: &str = "first_purchase_timed_count";
 
     // {categories,products}/{id}/statistics/{b} (and per country)
     pub const VIEWS: &str = "views_count";
@@ -299,6 +309,10 @@ pub mod field {
     pub const EVENT_IDS: &str = "event_ids";
     pub const HISTORY_BYTES: &str = "history_bytes";
     pub const HISTORY_TRUNCATED_EVENTS: &str = "history_truncated_events";
+    /// The funnel steps the session reached (bits: 1 viewed a product, 2 added to the
+    /// cart, 4 purchased) and the units in its cart.
+    pub const FUNNEL_STEPS: &str = "funnel_steps";
+    pub const CART_UNITS: &str = "cart_units";
     /// The ids of an overflow page, `sessions_history/{session}/event_ids/{page}`.
     pub const PAGE_IDS: &str = "ids";
     /// The session's detail arrays and their elements' keys.
@@ -551,6 +565,30 @@ pub struct Totals {
     pub paid_cents: i64,
 }
 
+/// The session funnel of a `statistics/{b}` document (zeros where missing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Funnel {
+    pub sessions_viewed_product: i64,
+    pub sessions_added_to_cart: i64,
+    pub sessions_purchased: i64,
+    pub abandoned_carts: i64,
+    pub first_purchase_seconds_total: i64,
+    pub first_purchases_timed: i64,
+}
+
+impl Funnel {
+    pub fn read(doc: Option<&Document>) -> Funnel {
+        Funnel {
+            sessions_viewed_product: int(doc, field::VIEWED_SESSIONS),
+            sessions_added_to_cart: int(doc, field::CARTED_SESSIONS),
+            sessions_purchased: int(doc, field::PURCHASED_SESSIONS),
+            abandoned_carts: int(doc, field::ABANDONED_CARTS),
+            first_purchase_seconds_total: int(doc, field::FIRST_PURCHASE_SECONDS),
+            first_purchases_timed: int(doc, field::FIRST_PURCHASES_TIMED),
+        }
+    }
+}
+
 impl Totals {
     pub fn read(doc: Option<&Document>) -> Totals {
         Totals {
@@ -631,6 +669,11 @@ pub struct SessionState {
     pub started: bool,
     /// Journal bytes of its detail arrays.
     pub history_bytes: u64,
+    /// When it started (its `session_started`'s time, ms since the epoch), if counted.
+    pub start_ms: Option<i64>,
+    /// The funnel steps it reached ([`field::FUNNEL_STEPS`]) and the units in its cart.
+    pub funnel_steps: i64,
+    pub cart_units: i64,
 }
 
 impl SessionState {
@@ -639,15 +682,28 @@ impl SessionState {
         field::EVENT_COUNT,
         field::START_TIME,
         field::HISTORY_BYTES,
+        field::FUNNEL_STEPS,
+        field::CART_UNITS,
     ];
 
     pub fn read(doc: &Document) -> SessionState {
         let non_negative = |f| u64::try_from(int_field(doc, f).unwrap_or(0)).unwrap_or(0);
+        let start = doc.fields.get(field::START_TIME);
         SessionState {
             event_count: non_negative(field::EVENT_COUNT),
             event_ids: str_array(doc, field::EVENT_IDS),
-            started: doc.fields.contains_key(field::START_TIME),
+            started: start.is_some(),
             history_bytes: non_negative(field::HISTORY_BYTES),
+            start_ms: start.and_then(|v| match &v.value_type {
+                Some(
+                    firestore::gcloud_sdk::google::firestore::v1::value::ValueType::TimestampValue(
+                        t,
+                    ),
+                ) => Some(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000),
+                _ => None,
+            }),
+            funnel_steps: int_field(doc, field::FUNNEL_STEPS).unwrap_or(0),
+            cart_units: int_field(doc, field::CART_UNITS).unwrap_or(0),
         }
     }
 }

@@ -326,3 +326,111 @@ fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
         n as i64
     );
 }
+
+/// The funnel counters of a whole session, stepped through with the state resumed from
+/// what the session's document would hold after `split` events (its `funnel_steps`,
+/// `cart_units` and `start_time` sets), as after a restart.
+fn funnel_counters(events: &[events::Event], split: usize) -> Deltas {
+    use analytics::aggregate::{Funnel, Sink};
+    let mut shared = Deltas::default();
+    let mut own = Deltas::default();
+    let mut f = Funnel::default();
+    for (i, e) in events.iter().enumerate() {
+        if i == split {
+            // What a reader of the document gets back.
+            let doc = own.docs.values().next().cloned().unwrap_or_default();
+            let int = |name: &str| match doc.sets.get(name) {
+                Some(FieldValue::Int(n)) => *n,
+                _ => 0,
+            };
+            f = Funnel {
+                steps: int("funnel_steps"),
+                cart_units: int("cart_units"),
+                start_ms: f.start_ms, // `start_time`, which every session document keeps
+            };
+        }
+        f.step(
+            e,
+            Sink {
+                shared: &mut shared,
+                session: &mut own,
+            },
+        );
+    }
+    shared
+}
+
+#[test]
+fn the_funnel_counts_each_step_once_per_session_and_resumes_from_the_document() {
+    for seed in 0..40 {
+        let events = session(seed);
+        let whole = funnel_counters(&events, usize::MAX);
+        let g = |field: &str| inc(&whole, "statistics/lifetime", field);
+        let purchase = events
+            .iter()
+            .find(|e| matches!(e.payload, Payload::Purchase(_)));
+        let carted = events
+            .iter()
+            .any(|e| matches!(e.payload, Payload::ProductAddedToCart(_)));
+        let viewed = events
+            .iter()
+            .any(|e| matches!(e.payload, Payload::ProductViewed(_)));
+        assert_eq!(g("sessions_with_product_view_count"), i64::from(viewed));
+        assert_eq!(g("sessions_with_cart_count"), i64::from(carted));
+        assert_eq!(
+            g("sessions_with_purchase_count"),
+            i64::from(purchase.is_some())
+        );
+        if let Some(p) = purchase {
+            let waited = (p.timestamp - events[0].timestamp).num_seconds();
+            assert_eq!(g("first_purchase_seconds_total"), waited, "seed {seed}");
+            assert_eq!(g("abandoned_carts_count"), 0);
+        }
+        for split in 0..events.len() {
+            assert_eq!(
+                funnel_counters(&events, split).docs,
+                whole.docs,
+                "seed {seed}: resumed after {split} events"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_session_that_ends_with_items_and_no_purchase_abandons_its_cart() {
+    let catalog = Catalog::generate(1, 100);
+    let behavior = Behavior {
+        purchase_probability: 0.0,
+        add_to_cart_probability: 1.0,
+        remove_from_cart_probability: 0.0,
+        ..Behavior::default()
+    };
+    let events = play(
+        &mut StdRng::seed_from_u64(7),
+        &catalog,
+        &catalog.user(7),
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .expect("valid"),
+        &behavior,
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e.payload, Payload::ProductAddedToCart(_))));
+    let d = funnel_counters(&events, usize::MAX);
+    assert_eq!(inc(&d, "statistics/lifetime", "abandoned_carts_count"), 1);
+    assert_eq!(
+        inc(&d, "statistics/lifetime", "sessions_with_purchase_count"),
+        0
+    );
+    let cc = events[0].location.country.as_str();
+    assert_eq!(
+        inc(
+            &d,
+            &format!("countries/{cc}/statistics/lifetime"),
+            "abandoned_carts_count"
+        ),
+        1,
+        "per country too"
+    );
+}

@@ -28,7 +28,14 @@ fn tiles(x: &Expected) -> Value {
         c("total_paid_cents"),
     );
     let ratio = |a: i64, b: i64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let carted = c("sessions_with_cart_count");
     json!({
+        "funnel_0": started,
+        "funnel_1": c("sessions_with_product_view_count"),
+        "funnel_2": carted,
+        "funnel_3": c("sessions_with_purchase_count"),
+        "abandonment": ratio(c("abandoned_carts_count"), carted),
+        "first_purchase": ratio(c("first_purchase_seconds_total"), c("first_purchase_timed_count")),
         "active_sessions": started - ended,
         "sessions": started,
         "orders": orders,

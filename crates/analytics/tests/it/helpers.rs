@@ -387,10 +387,21 @@ pub struct Expected {
     pub duplicates: usize,
 }
 
+/// A session's progress through the funnel, as the oracle follows it.
+#[derive(Debug, Default)]
+struct SessionFunnel {
+    viewed: bool,
+    carted: bool,
+    purchased: bool,
+    cart: i64,
+    start_ms: Option<i64>,
+}
+
 pub fn expected(records: &[Rec]) -> Expected {
     let mut x = Expected::default();
     let mut seen = HashSet::new();
     let mut started = HashSet::new();
+    let mut funnels: HashMap<uuid::Uuid, SessionFunnel> = HashMap::new();
     let add = |x: &mut Expected, path: String, field: &str, v: i64| {
         *x.counters.entry((path, field.to_owned())).or_default() += v
     };
@@ -430,6 +441,52 @@ pub fn expected(records: &[Rec]) -> Expected {
             .or_default() += 1;
         let cc = e.location.country.as_str().to_owned();
         let day = e.timestamp.format("%Y-%m-%d").to_string();
+        // The session funnel, by sessions: each step at the event that first reaches it.
+        let f = funnels.entry(e.session_id).or_default();
+        let mut funnel: Vec<(&str, i64)> = Vec::new();
+        match &e.payload {
+            Payload::SessionStarted(_) => f.start_ms = Some(e.timestamp.timestamp_millis()),
+            Payload::ProductViewed(_) if !f.viewed => {
+                f.viewed = true;
+                funnel.push(("sessions_with_product_view_count", 1));
+            }
+            Payload::ProductAddedToCart(p) => {
+                if !f.carted {
+                    f.carted = true;
+                    funnel.push(("sessions_with_cart_count", 1));
+                }
+                f.cart += i64::from(p.quantity.get());
+            }
+            Payload::ProductRemovedFromCart(p) => {
+                f.cart = (f.cart - i64::from(p.quantity.get())).max(0)
+            }
+            Payload::Purchase(_) => {
+                if !f.purchased {
+                    f.purchased = true;
+                    funnel.push(("sessions_with_purchase_count", 1));
+                    if let Some(start) = f.start_ms {
+                        let waited = (e.timestamp.timestamp_millis() - start).max(0) / 1000;
+                        funnel.push(("first_purchase_seconds_total", waited));
+                        funnel.push(("first_purchase_timed_count", 1));
+                    }
+                }
+                f.cart = 0;
+            }
+            Payload::SessionEnded(_) if f.cart > 0 && !f.purchased => {
+                funnel.push(("abandoned_carts_count", 1));
+            }
+            _ => {}
+        }
+        for b in ["lifetime".to_owned(), day.clone()] {
+            for doc in [
+                format!("statistics/{b}"),
+                format!("countries/{cc}/statistics/{b}"),
+            ] {
+                for (field, v) in &funnel {
+                    add(&mut x, doc.clone(), field, *v);
+                }
+            }
+        }
         for b in ["lifetime".to_owned(), day.clone()] {
             let g = [
                 format!("statistics/{b}"),
