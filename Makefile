@@ -79,7 +79,7 @@ bench-scale: ## 1, 2 and 3 analytics instances: throughput, writes per event, ho
 COMPOSE := docker compose -f docker-compose.yml
 COMPOSE_DEV := $(COMPOSE) -f docker-compose.dev.yml
 
-.PHONY: validate-deploy compose-rehearse docker-build kafka-up kafka-down services-up services-down compose-up compose-down compose-dev-up compose-dev-down attacker-up attacker-down firebase-start firebase-stop all-down k8s-start
+.PHONY: validate-deploy compose-rehearse docker-build kafka-up kafka-down services-up services-down monitoring-up monitoring-down compose-up compose-down compose-dev-up compose-dev-down attacker-up attacker-down firebase-start firebase-stop all-down k8s-start
 validate-deploy: ## Validate compose, k8s and Dockerfile statically and against config/kafka
 	scripts/validate-deploy.sh
 
@@ -101,11 +101,17 @@ services-up: ## docker compose: simulator and analytics (replicated) and the das
 services-down: ## docker compose: stop simulator, analytics and the dashboard
 	$(COMPOSE) --profile services stop simulator analytics dashboard
 
+monitoring-up: ## docker compose: Prometheus (:9090) scraping every analytics replica, Grafana (:3000) with the pipeline dashboard
+	$(COMPOSE) --profile monitoring up -d prometheus grafana
+
+monitoring-down: ## docker compose: stop Prometheus and Grafana
+	$(COMPOSE) --profile monitoring stop prometheus grafana
+
 compose-up: init ## docker compose: the full stack against real Firestore (GCLOUD_PROJECT, credentials)
 	$(COMPOSE) --profile services up -d
 
 compose-down: ## docker compose: stop and remove the full stack (volumes kept)
-	$(COMPOSE) --profile services --profile attacker down
+	$(COMPOSE) --profile services --profile attacker --profile monitoring down
 
 compose-dev-up: init ## docker compose: the full stack against the Firestore emulator
 	GOOGLE_APPLICATION_CREDENTIALS_FILE=/dev/null $(COMPOSE_DEV) --profile services up -d
@@ -126,7 +132,7 @@ firebase-stop: ## Stop the native Firestore emulator
 	bash -c 'source scripts/lib/common.sh && stop_tracked "$$LOCAL_DIR/firestore/pid"'
 
 all-down: local-down ## Stop everything: the native stack and, if Docker is there, the compose stack
-	-command -v docker >/dev/null && GOOGLE_APPLICATION_CREDENTIALS_FILE=/dev/null $(COMPOSE_DEV) --profile services --profile attacker down
+	-command -v docker >/dev/null && GOOGLE_APPLICATION_CREDENTIALS_FILE=/dev/null $(COMPOSE_DEV) --profile services --profile attacker --profile monitoring down
 
 k8s-start: ## Kubernetes: install the pinned Strimzi operator and apply k8s/ (needs kubectl)
 	scripts/k8s-start.sh

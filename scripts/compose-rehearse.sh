@@ -271,6 +271,21 @@ until "${analytics_health[@]}" > /dev/null 2>&1; do
 done
 log "analytics healthy (its compose healthcheck passes)"
 
+# Grafana's pipeline dashboard (config/grafana) queries only metrics the running analytics
+# exports.
+curl -fsS http://127.0.0.1:9464/metrics > "$WORK/metrics.txt"
+missing=$(python3 - "$WORK/metrics.txt" "$REPO_ROOT/config/grafana/dashboards/pipeline.json" <<'PY'
+import json, re, sys
+live = open(sys.argv[1]).read()
+families = set(re.findall(r"^# TYPE (\S+)", live, re.M)) | set(re.findall(r"^([a-z_]+)[{ ]", live, re.M))
+panels = json.load(open(sys.argv[2]))["panels"]
+used = {m for p in panels for t in p["targets"] for m in re.findall(r"\b(analytics_[a-z_]+)", t["expr"])}
+print(" ".join(sorted(m for m in used if m not in families and re.sub(r"_(sum|count)$", "", m) not in families)))
+PY
+)
+[[ -z $missing ]] || fail "Grafana's pipeline dashboard queries metrics analytics does not export: $missing"
+log "Grafana's pipeline dashboard: every metric it queries is in the live analytics' /metrics"
+
 # The simulator's sessions, counted by analytics, in the emulator's database of the project
 # compose names.
 lifetime_sessions() {
