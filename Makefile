@@ -75,6 +75,10 @@ bench-analytics: ## Analytics end to end vs Kafka's ConsumerPerformance, writes 
 bench-scale: ## 1, 2 and 3 analytics instances: throughput, writes per event, hottest documents' write rates
 	scripts/bench-scale.sh
 
+.PHONY: bench-dashboard
+bench-dashboard: ## Benchmark: freshness from production to an open page at 2,000 events/s with 10 pages, beside analytics' own; the dashboard's CPU and RSS
+	scripts/bench-dashboard.sh
+
 # --- Deployment (docker compose, Kubernetes); no Docker engine is needed to validate them ---
 COMPOSE := docker compose -f docker-compose.yml
 COMPOSE_DEV := $(COMPOSE) -f docker-compose.dev.yml

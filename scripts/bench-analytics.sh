@@ -12,7 +12,7 @@
 #   BENCH_SESSIONS=15000 BENCH_SECONDS=60 BENCH_FRESH_RATE=5000 scripts/bench-analytics.sh
 set -euo pipefail
 source "$(dirname "$0")/lib/kafka.sh"
-here=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/lib/bench.sh"
 cd "$REPO_ROOT"
 
 SESSIONS="${BENCH_SESSIONS:-15000}"
@@ -21,42 +21,9 @@ FRESH_SECONDS="${BENCH_SECONDS:-60}"
 RUN="bench-$(date +%s)"
 WORK="$LOCAL_DIR/bench"
 ADMIN_ADDR=127.0.0.1:9465
-mkdir -p "$WORK" && chmod 700 "$WORK"
 
-started=0
-"$here/local-status.sh" >/dev/null 2>&1 || { "$here/local-up.sh"; started=1; }
-topics=()
-cleanup() {
-  [[ -f $WORK/analytics.pid ]] && stop_tracked "$WORK/analytics.pid" 30
-  local t
-  for t in "${topics[@]}"; do
-    admin_tool org.apache.kafka.tools.TopicCommand --delete --topic "$t" >/dev/null 2>&1 || true
-  done
-  if (( started )); then "$here/local-down.sh"; fi
-}
-trap cleanup EXIT
-
+bench_setup
 cargo build --release --quiet -p simulator -p analytics
-set -a; source "$CLIENT_ENV"; set +a
-# Benchmark topics are not in the ACLs: both sides run as admin, over the same SASL_SSL.
-export KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE; KAFKA_SASL_PASSWORD_FILE=$(password_file admin)
-export RUST_LOG="${BENCH_RUST_LOG:-warn}"
-
-fresh_emulator() {
-  stop_tracked "$LOCAL_DIR/firestore/pid" 30
-  "$here/firestore-up.sh"
-  set -a; source "$LOCAL_DIR/firestore/env"; set +a
-}
-
-# new_topic NAME: the topic and its dead-letter topic, deleted at exit.
-new_topic() {
-  local t
-  for t in "$1" "$1-dlq"; do
-    admin_tool org.apache.kafka.tools.TopicCommand --create --topic "$t" --partitions "$EVENTS_TOPIC_PARTITIONS" \
-      --replication-factor "$REPLICATION_FACTOR" --config "min.insync.replicas=$MIN_INSYNC_REPLICAS" >/dev/null
-    topics+=("$t")
-  done
-}
 
 # fill TOPIC SESSIONS OUT: a seeded, unlimited-rate simulator run; its summary in OUT.
 fill() {
@@ -99,11 +66,6 @@ live() {
   sleep 4
 }
 
-# CPU seconds (user + system) a tracked process has used so far.
-cpu_of() {
-  local pid; read -r pid _ < "$1" 2>/dev/null || { echo 0; return; }
-  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$pid/stat" 2>/dev/null || echo 0
-}
 cpu_all() {  # emulator, brokers (summed)
   local b=0 n
   for n in $(all_nodes); do b=$(awk -v a="$b" -v c="$(cpu_of "$LOCAL_DIR/kafka/node-$n/pid")" 'BEGIN { print a + c }'); done

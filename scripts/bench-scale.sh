@@ -9,7 +9,7 @@
 #   SCALE_RATE=5000 SCALE_SECONDS=60 SCALE_INSTANCES="1 2 3" scripts/bench-scale.sh
 set -euo pipefail
 source "$(dirname "$0")/lib/kafka.sh"
-here=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/lib/bench.sh"
 cd "$REPO_ROOT"
 
 RATE="${SCALE_RATE:-5000}"
@@ -18,42 +18,12 @@ INSTANCES="${SCALE_INSTANCES:-1 2 3}"
 PARTITIONS=12
 RUN="scale-$(date +%s)"
 WORK="$LOCAL_DIR/bench-scale"
-mkdir -p "$WORK" && chmod 700 "$WORK"
-
-started=0
-"$here/local-status.sh" >/dev/null 2>&1 || { "$here/local-up.sh"; started=1; }
-topics=()
-cleanup() {
-  local f t
-  for f in "$WORK"/*.pid; do [[ -f $f ]] && stop_tracked "$f" 30; done
-  for t in "${topics[@]}"; do
-    admin_tool org.apache.kafka.tools.TopicCommand --delete --topic "$t" >/dev/null 2>&1 || true
-  done
-  if (( started )); then "$here/local-down.sh"; fi
-}
-trap cleanup EXIT
-
+bench_setup
 log "building (release): simulator, analytics, firestore-recorder"
 cargo build --release --quiet -p simulator -p analytics -p testkit --bin firestore-recorder
-set -a; source "$CLIENT_ENV"; set +a
-export KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE; KAFKA_SASL_PASSWORD_FILE=$(password_file admin)
-export RUST_LOG="${BENCH_RUST_LOG:-warn}"
-
-# new_topic NAME: the topic and its dead-letter topic, deleted at exit.
-new_topic() {
-  local topic
-  for topic in "$1" "$1-dlq"; do
-    admin_tool org.apache.kafka.tools.TopicCommand --create --topic "$topic" --partitions "$PARTITIONS" \
-      --replication-factor "$REPLICATION_FACTOR" --config "min.insync.replicas=$MIN_INSYNC_REPLICAS" >/dev/null
-    topics+=("$topic")
-  done
-}
-
-stop_tracked "$LOCAL_DIR/firestore/pid" 30
-"$here/firestore-up.sh"
-set -a; source "$LOCAL_DIR/firestore/env"; set +a
+fresh_emulator
 log "warm-up: one instance, $RATE events/s for 20s"
-new_topic "$RUN-warm"
+new_topic "$RUN-warm" "$PARTITIONS"
 GCLOUD_PROJECT=$RUN-warm EVENTS_TOPIC=$RUN-warm DLQ_TOPIC=$RUN-warm-dlq ANALYTICS_GROUP=$RUN-warm \
   ANALYTICS_ADMIN_ADDR=127.0.0.1:9470 start_analytics "$WORK/analytics-warm.pid" "$WORK/analytics-warm.log" admin
 sleep 5
@@ -63,7 +33,7 @@ stop_tracked "$WORK/analytics-warm.pid" 60
 declare -A rate_of wpe_of hot_of exact_of fresh_of
 for n in $INSTANCES; do
   t="$RUN-n$n"
-  new_topic "$t"
+  new_topic "$t" "$PARTITIONS"
   rm -f "$WORK/recorder-$n.txt"
   start_tracked "$WORK/recorder.pid" "firestore-recorder" "$WORK/recorder-$n.txt" \
     target/release/firestore-recorder --upstream "$FIRESTORE_EMULATOR_HOST" --only "projects/$t/"

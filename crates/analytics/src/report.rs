@@ -179,11 +179,20 @@ pub async fn bucket(
             .then(b.revenue_cents.cmp(&a.revenue_cents))
     });
     r.top_products.truncate(top);
-    for (cc, _) in ids(store, path::COUNTRIES, f::ENTITY).await? {
-        let doc = read_counters(store, &path::country_statistics(&cc, bucket)).await?;
+    // The countries' counters read concurrently: one round trip, not one per country.
+    let countries = ids(store, path::COUNTRIES, f::ENTITY).await?;
+    let paths: Vec<String> = countries
+        .iter()
+        .map(|(cc, _)| path::country_statistics(cc, bucket))
+        .collect();
+    let stats_of = paths.iter().map(|p| read_counters(store, p));
+    for ((cc, _), doc) in countries
+        .iter()
+        .zip(futures::future::try_join_all(stats_of).await?)
+    {
         let t = Totals::read(doc.as_ref());
         r.countries.push(CountryLine {
-            country: cc,
+            country: cc.clone(),
             paid_cents: t.paid_cents,
             orders: t.orders,
         });

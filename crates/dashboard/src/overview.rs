@@ -72,17 +72,26 @@ pub async fn read(
     top: usize,
     currency: &str,
 ) -> Result<Overview, StoreError> {
-    let lifetime = report::bucket(store, LIFETIME, "every day", top, currency).await?;
-    let current = match bucket {
-        Bucket::Lifetime => lifetime.clone(),
-        day => report::bucket(store, &day.id(), "the day picked", top, currency).await?,
+    // Every read at once: the page waits for the slowest, not for their sum.
+    let day = |b: Bucket, why: &'static str| async move {
+        match b {
+            Bucket::Lifetime => Ok(None),
+            d => report::bucket(store, &d.id(), why, top, currency)
+                .await
+                .map(Some),
+        }
     };
-    let previous = match bucket.previous() {
-        Some(p) => Some(report::bucket(store, &p.id(), "the day before", top, currency).await?),
-        None => None,
-    };
-    let days = report::days(store)
-        .await?
+    let (lifetime, current, previous, days) = futures::try_join!(
+        report::bucket(store, LIFETIME, "every day", top, currency),
+        day(bucket.clone(), "the day picked"),
+        day(
+            bucket.previous().unwrap_or(Bucket::Lifetime),
+            "the day before"
+        ),
+        report::days(store),
+    )?;
+    let current = current.unwrap_or_else(|| lifetime.clone());
+    let days = days
         .into_iter()
         .map(|(day, doc)| DayPoint {
             day,
