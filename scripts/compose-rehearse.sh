@@ -260,16 +260,23 @@ stop_service() {
   log "$1 stopped cleanly on SIGTERM"
 }
 
+# wait_healthy SERVICE SECONDS HEALTHCHECK...: until the service's compose healthcheck
+# passes; the rehearsal fails if the service exits first or the time runs out.
+wait_healthy() {
+  local service=$1 limit=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" > /dev/null 2>&1; do
+    pid_alive "$(pidfile "$service")" || { tail -n 5 "$WORK/$service.log" >&2; fail "$service exited"; }
+    (( SECONDS < deadline )) || fail "$service's compose healthcheck did not pass within ${limit}s"
+    sleep 1
+  done
+  log "$service healthy (its compose healthcheck passes)"
+}
+
 run_service analytics
 analytics_health=("${SERVICE_HEALTH[@]}")
 run_service simulator
-deadline=$((SECONDS + 90))
-until "${analytics_health[@]}" > /dev/null 2>&1; do
-  pid_alive "$(pidfile analytics)" || { tail -n 5 "$WORK/analytics.log" >&2; fail "analytics exited"; }
-  (( SECONDS < deadline )) || fail "analytics' compose healthcheck did not pass within 90s"
-  sleep 2
-done
-log "analytics healthy (its compose healthcheck passes)"
+wait_healthy analytics 90 "${analytics_health[@]}"
 
 # Grafana's pipeline dashboard (config/grafana) queries only metrics the running analytics
 # exports.
@@ -308,20 +315,14 @@ log "$sessions sessions from the simulator counted in Firestore (analytics repor
 # dashboard: its compose healthcheck passes; it shows the sessions Firestore holds and the
 # analytics instance healthy, found through the compose name `analytics`.
 run_service dashboard
-dashboard_health=("${SERVICE_HEALTH[@]}")
-deadline=$((SECONDS + 60))
-until "${dashboard_health[@]}" > /dev/null 2>&1; do
-  pid_alive "$(pidfile dashboard)" || { tail -n 5 "$WORK/dashboard.log" >&2; fail "the dashboard exited"; }
-  (( SECONDS < deadline )) || fail "the dashboard's compose healthcheck did not pass within 60s"
-  sleep 1
-done
+wait_healthy dashboard 60 "${SERVICE_HEALTH[@]}"
 shown=$(curl -fsS http://127.0.0.1:4000/api/overview \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["lifetime"]["sessions_started"])')
 (( shown > 0 )) || fail "the dashboard shows no session"
 instances=$(curl -fsS http://127.0.0.1:4000/api/pipeline \
   | python3 -c 'import json, sys; print(" ".join(i["address"] for i in json.load(sys.stdin)["instances"] if i["up"] and i["healthy"]))')
 [[ -n $instances ]] || fail "the dashboard does not see analytics healthy"
-log "dashboard healthy (its compose healthcheck passes): $shown sessions, analytics healthy at $instances"
+log "dashboard: $shown sessions shown, analytics healthy at $instances"
 stop_service dashboard
 
 # attacker: the suite against this stack, as `make attacker-up` runs it; exit 0 only if every
