@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use events::{Event, Location, Payload, Product};
 
-use store::schema::{day_bucket, event_id_page, field as f, path, Entity, LIFETIME};
+use store::schema::{day_bucket, event_id_page, field as f, hour_bucket, path, Entity, LIFETIME};
 use store::{Deltas, FieldValue};
 
 /// Budget of a session's detail arrays (`products_viewed`, ..., `purchase`), in journal bytes
@@ -98,6 +98,14 @@ fn global_docs(event: &Event) -> Vec<String> {
         .iter()
         .flat_map(|b| [path::statistics(b), path::country_statistics(cc, b)])
         .collect()
+}
+
+/// [`global_docs`], and `statistics/{hour}`: where the headline counters go (sessions,
+/// orders, revenue, the funnel).
+fn headline_docs(event: &Event) -> Vec<String> {
+    let mut docs = global_docs(event);
+    docs.push(path::statistics(&hour_bucket(event.timestamp)));
+    docs
 }
 
 fn inc_all(out: &mut Deltas, docs: &[String], fields: &[(&str, i64)]) {
@@ -238,7 +246,7 @@ impl Funnel {
             }
             Payload::CategoryViewed(_) => {}
         }
-        inc_all(sink.shared, &global_docs(event), &counters);
+        inc_all(sink.shared, &headline_docs(event), &counters);
         let session = path::session(event.session_id);
         if self.steps != before.steps {
             sink.session.set(&session, f::FUNNEL_STEPS, self.steps);
@@ -292,7 +300,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
     match &event.payload {
         Payload::SessionStarted(p) => {
             name_entities(out, event, None);
-            inc_all(out, &global_docs(event), &[(f::STARTED_SESSIONS, 1)]);
+            inc_all(out, &headline_docs(event), &[(f::STARTED_SESSIONS, 1)]);
             own.set(&session, f::START_TIME, event.timestamp);
             own.set(&session, f::USER_ID, event.user_id.to_string());
             own.set(&session, f::LOCATION, location_value(&event.location));
@@ -354,7 +362,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
             );
             inc_all(
                 out,
-                &global_docs(event),
+                &headline_docs(event),
                 &[
                     (f::PURCHASES, 1),
                     (f::AMOUNT_CENTS, gross),
@@ -434,7 +442,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
             let d = i64::try_from(p.seconds_duration.get()).unwrap_or(i64::MAX);
             inc_all(
                 out,
-                &global_docs(event),
+                &headline_docs(event),
                 &[(f::ENDED_SESSIONS, 1), (f::SESSIONS_DURATION_SECONDS, d)],
             );
             own.set(&session, f::END_TIME, event.timestamp);

@@ -51,9 +51,9 @@ const same = (shown, want) => {
 try {
   await page.waitForFunction(() => window.__dashboard && window.__dashboard.overviews > 0, null, { timeout: 30_000 });
 } catch { await fail('no figures within 30 s; page errors: ' + errors.join(' | ')); }
-// Both charts have drawn: a canvas each, with data; the funnel has its four steps.
+// Every chart has drawn: a canvas each, with data; the funnel has its four steps.
 if ((await page.$$('#funnel [data-step]')).length !== 4) await fail('the funnel has not drawn its four steps');
-for (const id of ['series', 'countries']) {
+for (const id of ['series', 'hours', 'countries']) {
   const drawn = await page.$eval('#' + id, (d) => {
     const c = d.querySelector('canvas');
     return { canvas: !!c && c.width > 0 && c.height > 0, points: Number(d.dataset.points || 0) };

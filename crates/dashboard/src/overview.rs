@@ -4,7 +4,7 @@
 use analytics::report::{self, BucketReport};
 use chrono::NaiveDate;
 use store::client::int_field;
-use store::schema::{field as f, LIFETIME};
+use store::schema::{field as f, is_hour_bucket, path, read_counters, Totals, LIFETIME};
 use store::{Store, StoreError};
 
 /// What the overview shows, as the page receives it (money in cents).
@@ -18,11 +18,17 @@ pub struct Overview {
     pub lifetime: BucketReport,
     /// Every day with derived metrics, oldest first.
     pub days: Vec<DayPoint>,
+    /// The last [`HOURS`] hours with events (by event time), oldest first, from the hour
+    /// buckets' headline counters.
+    pub hours: Vec<DayPoint>,
     /// When these figures were read (RFC 3339).
     pub read_at: String,
 }
 
-/// One day of the series.
+/// Hours in the hourly series.
+pub const HOURS: usize = 48;
+
+/// One day (or hour, `YYYY-MM-DDTHH`) of a series.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DayPoint {
     pub day: String,
@@ -81,7 +87,7 @@ pub async fn read(
                 .map(Some),
         }
     };
-    let (lifetime, current, previous, days) = futures::try_join!(
+    let (lifetime, current, previous, days, hours) = futures::try_join!(
         report::bucket(store, LIFETIME, "every day", top, currency),
         day(bucket.clone(), "the day picked"),
         day(
@@ -89,6 +95,7 @@ pub async fn read(
             "the day before"
         ),
         report::days(store),
+        hours(store),
     )?;
     let current = current.unwrap_or_else(|| lifetime.clone());
     let days = days
@@ -106,8 +113,52 @@ pub async fn read(
         previous,
         lifetime,
         days,
+        hours,
         read_at: chrono::Utc::now().to_rfc3339(),
     })
+}
+
+/// The last [`HOURS`] hour buckets (their statistics documents hold only shards, so they are
+/// listed with the missing parents), each with its headline counters.
+async fn hours(store: &Store) -> Result<Vec<DayPoint>, StoreError> {
+    let empty = || firestore::gcloud_sdk::google::firestore::v1::DocumentMask {
+        field_paths: Vec::new(),
+    };
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = store
+            .list_page(path::STATISTICS, Some(empty()), 1000, &token, true)
+            .await?;
+        ids.extend(
+            page.documents
+                .iter()
+                .map(|d| path::id_of(&d.name).to_owned())
+                .filter(|b| is_hour_bucket(b)),
+        );
+        match page.next {
+            Some(next) => token = next,
+            None => break,
+        }
+    }
+    ids.sort();
+    let recent = &ids[ids.len().saturating_sub(HOURS)..];
+    let paths: Vec<String> = recent.iter().map(|h| path::statistics(h)).collect();
+    let counters =
+        futures::future::try_join_all(paths.iter().map(|p| read_counters(store, p))).await?;
+    Ok(recent
+        .iter()
+        .zip(counters)
+        .map(|(hour, doc)| {
+            let t = Totals::read(doc.as_ref());
+            DayPoint {
+                day: hour.clone(),
+                sessions: t.sessions_started,
+                orders: t.orders,
+                paid_cents: t.paid_cents,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

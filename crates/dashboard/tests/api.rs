@@ -15,6 +15,7 @@ use store::schema::{self, field as f, path, Entity, Totals, LIFETIME};
 use store::{Precondition, Store};
 
 const DAY: &str = "2026-03-01";
+const HOUR: &str = "2026-03-01T13";
 
 fn counters(entries: &[(&str, i64)]) -> DocDelta {
     let mut d = DocDelta::default();
@@ -64,10 +65,20 @@ async fn seed(store: &Store) {
         0,
     );
     let writer1 = schema::shard_counters(
-        BTreeMap::from([(
-            path::statistics(LIFETIME),
-            counters(&[(f::STARTED_SESSIONS, 2), (views.as_str(), 1)]),
-        )]),
+        BTreeMap::from([
+            (
+                path::statistics(LIFETIME),
+                counters(&[(f::STARTED_SESSIONS, 2), (views.as_str(), 1)]),
+            ),
+            (
+                path::statistics(HOUR),
+                counters(&[
+                    (f::STARTED_SESSIONS, 2),
+                    (f::PURCHASES, 1),
+                    (f::PAID_CENTS, 250),
+                ]),
+            ),
+        ]),
         1,
     );
     let mut country = DocDelta::default();
@@ -187,6 +198,11 @@ async fn the_overview_shows_what_the_schema_module_reads() {
         o["days"],
         serde_json::json!([{"day": DAY, "sessions": 4, "orders": 1, "paid_cents": 100}])
     );
+    assert_eq!(
+        o["hours"],
+        serde_json::json!([{"day": HOUR, "sessions": 2, "orders": 1, "paid_cents": 250}]),
+        "the hour buckets, from their shards"
+    );
 
     // A day, with the day before for the changes.
     let (status, d) = served.get(&format!("/api/overview?day={DAY}")).await;
@@ -229,7 +245,7 @@ async fn bad_input_gets_a_clear_error_and_the_browser_pages_through_the_data() {
     let (_, stats) = served.get("/api/browse?path=statistics").await;
     assert_eq!(
         stats["documents"],
-        serde_json::json!(["statistics/lifetime"])
+        serde_json::json!([format!("statistics/{HOUR}"), "statistics/lifetime"])
     );
     let (_, doc) = served.get("/api/browse?path=statistics/lifetime").await;
     assert_eq!(doc["exists"], false);

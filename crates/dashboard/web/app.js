@@ -74,22 +74,23 @@ function size(div) {
   return { width: Math.max(300, div.clientWidth - 10), height: 240 };
 }
 
-let seriesChart = null;
-function series(o) {
-  const div = $('#series');
-  const x = o.days.map((d) => Date.parse(d.day + 'T00:00:00Z') / 1000);
-  const data = [x, o.days.map((d) => d.orders), o.days.map((d) => d.paid_cents / 100)];
-  if (!seriesChart) {
-    seriesChart = new uPlot({
+// Orders and paid revenue over time: `points` are days (YYYY-MM-DD) or hours (YYYY-MM-DDTHH).
+const timeCharts = {};
+function series(id, points, step) {
+  const div = $('#' + id);
+  const x = points.map((d) => Date.parse(d.day.length > 10 ? d.day + ':00:00Z' : d.day + 'T00:00:00Z') / 1000);
+  const data = [x, points.map((d) => d.orders), points.map((d) => d.paid_cents / 100)];
+  if (!timeCharts[id]) {
+    timeCharts[id] = new uPlot({
       ...size(div),
-      // One day alone gets a day either side, so its point is not at an edge.
-      scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - 86400, max + 86400] : [min, max]) }, money: {} },
+      // One point alone gets a step either side, so it is not at an edge.
+      scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - step, max + step] : [min, max]) }, money: {} },
       series: [{}, { label: 'orders', stroke: '#3366cc', width: 2, points: { show: true } },
         { label: 'paid ' + currency, stroke: '#cc6633', width: 2, scale: 'money', points: { show: true } }],
       axes: [{}, { label: 'orders' }, { side: 1, scale: 'money', label: currency, grid: { show: false } }],
     }, data, div);
   } else {
-    seriesChart.setData(data);
+    timeCharts[id].setData(data);
   }
   div.dataset.points = String(x.length);
 }
@@ -170,7 +171,8 @@ function overview(o) {
   $('#banner').hidden = true;
   tiles(o);
   funnel(o);
-  series(o);
+  series('series', o.days, 86400);
+  series('hours', o.hours, 3600);
   countries(o);
   tables(o);
   buckets(o);

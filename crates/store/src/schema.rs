@@ -17,6 +17,18 @@ pub fn day_bucket(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
+/// The hour bucket of an event time (`YYYY-MM-DDTHH`, UTC): `statistics/{hour}` holds the
+/// headline counters only (sessions, orders, revenue, the funnel; no entity counters, no
+/// per-country copy, no derived documents).
+pub fn hour_bucket(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H").to_string()
+}
+
+/// Whether `bucket` is an hour's (see [`hour_bucket`]).
+pub fn is_hour_bucket(bucket: &str) -> bool {
+    bucket.len() == 13 && bucket.as_bytes()[10] == b'T'
+}
+
 /// Event ids kept in a session's document; further ids go to overflow pages of as many each
 /// ([`path::session_ids_page`]), so no document outgrows Firestore's 1 MiB whatever the
 /// session's length.
@@ -217,15 +229,17 @@ pub mod path {
     }
 
     /// The bucket (`lifetime` or a day) of a statistics document or of one of its shards,
-    /// whose derived documents depend on it; `None` for any other document.
+    /// whose derived documents depend on it; `None` for any other document, and for an
+    /// hour's (which has no derived documents).
     pub fn bucket_of(path: &str) -> Option<&str> {
         let segments: Vec<&str> = path.split('/').collect();
         let n = segments.len();
-        match segments.as_slice() {
-            [.., STATISTICS, b] => Some(b),
+        let bucket = match segments.as_slice() {
+            [.., STATISTICS, b] => Some(*b),
             [.., STATISTICS, _, SHARDS, _] if n >= 4 => Some(segments[n - 3]),
             _ => None,
-        }
+        };
+        bucket.filter(|b| !super::is_hour_bucket(b))
     }
 
     /// The last segment of a path or document name: the document's id.
@@ -720,15 +734,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_statistics_document_has_a_bucket_and_no_other_does() {
+    fn every_statistics_document_but_an_hours_has_a_bucket_and_no_other_does() {
         let b = "2026-01-02";
         for p in [path::statistics(b), path::country_statistics("US", b)] {
             assert_eq!(path::bucket_of(&p), Some(b), "{p}");
         }
+        let hour = hour_bucket(chrono::DateTime::UNIX_EPOCH);
+        assert_eq!(hour, "1970-01-01T00");
+        assert!(is_hour_bucket(&hour) && !is_hour_bucket(b) && !is_hour_bucket(LIFETIME));
         for p in [
             path::session("s"),
             path::entity(Entity::Category, "c"),
             path::metrics(LIFETIME),
+            path::statistics(&hour),
+            path::counter_shard(&path::statistics(&hour), 0, 1),
         ] {
             assert_eq!(path::bucket_of(&p), None, "{p}");
         }

@@ -68,9 +68,11 @@ fn each_event_type_produces_its_exact_deltas() {
         );
         match &e.payload {
             Payload::SessionStarted(_) => {
+                let hour = e.timestamp.format("%Y-%m-%dT%H");
                 for p in [
                     "statistics/lifetime".to_owned(),
                     format!("statistics/{day}"),
+                    format!("statistics/{hour}"),
                     format!("countries/{cc}/statistics/lifetime"),
                     format!("countries/{cc}/statistics/{day}"),
                 ] {
@@ -80,8 +82,8 @@ fn each_event_type_produces_its_exact_deltas() {
                     d.docs[&sid].sets["start_time"],
                     FieldValue::Time(e.timestamp)
                 );
-                // 4 counter docs, the session, the country entity.
-                assert_eq!(d.len(), 6, "{:?}", d.docs.keys().collect::<Vec<_>>());
+                // 5 counter docs (the hour's global only), the session, the country entity.
+                assert_eq!(d.len(), 7, "{:?}", d.docs.keys().collect::<Vec<_>>());
             }
             Payload::ProductViewed(p) => {
                 let (pid, cid) = (p.product.id.as_str(), p.product.category.id.as_str());

@@ -477,6 +477,16 @@ pub fn expected(records: &[Rec]) -> Expected {
             }
             _ => {}
         }
+        // The hour bucket holds the headline counters: what this event adds to lifetime's.
+        let lifetime = |x: &Expected| -> Vec<(String, i64)> {
+            let from = ("statistics/lifetime".to_owned(), String::new());
+            x.counters
+                .range(from..)
+                .take_while(|((p, _), _)| p == "statistics/lifetime")
+                .map(|((_, f), v)| (f.clone(), *v))
+                .collect()
+        };
+        let before: HashMap<String, i64> = lifetime(&x).into_iter().collect();
         for b in ["lifetime".to_owned(), day.clone()] {
             for doc in [
                 format!("statistics/{b}"),
@@ -614,6 +624,13 @@ pub fn expected(records: &[Rec]) -> Expected {
                         );
                     }
                 }
+            }
+        }
+        let hour = format!("statistics/{}", e.timestamp.format("%Y-%m-%dT%H"));
+        for (field, now) in lifetime(&x) {
+            let added = now - before.get(&field).copied().unwrap_or(0);
+            if added != 0 {
+                add(&mut x, hour.clone(), &field, added);
             }
         }
     }
