@@ -34,19 +34,16 @@ wait_tcp "${DASH_ADDR%:*}" "${DASH_ADDR#*:}" 30 || die "the dashboard did not st
 # probes: a new session each, its product named after its production time (ms).
 template=$(tr -d '\n' < crates/events/tests/golden/product_viewed.json)
 probes() {
-  local end=$((SECONDS + SECONDS_LIVE + 20)) ms session
-  while (( SECONDS < end )); do
-    ms=$(date +%s%3N)
-    session=$(cat /proc/sys/kernel/random/uuid)
-    python3 -c '
-import json, sys, uuid, datetime
-e = json.loads(sys.argv[1]); ms = int(sys.argv[2])
-e["event_id"] = str(uuid.uuid4()); e["session_id"] = sys.argv[3]
-e["timestamp"] = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-e["parameters"]["product"]["id"] = "probe-%d" % ms; e["parameters"]["product"]["name"] = "probe %d" % ms
-print(sys.argv[3] + "|" + json.dumps(e))' "$template" "$ms" "$session"
-    sleep 0.5
-  done
+  python3 -u -c '
+import json, sys, time, uuid, datetime
+e = json.loads(sys.argv[1]); end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    ms = int(time.time() * 1000); session = str(uuid.uuid4())
+    e["event_id"] = str(uuid.uuid4()); e["session_id"] = session
+    e["timestamp"] = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    e["parameters"]["product"]["id"] = "probe-%d" % ms; e["parameters"]["product"]["name"] = "probe %d" % ms
+    print(session + "|" + json.dumps(e))
+    time.sleep(0.5)' "$template" "$((SECONDS_LIVE + 20))"
 }
 log "load: $RATE events/s for ${SECONDS_LIVE}s (+10 s warm-up), probes twice a second, $PAGES pages open, pushes every ${PUSH}s"
 target/release/simulator --topic "$RUN" --users 1000 --rate "$RATE" --duration "$((SECONDS_LIVE + 20))s" \

@@ -100,12 +100,17 @@ fn global_docs(event: &Event) -> Vec<String> {
         .collect()
 }
 
-/// [`global_docs`], and `statistics/{hour}`: where the headline counters go (sessions,
-/// orders, revenue, the funnel).
-fn headline_docs(event: &Event) -> Vec<String> {
-    let mut docs = global_docs(event);
-    docs.push(path::statistics(&hour_bucket(event.timestamp)));
-    docs
+/// Add the headline counters (sessions, orders, revenue, the funnel): in [`global_docs`],
+/// and in the event's hour bucket `statistics/{hour}`, globally and as the entries of its
+/// country (`` countries.`{cc}`.… ``), so an hour costs no document per country.
+fn inc_headline(out: &mut Deltas, event: &Event, fields: &[(&str, i64)]) {
+    inc_all(out, &global_docs(event), fields);
+    let hour = path::statistics(&hour_bucket(event.timestamp));
+    let cc = event.location.country.as_str();
+    for (field, v) in fields {
+        out.inc(&hour, field, *v);
+        out.inc(&hour, &f::nested(f::BY_COUNTRY, cc, field), *v);
+    }
 }
 
 fn inc_all(out: &mut Deltas, docs: &[String], fields: &[(&str, i64)]) {
@@ -246,7 +251,7 @@ impl Funnel {
             }
             Payload::CategoryViewed(_) => {}
         }
-        inc_all(sink.shared, &headline_docs(event), &counters);
+        inc_headline(sink.shared, event, &counters);
         let session = path::session(event.session_id);
         if self.steps != before.steps {
             sink.session.set(&session, f::FUNNEL_STEPS, self.steps);
@@ -300,7 +305,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
     match &event.payload {
         Payload::SessionStarted(p) => {
             name_entities(out, event, None);
-            inc_all(out, &headline_docs(event), &[(f::STARTED_SESSIONS, 1)]);
+            inc_headline(out, event, &[(f::STARTED_SESSIONS, 1)]);
             own.set(&session, f::START_TIME, event.timestamp);
             own.set(&session, f::USER_ID, event.user_id.to_string());
             own.set(&session, f::LOCATION, location_value(&event.location));
@@ -360,9 +365,9 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
                 cents(p.discount_amount),
                 cents(p.shipping_cost),
             );
-            inc_all(
+            inc_headline(
                 out,
-                &headline_docs(event),
+                event,
                 &[
                     (f::PURCHASES, 1),
                     (f::AMOUNT_CENTS, gross),
@@ -440,9 +445,9 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
         Payload::SessionEnded(p) => {
             name_entities(out, event, None);
             let d = i64::try_from(p.seconds_duration.get()).unwrap_or(i64::MAX);
-            inc_all(
+            inc_headline(
                 out,
-                &headline_docs(event),
+                event,
                 &[(f::ENDED_SESSIONS, 1), (f::SESSIONS_DURATION_SECONDS, d)],
             );
             own.set(&session, f::END_TIME, event.timestamp);

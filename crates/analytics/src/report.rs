@@ -138,6 +138,38 @@ pub async fn days(store: &Store) -> Result<Vec<(String, Document)>, StoreError> 
     Ok(days)
 }
 
+/// A bucket's headline figures (totals, rates, the funnel) from its statistics document,
+/// without its products, countries and payment methods.
+fn headline_of(
+    stats: Option<&Document>,
+    bucket: &str,
+    chosen: &str,
+    currency: &str,
+) -> BucketReport {
+    let totals = Totals::read(stats);
+    BucketReport {
+        bucket: bucket.to_owned(),
+        chosen: chosen.to_owned(),
+        currency: currency.to_owned(),
+        totals,
+        rates: Rates::of(&totals, bucket == LIFETIME),
+        funnel: Funnel::read(stats),
+        ..BucketReport::default()
+    }
+}
+
+/// One bucket's headline figures only (see [`bucket`] for all of them): one listing of its
+/// statistics document's shards.
+pub async fn headline(
+    store: &Store,
+    bucket: &str,
+    chosen: &str,
+    currency: &str,
+) -> Result<BucketReport, StoreError> {
+    let stats = read_counters(store, &path::statistics(bucket)).await?;
+    Ok(headline_of(stats.as_ref(), bucket, chosen, currency))
+}
+
 /// One bucket's figures (`lifetime` or a day), read back from Firestore; `chosen` says why
 /// it is shown.
 pub async fn bucket(
@@ -147,20 +179,18 @@ pub async fn bucket(
     top: usize,
     currency: &str,
 ) -> Result<BucketReport, StoreError> {
-    // Every counter of the bucket is in its statistics document.
-    let stats = read_counters(store, &path::statistics(bucket)).await?;
+    // Every counter of the bucket is in its statistics document; the names are in the
+    // entities' collections. All read at once, then the countries' counters at once.
+    let statistics = path::statistics(bucket);
+    let (stats, products, countries, payments) = futures::try_join!(
+        read_counters(store, &statistics),
+        ids(store, Entity::Product.collection(), f::ENTITY),
+        ids(store, path::COUNTRIES, f::ENTITY),
+        ids(store, Entity::Payment.collection(), f::ENTITY),
+    )?;
     let stats = stats.as_ref();
-    let totals = Totals::read(stats);
-    let mut r = BucketReport {
-        bucket: bucket.to_owned(),
-        chosen: chosen.to_owned(),
-        currency: currency.to_owned(),
-        totals,
-        rates: Rates::of(&totals, bucket == LIFETIME),
-        funnel: Funnel::read(stats),
-        ..BucketReport::default()
-    };
-    for (id, entity) in ids(store, Entity::Product.collection(), f::ENTITY).await? {
+    let mut r = headline_of(stats, bucket, chosen, currency);
+    for (id, entity) in products {
         let st = ProductStats::read(stats, &id);
         r.product_views += st.views;
         r.add_to_cart += st.adds;
@@ -179,8 +209,6 @@ pub async fn bucket(
             .then(b.revenue_cents.cmp(&a.revenue_cents))
     });
     r.top_products.truncate(top);
-    // The countries' counters read concurrently: one round trip, not one per country.
-    let countries = ids(store, path::COUNTRIES, f::ENTITY).await?;
     let paths: Vec<String> = countries
         .iter()
         .map(|(cc, _)| path::country_statistics(cc, bucket))
@@ -201,7 +229,7 @@ pub async fn bucket(
     r.countries.sort_by(|a, b| {
         (b.paid_cents, b.orders, &b.country).cmp(&(a.paid_cents, a.orders, &a.country))
     });
-    for (id, entity) in ids(store, Entity::Payment.collection(), f::ENTITY).await? {
+    for (id, entity) in payments {
         r.payment_methods.push(PaymentLine {
             uses: payment_uses(stats, &id),
             name: EntityNames::read(&entity).name.unwrap_or(id),

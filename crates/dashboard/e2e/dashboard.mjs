@@ -7,6 +7,9 @@
 // It prints `READY` once the first figures are drawn, then answers each stdin line:
 //   EXPECT {json}  wait (15 s at most) until the KPI tiles show these values, without a
 //                  reload; prints `MATCHED`
+//   HOURS {json}   pick {country} for the hourly chart and wait (15 s at most) until it
+//                  shows exactly {hours} ({"YYYY-MM-DDTHH": [orders, paid_cents]}); prints
+//                  `MATCHED`
 //   FINISH         escaping probe, the other pages, screenshots; prints `DONE`, exits 0
 // Any failed check prints `FAIL <why>` and exits 1.
 import { createRequire } from 'node:module';
@@ -80,6 +83,25 @@ for await (const line of lines) {
     if (!still) await fail('the page was reloaded');
     const after = await page.evaluate(() => window.__dashboard.overviews);
     console.log('MATCHED ' + JSON.stringify({ shown, pushes_before: before, pushes_after: after }));
+  } else if (line.startsWith('HOURS ')) {
+    const want = JSON.parse(line.slice(6));
+    await page.selectOption('#country', want.country).catch((e) => fail('no country ' + want.country + ' to pick: ' + e));
+    const shows = () => page.evaluate(() => {
+      const o = window.__dashboard.last;
+      return { country: o.country, caption: document.querySelector('#hours-of').textContent,
+        hours: Object.fromEntries(o.hours.map((h) => [h.day, [h.orders, h.paid_cents]])),
+        points: Number(document.querySelector('#hours').dataset.points) };
+    });
+    const deadline = Date.now() + 15_000;
+    let shown = await shows();
+    const canon = (h) => JSON.stringify(Object.entries(h).sort());
+    while (shown.country !== want.country || canon(shown.hours) !== canon(want.hours)) {
+      if (Date.now() > deadline) await fail('hourly chart ' + JSON.stringify(shown) + ' never showed ' + JSON.stringify(want));
+      await page.waitForTimeout(200);
+      shown = await shows();
+    }
+    if (!shown.caption.includes(want.country) || shown.points !== Object.keys(want.hours).length) await fail('hourly chart not drawn for ' + want.country + ': ' + JSON.stringify(shown));
+    console.log('MATCHED ' + JSON.stringify(shown));
   } else if (line === 'FINISH') {
     await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
     // Escaping: a product named like markup is shown as text and never runs.

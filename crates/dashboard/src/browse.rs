@@ -48,18 +48,8 @@ pub async fn page(store: &Store, target: &Target, page_token: &str) -> Result<Va
             json!({"kind": "root", "path": "", "collections": page.documents, "next": page.next})
         }
         Target::Collection(path) => {
-            let mask = pb::DocumentMask {
-                field_paths: Vec::new(),
-            };
-            let page = store
-                .list_page(path, Some(mask), PAGE_SIZE, page_token, true)
-                .await?;
-            let documents: Vec<String> = page
-                .documents
-                .iter()
-                .map(|d| store.relative(&d.name).to_owned())
-                .collect();
-            json!({"kind": "collection", "path": path, "documents": documents, "next": page.next})
+            let page = store.list_paths_page(path, PAGE_SIZE, page_token).await?;
+            json!({"kind": "collection", "path": path, "documents": page.documents, "next": page.next})
         }
         Target::Document(path) => {
             let doc = store.get(path).await?;

@@ -5,11 +5,13 @@
 //!   number of analytics instances, and real Firestore, give the same page.
 //! - [`pipeline`]: each analytics instance's Prometheus `/metrics`, scraped and parsed.
 //! - [`browse`]: the data browser (collections, documents, fields), read-only and paged.
+//! - [`live`]: one reader per overview pages watch, reading again as soon as a flush lands.
 //! - [`server`]: the axum routes: the page and its embedded assets ([`assets`]), the JSON
-//!   endpoints, and the server-sent events that push the figures every few seconds.
+//!   endpoints, and the server-sent events that push the figures as they change.
 
 pub mod assets;
 pub mod browse;
+pub mod live;
 pub mod overview;
 pub mod pipeline;
 pub mod server;

@@ -1,10 +1,11 @@
 //! The overview's figures: a bucket (a day or lifetime), the bucket before it for the tiles'
-//! changes, lifetime (active sessions), and the day-by-day series, all read from Firestore.
+//! changes, lifetime (active sessions), the day-by-day series and the hour-by-hour series
+//! (of every country or of one), all read from Firestore.
 
 use analytics::report::{self, BucketReport};
 use chrono::NaiveDate;
 use store::client::int_field;
-use store::schema::{field as f, is_hour_bucket, path, read_counters, Totals, LIFETIME};
+use store::schema::{self, field as f, is_hour_bucket, path, read_counters, Totals, LIFETIME};
 use store::{Store, StoreError};
 
 /// What the overview shows, as the page receives it (money in cents).
@@ -12,14 +13,18 @@ use store::{Store, StoreError};
 pub struct Overview {
     /// The bucket shown: `lifetime` or a day (YYYY-MM-DD, UTC).
     pub bucket: String,
+    /// The country of the hourly series (ISO code), if one was picked.
+    pub country: Option<String>,
     pub current: BucketReport,
-    /// The day before the one shown (none for lifetime).
+    /// The day before the one shown (none for lifetime): its headline figures only.
     pub previous: Option<BucketReport>,
+    /// Lifetime's headline figures (active sessions); all of them when it is the bucket
+    /// shown.
     pub lifetime: BucketReport,
     /// Every day with derived metrics, oldest first.
     pub days: Vec<DayPoint>,
     /// The last [`HOURS`] hours with events (by event time), oldest first, from the hour
-    /// buckets' headline counters.
+    /// buckets' headline counters: every country's, or the picked country's.
     pub hours: Vec<DayPoint>,
     /// When these figures were read (RFC 3339).
     pub read_at: String,
@@ -38,7 +43,7 @@ pub struct DayPoint {
 }
 
 /// A bucket the page may ask for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Bucket {
     Lifetime,
     Day(NaiveDate),
@@ -72,32 +77,60 @@ impl Bucket {
     }
 }
 
+/// What a page shows: a bucket, and the country of its hourly series (all if none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct View {
+    pub bucket: Bucket,
+    pub country: Option<String>,
+}
+
+impl View {
+    /// A bucket ([`Bucket::parse`]) and a country: empty (every country) or an ISO 3166
+    /// alpha-2 code; anything else is refused with what was expected.
+    pub fn parse(day: &str, country: &str) -> Result<View, String> {
+        let country = match country {
+            "" => None,
+            cc if cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Some(cc.to_owned())
+            }
+            cc => return Err(format!("not a country code (two capital letters): {cc:?}")),
+        };
+        Ok(View {
+            bucket: Bucket::parse(day)?,
+            country,
+        })
+    }
+}
+
 pub async fn read(
     store: &Store,
-    bucket: &Bucket,
+    view: &View,
     top: usize,
     currency: &str,
 ) -> Result<Overview, StoreError> {
-    // Every read at once: the page waits for the slowest, not for their sum.
-    let day = |b: Bucket, why: &'static str| async move {
+    let bucket = &view.bucket;
+    // The bucket shown is read whole; lifetime (when a day is shown) and the day before only
+    // for their headline figures. Every read at once: the page waits for the slowest, not
+    // for their sum.
+    let id = bucket.id();
+    let whole = report::bucket(store, &id, "the bucket picked", top, currency);
+    let headline = |b: Option<Bucket>, why: &'static str| async move {
         match b {
-            Bucket::Lifetime => Ok(None),
-            d => report::bucket(store, &d.id(), why, top, currency)
+            Some(b) => report::headline(store, &b.id(), why, currency)
                 .await
                 .map(Some),
+            None => Ok(None),
         }
     };
-    let (lifetime, current, previous, days, hours) = futures::try_join!(
-        report::bucket(store, LIFETIME, "every day", top, currency),
-        day(bucket.clone(), "the day picked"),
-        day(
-            bucket.previous().unwrap_or(Bucket::Lifetime),
-            "the day before"
-        ),
+    let other_lifetime = (*bucket != Bucket::Lifetime).then_some(Bucket::Lifetime);
+    let (current, lifetime, previous, days, hours) = futures::try_join!(
+        whole,
+        headline(other_lifetime, "every day"),
+        headline(bucket.previous(), "the day before"),
         report::days(store),
-        hours(store),
+        hours(store, view.country.as_deref()),
     )?;
-    let current = current.unwrap_or_else(|| lifetime.clone());
+    let lifetime = lifetime.unwrap_or_else(|| current.clone());
     let days = days
         .into_iter()
         .map(|(day, doc)| DayPoint {
@@ -109,6 +142,7 @@ pub async fn read(
         .collect();
     Ok(Overview {
         bucket: bucket.id(),
+        country: view.country.clone(),
         current,
         previous,
         lifetime,
@@ -119,28 +153,17 @@ pub async fn read(
 }
 
 /// The last [`HOURS`] hour buckets (their statistics documents hold only shards, so they are
-/// listed with the missing parents), each with its headline counters.
-async fn hours(store: &Store) -> Result<Vec<DayPoint>, StoreError> {
-    let empty = || firestore::gcloud_sdk::google::firestore::v1::DocumentMask {
-        field_paths: Vec::new(),
-    };
-    let mut ids = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = store
-            .list_page(path::STATISTICS, Some(empty()), 1000, &token, true)
-            .await?;
-        ids.extend(
-            page.documents
-                .iter()
-                .map(|d| path::id_of(&d.name).to_owned())
-                .filter(|b| is_hour_bucket(b)),
-        );
-        match page.next {
-            Some(next) => token = next,
-            None => break,
-        }
-    }
+/// listed with the missing parents), each with its headline counters: every country's, or
+/// `country`'s.
+async fn hours(store: &Store, country: Option<&str>) -> Result<Vec<DayPoint>, StoreError> {
+    let mut ids: Vec<String> = store
+        .list_paths(path::STATISTICS)
+        .await?
+        .iter()
+        .map(|p| path::id_of(p))
+        .filter(|b| is_hour_bucket(b))
+        .map(str::to_owned)
+        .collect();
     ids.sort();
     let recent = &ids[ids.len().saturating_sub(HOURS)..];
     let paths: Vec<String> = recent.iter().map(|h| path::statistics(h)).collect();
@@ -150,7 +173,10 @@ async fn hours(store: &Store) -> Result<Vec<DayPoint>, StoreError> {
         .iter()
         .zip(counters)
         .map(|(hour, doc)| {
-            let t = Totals::read(doc.as_ref());
+            let t = match country {
+                None => Totals::read(doc.as_ref()),
+                Some(cc) => Totals::read(schema::in_country(doc.as_ref(), cc).as_ref()),
+            };
             DayPoint {
                 day: hour.clone(),
                 sessions: t.sessions_started,
@@ -177,5 +203,17 @@ mod tests {
             let e = Bucket::parse(bad).expect_err(bad);
             assert!(e.contains("YYYY-MM-DD"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_view_is_a_bucket_and_a_country_code_or_every_country() {
+        let v = View::parse("2026-03-01", "DE").expect("a view");
+        assert_eq!(v.country.as_deref(), Some("DE"));
+        assert_eq!(View::parse("", "").expect("lifetime").country, None);
+        for bad in ["de", "DEU", "D", "../", "<b>"] {
+            let e = View::parse("", bad).expect_err(bad);
+            assert!(e.contains("two capital letters"), "{e}");
+        }
+        assert!(View::parse("yesterday", "DE").is_err());
     }
 }

@@ -8,6 +8,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+/// The counter of records an analytics instance has persisted (its flushes landed).
+pub const PERSISTED: &str = "analytics_persisted_records_total";
+
 /// One sample of the Prometheus text format.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Sample {
@@ -141,6 +144,27 @@ impl Scraper {
                 samples: Vec::new(),
             },
         }
+    }
+
+    /// Records persisted by every instance behind `addresses`, summed: it grows when one of
+    /// their flushes lands. `None` when none answers.
+    pub async fn persisted(&self, addresses: &[String]) -> Option<f64> {
+        let targets = targets(addresses, self.timeout).await;
+        let answers =
+            futures::future::join_all(targets.iter().map(|a| self.get(a, "/metrics"))).await;
+        answers
+            .into_iter()
+            .filter_map(|answer| match answer {
+                Ok((200, text)) => Some(
+                    parse(&text, PERSISTED)
+                        .iter()
+                        .filter(|s| s.name == PERSISTED)
+                        .map(|s| s.value)
+                        .sum::<f64>(),
+                ),
+                _ => None,
+            })
+            .reduce(|a, b| a + b)
     }
 
     /// Every instance behind `addresses` (see [`targets`]).

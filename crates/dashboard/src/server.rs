@@ -1,12 +1,12 @@
 //! The routes: the page and its embedded assets, the JSON endpoints the page reads, and
-//! `/api/stream`, which pushes the overview and the pipeline every few seconds as
-//! server-sent events (no reload). Read-only: every route is a GET.
+//! `/api/stream`, which pushes the overview as soon as a flush's figures are read (see
+//! [`crate::live`]) and the pipeline every push interval, as server-sent events (no reload).
+//! Read-only: every route is a GET.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -14,17 +14,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 use store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::overview::{self, Bucket};
+use crate::live::{Feeds, Reading, Source};
+use crate::overview::{self, View};
 use crate::pipeline::Scraper;
 use crate::{assets, browse};
-
-/// An overview and when it was read.
-type Cached = (Instant, Arc<Value>);
 
 /// What the routes share.
 #[derive(Debug, Clone)]
@@ -36,11 +34,12 @@ pub struct App {
     /// Products listed in the trending table.
     pub top: usize,
     pub currency: String,
-    /// How often the stream pushes.
+    /// The longest an open page waits for fresh figures (and how often the pipeline is
+    /// pushed).
     pub push: Duration,
-    /// Overviews read within the last half push interval, by bucket: many open pages cost
-    /// the database one read per bucket, not one each.
-    cache: Arc<Mutex<HashMap<String, Cached>>>,
+    /// One reader per overview pages watch: many open pages cost the database one read per
+    /// view, not one each.
+    feeds: Feeds<View>,
 }
 
 impl App {
@@ -58,26 +57,8 @@ impl App {
             top,
             currency,
             push,
-            cache: Arc::default(),
+            feeds: Feeds::default(),
         }
-    }
-
-    async fn overview(&self, bucket: &Bucket) -> Result<Arc<Value>, String> {
-        let key = format!("{bucket:?}");
-        let fresh = self.push / 2;
-        if let Some((at, v)) = lock(&self.cache).get(&key) {
-            if at.elapsed() < fresh {
-                return Ok(v.clone());
-            }
-        }
-        let read = overview::read(&self.store, bucket, self.top, &self.currency)
-            .await
-            .map_err(|e| format!("Firestore is unreachable or refused the read: {e}"))?;
-        let v = Arc::new(serde_json::to_value(read).map_err(|e| e.to_string())?);
-        let mut cache = lock(&self.cache);
-        cache.retain(|_, (at, _)| at.elapsed() < fresh);
-        cache.insert(key, (Instant::now(), v.clone()));
-        Ok(v)
     }
 
     async fn pipeline(&self) -> Value {
@@ -88,8 +69,19 @@ impl App {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+impl Source<View> for App {
+    async fn read(&self, view: &View) -> Reading {
+        let read = overview::read(&self.store, view, self.top, &self.currency)
+            .await
+            .map_err(|e| format!("Firestore is unreachable or refused the read: {e}"))?;
+        Ok(Arc::new(
+            serde_json::to_value(read).map_err(|e| e.to_string())?,
+        ))
+    }
+
+    async fn landed(&self) -> Option<f64> {
+        self.scraper.persisted(&self.instances).await
+    }
 }
 
 /// Scripts and styles only from this server; nothing inline, nothing framed.
@@ -144,17 +136,19 @@ fn error(status: StatusCode, message: String) -> Response {
 }
 
 #[derive(Debug, serde::Deserialize)]
-struct BucketQuery {
+struct ViewQuery {
     #[serde(default)]
     day: String,
+    #[serde(default)]
+    country: String,
 }
 
-async fn overview_json(State(app): State<App>, Query(q): Query<BucketQuery>) -> Response {
-    let bucket = match Bucket::parse(&q.day) {
-        Ok(b) => b,
+async fn overview_json(State(app): State<App>, Query(q): Query<ViewQuery>) -> Response {
+    let view = match View::parse(&q.day, &q.country) {
+        Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    match app.overview(&bucket).await {
+    match app.read(&view).await {
         Ok(v) => Json(v.as_ref().clone()).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
@@ -187,40 +181,43 @@ async fn browse_json(State(app): State<App>, Query(q): Query<BrowseQuery>) -> Re
     }
 }
 
-/// Every push interval: an `overview` event (or an `unavailable` one saying why) and a
-/// `pipeline` event.
-async fn stream(State(app): State<App>, Query(q): Query<BucketQuery>) -> Response {
-    let bucket = match Bucket::parse(&q.day) {
-        Ok(b) => b,
+/// An `overview` event whenever fresh figures are read (or an `unavailable` one saying why),
+/// and a `pipeline` event every push interval.
+async fn stream(State(app): State<App>, Query(q): Query<ViewQuery>) -> Response {
+    let view = match View::parse(&q.day, &q.country) {
+        Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    Sse::new(events(app, bucket))
+    Sse::new(events(app, view))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
-fn events(app: App, bucket: Bucket) -> impl Stream<Item = Result<Event, Infallible>> {
+fn events(app: App, view: View) -> impl Stream<Item = Result<Event, Infallible>> {
+    let feed = app.feeds.watch(&app, &view, app.push);
+    let overviews = futures::stream::unfold(feed, |mut feed| async move {
+        // A feed stops only once no page watches it, and this page does.
+        feed.changed().await.ok()?;
+        let reading = feed.borrow_and_update().clone();
+        Some((reading, feed))
+    })
+    .filter_map(|reading| async move {
+        Some(Ok(match reading? {
+            Ok(v) => Event::default().event("overview").data(v.to_string()),
+            Err(e) => Event::default()
+                .event("unavailable")
+                .data(json!({ "error": e }).to_string()),
+        }))
+    });
     let ticks = tokio::time::interval(app.push);
-    futures::stream::unfold(
-        (app, bucket, ticks, 0u8),
-        |(app, bucket, mut ticks, n)| async move {
-            // Each tick sends the overview, then the pipeline.
-            let event = if n == 0 {
-                ticks.tick().await;
-                match app.overview(&bucket).await {
-                    Ok(v) => Event::default().event("overview").data(v.to_string()),
-                    Err(e) => Event::default()
-                        .event("unavailable")
-                        .data(json!({ "error": e }).to_string()),
-                }
-            } else {
-                Event::default()
-                    .event("pipeline")
-                    .data(app.pipeline().await.to_string())
-            };
-            Some((Ok(event), (app, bucket, ticks, (n + 1) % 2)))
-        },
-    )
+    let pipelines = futures::stream::unfold((app, ticks), |(app, mut ticks)| async move {
+        ticks.tick().await;
+        let event = Event::default()
+            .event("pipeline")
+            .data(app.pipeline().await.to_string());
+        Some((Ok(event), (app, ticks)))
+    });
+    futures::stream::select(overviews, pipelines)
 }
 
 /// Serve until `shutdown`.

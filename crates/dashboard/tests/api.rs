@@ -38,6 +38,9 @@ async fn seed(store: &Store) {
     let units = f::nested(Entity::Product.collection(), "p1", f::ITEMS_PURCHASED);
     let orders = f::nested(Entity::Product.collection(), "p1", f::ORDERS);
     let card = f::nested(Entity::Payment.collection(), "card", f::USAGE);
+    let in_de = |field: &str| f::nested(f::BY_COUNTRY, "DE", field);
+    let (de_orders, de_paid) = (in_de(f::PURCHASES), in_de(f::PAID_CENTS));
+    let fr_orders = f::nested(f::BY_COUNTRY, "FR", f::PURCHASES);
     let writer0 = schema::shard_counters(
         BTreeMap::from([
             (
@@ -61,6 +64,15 @@ async fn seed(store: &Store) {
                 path::country_statistics("DE", LIFETIME),
                 counters(&[(f::PURCHASES, 2), (f::PAID_CENTS, 4_000)]),
             ),
+            (
+                path::statistics(HOUR),
+                counters(&[
+                    (f::PURCHASES, 2),
+                    (de_orders.as_str(), 1),
+                    (de_paid.as_str(), 90),
+                    (fr_orders.as_str(), 1),
+                ]),
+            ),
         ]),
         0,
     );
@@ -76,6 +88,8 @@ async fn seed(store: &Store) {
                     (f::STARTED_SESSIONS, 2),
                     (f::PURCHASES, 1),
                     (f::PAID_CENTS, 250),
+                    (de_orders.as_str(), 1),
+                    (de_paid.as_str(), 250),
                 ]),
             ),
         ]),
@@ -200,9 +214,24 @@ async fn the_overview_shows_what_the_schema_module_reads() {
     );
     assert_eq!(
         o["hours"],
-        serde_json::json!([{"day": HOUR, "sessions": 2, "orders": 1, "paid_cents": 250}]),
+        serde_json::json!([{"day": HOUR, "sessions": 2, "orders": 3, "paid_cents": 250}]),
         "the hour buckets, from their shards"
     );
+    // One country's hours: the entries of its map in the hour's shards, summed.
+    let (status, de) = served.get("/api/overview?country=DE").await;
+    assert_eq!(status, 200, "{de}");
+    assert_eq!(de["country"], "DE");
+    let doc = schema::read_counters(&store, &path::statistics(HOUR))
+        .await
+        .expect("read");
+    let t = Totals::read(schema::in_country(doc.as_ref(), "DE").as_ref());
+    assert_eq!((t.orders, t.paid_cents), (2, 340));
+    assert_eq!(
+        de["hours"],
+        serde_json::json!([{"day": HOUR, "sessions": 0, "orders": 2, "paid_cents": 340}])
+    );
+    let (_, none) = served.get("/api/overview?country=JP").await;
+    assert_eq!(none["hours"][0]["orders"], 0, "a country without figures");
 
     // A day, with the day before for the changes.
     let (status, d) = served.get(&format!("/api/overview?day={DAY}")).await;
@@ -210,6 +239,12 @@ async fn the_overview_shows_what_the_schema_module_reads() {
     assert_eq!(d["bucket"], DAY);
     assert_eq!(d["previous"]["bucket"], "2026-02-28");
     assert_eq!(d["lifetime"]["sessions_started"], 7);
+    assert_eq!(
+        d["lifetime"]["top_products"],
+        serde_json::json!([]),
+        "lifetime beside a day: its headline figures only"
+    );
+    assert_eq!(d["current"]["payment_methods"][0]["name"], "Card");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,6 +261,15 @@ async fn bad_input_gets_a_clear_error_and_the_browser_pages_through_the_data() {
     assert_eq!(status, 400);
     assert!(
         e["error"].as_str().expect("error").contains("YYYY-MM-DD"),
+        "{e}"
+    );
+    let (status, e) = served.get("/api/overview?country=de").await;
+    assert_eq!(status, 400);
+    assert!(
+        e["error"]
+            .as_str()
+            .expect("error")
+            .contains("two capital letters"),
         "{e}"
     );
     let (status, e) = served.get("/api/browse?path=statistics//lifetime").await;

@@ -10,7 +10,7 @@ const el = (tag, text, cls) => {
   if (cls) e.className = cls;
   return e;
 };
-const state = { bucket: 'lifetime', source: null, overviews: 0, pipelines: 0, last: null, previousScrape: null };
+const state = { bucket: 'lifetime', country: '', source: null, overviews: 0, pipelines: 0, last: null, previousScrape: null };
 window.__dashboard = state;
 
 let currency = 'USD';
@@ -164,6 +164,19 @@ function buckets(o) {
   }
 }
 
+// The countries the hourly chart can show: those with orders in the bucket shown.
+function countryPicker(o) {
+  const sel = $('#country');
+  const want = ['', ...o.current.countries.map((c) => c.country).sort()];
+  if (state.country && !want.includes(state.country)) want.push(state.country);
+  const have = [...sel.options].map((x) => x.value);
+  if (want.join() !== have.join()) {
+    sel.replaceChildren(...want.map((cc) => { const opt = el('option', cc || 'every country'); opt.value = cc; return opt; }));
+    sel.value = state.country;
+  }
+  $('#hours-of').textContent = o.country ? ' in ' + o.country : '';
+}
+
 function overview(o) {
   currency = o.current.currency || currency;
   state.last = o;
@@ -173,6 +186,7 @@ function overview(o) {
   funnel(o);
   series('series', o.days, 86400);
   series('hours', o.hours, 3600);
+  countryPicker(o);
   countries(o);
   tables(o);
   buckets(o);
@@ -230,7 +244,7 @@ function pipeline(p) {
 // ---- the stream ----
 function connect() {
   if (state.source) state.source.close();
-  const src = new EventSource('/api/stream?day=' + encodeURIComponent(state.bucket));
+  const src = new EventSource('/api/stream?day=' + encodeURIComponent(state.bucket) + '&country=' + encodeURIComponent(state.country));
   src.addEventListener('overview', (e) => overview(JSON.parse(e.data)));
   src.addEventListener('unavailable', (e) => unavailable(JSON.parse(e.data).error));
   src.addEventListener('pipeline', (e) => pipeline(JSON.parse(e.data)));
@@ -238,6 +252,7 @@ function connect() {
   state.source = src;
 }
 $('#bucket').addEventListener('change', (e) => { state.bucket = e.target.value; connect(); });
+$('#country').addEventListener('change', (e) => { state.country = e.target.value; connect(); });
 
 // ---- data browser ----
 async function browse(path, token = '') {

@@ -280,6 +280,47 @@ impl Store {
         })
     }
 
+    /// The paths of a collection's documents, in name order, with the documents that do not
+    /// exist but have collections under them (`statistics/{b}` holds only its shards); no
+    /// field is read.
+    pub async fn list_paths(&self, collection: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .list_paths_page(collection, LIST_PAGE_SIZE, &page_token)
+                .await?;
+            out.extend(page.documents);
+            match page.next {
+                None => return Ok(out),
+                Some(next) => page_token = next,
+            }
+        }
+    }
+
+    /// One page of [`Store::list_paths`], from `page_token` (empty: the first page).
+    pub async fn list_paths_page(
+        &self,
+        collection: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<String>, StoreError> {
+        let nothing = pb::DocumentMask {
+            field_paths: Vec::new(),
+        };
+        let page = self
+            .list_page(collection, Some(nothing), page_size, page_token, true)
+            .await?;
+        Ok(Page {
+            documents: page
+                .documents
+                .iter()
+                .map(|d| self.relative(&d.name).to_owned())
+                .collect(),
+            next: page.next,
+        })
+    }
+
     /// One page of the ids of the collections under `document` (`""`: the top-level ones).
     pub async fn collection_ids(
         &self,

@@ -252,6 +252,9 @@ pub mod path {
 pub mod field {
     /// The map of a country statistics document that holds its states' deliveries.
     pub const SHIPPING: &str = "shipping";
+    /// The map of an hour's `statistics/{hour}` that holds each country's headline counters
+    /// (`` countries.`DE`.purchase_count ``; see [`super::in_country`]).
+    pub const BY_COUNTRY: &str = "countries";
 
     /// The field path of `field` in the entry `key` of the map `map`:
     /// `` products.`{id}`.views_count ``. The key is quoted: ids and state names are not
@@ -431,6 +434,18 @@ fn nested_int(doc: Option<&Document>, map: &str, key: &str, f: &str) -> i64 {
         Some(ValueType::IntegerValue(n)) => *n,
         _ => 0,
     }
+}
+
+/// The counters of country `cc` in an hour's statistics document (the entries of its
+/// [`field::BY_COUNTRY`] map) as a document of their own, for [`Totals::read`] and
+/// [`Funnel::read`]; `None` where the country has none.
+pub fn in_country(doc: Option<&Document>, cc: &str) -> Option<Document> {
+    entry(doc, field::BY_COUNTRY, cc).map(|fields| Document {
+        name: String::new(),
+        fields: fields.clone(),
+        create_time: None,
+        update_time: None,
+    })
 }
 
 /// The keys of the map field `map` (the ids with counters in a statistics document).

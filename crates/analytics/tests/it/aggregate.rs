@@ -82,7 +82,17 @@ fn each_event_type_produces_its_exact_deltas() {
                     d.docs[&sid].sets["start_time"],
                     FieldValue::Time(e.timestamp)
                 );
-                // 5 counter docs (the hour's global only), the session, the country entity.
+                // Each country's hour figures (entries of the hour's document).
+                assert_eq!(
+                    inc(
+                        &d,
+                        &format!("countries/{cc}/statistics/{hour}"),
+                        "started_sessions_count"
+                    ),
+                    1
+                );
+                // 5 counter docs (the hour's holds its countries'), the session, the country
+                // entity.
                 assert_eq!(d.len(), 7, "{:?}", d.docs.keys().collect::<Vec<_>>());
             }
             Payload::ProductViewed(p) => {

@@ -2,7 +2,7 @@
 //! `crates/dashboard/e2e/dashboard.mjs`) against a live pipeline: simulator → Kafka →
 //! analytics → Firestore emulator → dashboard. The KPI tiles equal the figures computed
 //! independently from the topic's events, before and after a new batch arrives (pushed,
-//! without a reload); both charts draw; a product named like markup is shown as text and
+//! without a reload); the charts draw, the hourly one also for a country picked; a product named like markup is shown as text and
 //! never runs; the pipeline page shows the instance healthy; the data browser reaches a
 //! shard's fields. Screenshots go to `crates/dashboard/e2e/screenshots/` (git-ignored).
 use std::io::{BufRead, BufReader, Write};
@@ -46,6 +46,47 @@ fn tiles(x: &Expected) -> Value {
         "paid": paid,
         "aov": ratio(paid, orders),
     })
+}
+
+/// The country with the most orders, and the hourly chart it must show: for every hour
+/// bucket with events, that country's orders and paid revenue (0 where it had none).
+fn country_hours(x: &Expected) -> (String, Value) {
+    let c = |doc: &str, field: &str| {
+        x.counters
+            .get(&(doc.to_owned(), field.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    let cc = x
+        .counters
+        .keys()
+        .filter_map(|(doc, _)| doc.strip_prefix("countries/"))
+        .filter_map(|rest| rest.strip_suffix("/statistics/lifetime"))
+        .max_by_key(|cc| {
+            (
+                c(
+                    &format!("countries/{cc}/statistics/lifetime"),
+                    "purchase_count",
+                ),
+                *cc,
+            )
+        })
+        .expect("a country")
+        .to_owned();
+    let hours: serde_json::Map<String, Value> = x
+        .counters
+        .keys()
+        .filter_map(|(doc, _)| doc.strip_prefix("statistics/"))
+        .filter(|b| b.len() == 13 && b.as_bytes()[10] == b'T')
+        .map(|hour| {
+            let doc = format!("countries/{cc}/statistics/{hour}");
+            (
+                hour.to_owned(),
+                json!([c(&doc, "purchase_count"), c(&doc, "total_paid_cents")]),
+            )
+        })
+        .collect();
+    (cc, Value::Object(hours))
 }
 
 struct Browser {
@@ -194,6 +235,20 @@ async fn the_dashboard_shows_the_live_figures_in_a_browser() {
         "the batch adds sessions"
     );
     let matched = browser.send(&format!("EXPECT {second}"));
+    assert!(matched.starts_with("MATCHED"), "{matched}");
+
+    // The hourly chart of one country: its own hour figures.
+    let (country, hours) = country_hours(&x);
+    assert!(
+        hours
+            .as_object()
+            .is_some_and(|h| h.values().any(|v| v[0] != 0)),
+        "{country} has orders by the hour: {hours}"
+    );
+    let matched = browser.send(&format!(
+        "HOURS {}",
+        json!({ "country": country, "hours": hours })
+    ));
     assert!(matched.starts_with("MATCHED"), "{matched}");
 
     assert_eq!(browser.send("FINISH"), "DONE");

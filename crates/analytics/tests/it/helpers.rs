@@ -441,6 +441,7 @@ pub fn expected(records: &[Rec]) -> Expected {
             .or_default() += 1;
         let cc = e.location.country.as_str().to_owned();
         let day = e.timestamp.format("%Y-%m-%d").to_string();
+        let hour = e.timestamp.format("%Y-%m-%dT%H").to_string();
         // The session funnel, by sessions: each step at the event that first reaches it.
         let f = funnels.entry(e.session_id).or_default();
         let mut funnel: Vec<(&str, i64)> = Vec::new();
@@ -477,16 +478,28 @@ pub fn expected(records: &[Rec]) -> Expected {
             }
             _ => {}
         }
-        // The hour bucket holds the headline counters: what this event adds to lifetime's.
-        let lifetime = |x: &Expected| -> Vec<(String, i64)> {
-            let from = ("statistics/lifetime".to_owned(), String::new());
+        // The hour bucket holds the headline counters, globally and per country: what this
+        // event adds to lifetime's, and to its country's lifetime.
+        let fields_of = |x: &Expected, doc: &str| -> HashMap<String, i64> {
+            let from = (doc.to_owned(), String::new());
             x.counters
                 .range(from..)
-                .take_while(|((p, _), _)| p == "statistics/lifetime")
+                .take_while(|((p, _), _)| p == doc)
                 .map(|((_, f), v)| (f.clone(), *v))
                 .collect()
         };
-        let before: HashMap<String, i64> = lifetime(&x).into_iter().collect();
+        let headline = [
+            (
+                "statistics/lifetime".to_owned(),
+                format!("statistics/{hour}"),
+            ),
+            (
+                format!("countries/{cc}/statistics/lifetime"),
+                format!("countries/{cc}/statistics/{hour}"),
+            ),
+        ];
+        let before: Vec<HashMap<String, i64>> =
+            headline.iter().map(|(l, _)| fields_of(&x, l)).collect();
         for b in ["lifetime".to_owned(), day.clone()] {
             for doc in [
                 format!("statistics/{b}"),
@@ -626,11 +639,12 @@ pub fn expected(records: &[Rec]) -> Expected {
                 }
             }
         }
-        let hour = format!("statistics/{}", e.timestamp.format("%Y-%m-%dT%H"));
-        for (field, now) in lifetime(&x) {
-            let added = now - before.get(&field).copied().unwrap_or(0);
-            if added != 0 {
-                add(&mut x, hour.clone(), &field, added);
+        for ((lifetime, hour), before) in headline.iter().zip(before) {
+            for (field, now) in fields_of(&x, lifetime) {
+                let added = now - before.get(&field).copied().unwrap_or(0);
+                if added != 0 {
+                    add(&mut x, hour.clone(), &field, added);
+                }
             }
         }
     }
@@ -695,12 +709,14 @@ pub fn field_segments(path: &str) -> Vec<String> {
     out
 }
 
-/// The statistics document the original layout's `path` is kept in.
+/// The statistics document the original layout's `path` is kept in (a country's hour: in
+/// the hour's, as the entries of its `countries` map).
 fn kept_in(path: &str) -> String {
     let parts: Vec<&str> = path.split('/').collect();
     let bucket = parts.last().expect("bucket");
+    let hour = bucket.len() == 13 && bucket.as_bytes()[10] == b'T';
     match parts.as_slice() {
-        ["countries", cc, ..] => format!("countries/{cc}/statistics/{bucket}"),
+        ["countries", cc, ..] if !hour => format!("countries/{cc}/statistics/{bucket}"),
         _ => format!("statistics/{bucket}"),
     }
 }
