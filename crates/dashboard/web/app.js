@@ -140,12 +140,23 @@ function funnel(o) {
     + pct(ratio(f.abandoned_carts, f.sessions_added_to_cart)) + ' of the sessions that added to the cart.';
 }
 
+// A table's rows, reusing the rows and cells already there: a push rewrites only the texts
+// that changed, so many open pages stay cheap for the browser.
 function rows(tbody, lines) {
-  tbody.replaceChildren(...lines.map((cells) => {
-    const tr = el('tr');
-    for (const [i, c] of cells.entries()) tr.append(el('td', c, i ? 'num' : ''));
-    return tr;
-  }));
+  while (tbody.rows.length > lines.length) tbody.lastElementChild.remove();
+  lines.forEach((cells, r) => {
+    let tr = tbody.rows[r];
+    if (!tr || tr.cells.length !== cells.length) {
+      const fresh = el('tr');
+      for (const [i, c] of cells.entries()) fresh.append(el('td', c, i ? 'num' : ''));
+      if (tr) tr.replaceWith(fresh); else tbody.append(fresh);
+      return;
+    }
+    for (const [i, c] of cells.entries()) {
+      const text = String(c);
+      if (tr.cells[i].textContent !== text) tr.cells[i].textContent = text;
+    }
+  });
 }
 
 function tables(o) {
