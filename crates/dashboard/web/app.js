@@ -74,6 +74,16 @@ function size(div) {
   return { width: Math.max(300, div.clientWidth - 10), height: 240 };
 }
 
+// A chart is redrawn only when its data changed (the day series moves every few seconds,
+// not at every push).
+const drawn = {};
+const changed = (id, data) => {
+  const key = JSON.stringify(data);
+  if (drawn[id] === key) return false;
+  drawn[id] = key;
+  return true;
+};
+
 // Orders and paid revenue over time: `points` are days (YYYY-MM-DD) or hours (YYYY-MM-DDTHH).
 const timeCharts = {};
 function series(id, points, step) {
@@ -89,7 +99,7 @@ function series(id, points, step) {
         { label: 'paid ' + currency, stroke: '#cc6633', width: 2, scale: 'money', points: { show: true } }],
       axes: [{}, { label: 'orders' }, { side: 1, scale: 'money', label: currency, grid: { show: false } }],
     }, data, div);
-  } else {
+  } else if (changed(id, data)) {
     timeCharts[id].setData(data);
   }
   div.dataset.points = String(x.length);
@@ -111,7 +121,7 @@ function countries(o) {
         { label: 'orders', stroke: '#cc6633', scale: 'orders', points: { show: true }, paths: () => null }],
       axes: [{ values: (u, vals) => vals.map((i) => (Number.isInteger(i) ? countryNames[i] ?? '' : '')) }, { label: currency }, { side: 1, scale: 'orders', label: 'orders', grid: { show: false } }],
     }, data, div);
-  } else {
+  } else if (changed('countries', [countryNames, data])) {
     countryChart.setData(data);
   }
   div.dataset.points = String(list.length);
