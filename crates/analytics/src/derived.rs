@@ -97,43 +97,13 @@ pub async fn materialize(
         Some(t) => Precondition::UpdateTime(t),
         None => Precondition::Exists(false),
     };
-    // Each entity with its names, and every counter document needed, read in batches.
-    let entities = |docs: Vec<Document>| -> Vec<(String, EntityNames)> {
-        docs.iter()
-            .map(|e| (path::id_of(&e.name).to_owned(), EntityNames::read(e)))
-            .collect()
-    };
-    let payment_entities = entities(store.list(Entity::Payment.collection(), f::ENTITY).await?);
-    let product_entities = entities(store.list(Entity::Product.collection(), f::ENTITY).await?);
-    // Every counter of the bucket is in its statistics document.
+    // Each entity with its names, and every counter of the bucket (in its statistics
+    // document).
+    let payment_entities = store.list(Entity::Payment.collection(), f::ENTITY).await?;
+    let product_entities = store.list(Entity::Product.collection(), f::ENTITY).await?;
     let stats = read_counters(store, &path::statistics(bucket)).await?;
     let stats = stats.as_ref();
-    let payments: Vec<PaymentUse> = payment_entities
-        .into_iter()
-        .map(|(id, names)| PaymentUse {
-            uses: payment_uses(stats, &id),
-            name: names.name.unwrap_or_else(|| id.clone()),
-            id,
-        })
-        .collect();
-    let products: Vec<ProductCounters> = product_entities
-        .into_iter()
-        .map(|(id, names)| {
-            let st = ProductStats::read(stats, &id);
-            ProductCounters {
-                name: names.name.unwrap_or_else(|| id.clone()),
-                category_id: names.category_id.unwrap_or_default(),
-                category_name: names.category_name.unwrap_or_default(),
-                views: st.views,
-                adds: st.adds,
-                removes: st.removes,
-                units: st.units,
-                orders: st.orders,
-                revenue_cents: st.revenue_cents,
-                id,
-            }
-        })
-        .collect();
+    let (products, payments) = counters_of(stats, &product_entities, &payment_entities);
     let f = figures::compute(
         Totals::read(stats),
         bucket == LIFETIME,
@@ -168,6 +138,45 @@ pub async fn materialize(
         }
     }
     Ok(())
+}
+
+/// The products' and payment methods' counters in a bucket's statistics document `stats`,
+/// named after their entity documents (`products/{id}`, `payments/{id}`).
+pub fn counters_of(
+    stats: Option<&Document>,
+    products: &[Document],
+    payments: &[Document],
+) -> (Vec<ProductCounters>, Vec<PaymentUse>) {
+    let named = |e: &Document| (path::id_of(&e.name).to_owned(), EntityNames::read(e));
+    let payments = payments
+        .iter()
+        .map(named)
+        .map(|(id, names)| PaymentUse {
+            uses: payment_uses(stats, &id),
+            name: names.name.unwrap_or_else(|| id.clone()),
+            id,
+        })
+        .collect();
+    let products = products
+        .iter()
+        .map(named)
+        .map(|(id, names)| {
+            let st = ProductStats::read(stats, &id);
+            ProductCounters {
+                name: names.name.unwrap_or_else(|| id.clone()),
+                category_id: names.category_id.unwrap_or_default(),
+                category_name: names.category_name.unwrap_or_default(),
+                views: st.views,
+                adds: st.adds,
+                removes: st.removes,
+                units: st.units,
+                orders: st.orders,
+                revenue_cents: st.revenue_cents,
+                id,
+            }
+        })
+        .collect();
+    (products, payments)
 }
 
 type Fields = BTreeMap<String, FieldValue>;

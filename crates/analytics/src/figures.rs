@@ -53,6 +53,20 @@ impl Weights {
         Ok(w)
     }
 
+    /// The weights `interest/{b}` was computed with (its `weights` map); the defaults where
+    /// it or a weight is missing.
+    pub fn read(interest: Option<&store::schema::Document>) -> Weights {
+        use store::schema::{field as f, map_int};
+        let d = Weights::default();
+        let w = |key, default| map_int(interest, f::WEIGHTS, key).unwrap_or(default);
+        Weights {
+            view: w(f::WEIGHT_VIEW, d.view),
+            add_to_cart: w(f::WEIGHT_ADD, d.add_to_cart),
+            remove_from_cart: w(f::WEIGHT_REMOVE, d.remove_from_cart),
+            purchase: w(f::WEIGHT_PURCHASE, d.purchase),
+        }
+    }
+
     /// A product's interest score from its counters.
     pub fn score(&self, p: &ProductCounters) -> i64 {
         self.view * p.views

@@ -6,12 +6,12 @@ use std::fmt::Write;
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 use store::client::int_field;
 use store::schema::{
-    day_bucket, field as f, path, payment_uses, read_counters, Entity, EntityNames, Funnel,
-    ProductStats, Totals, LIFETIME,
+    day_bucket, field as f, path, read_counters, Entity, Funnel, Totals, LIFETIME,
 };
 use store::{Store, StoreError};
 
-use crate::figures::Rates;
+use crate::derived;
+use crate::figures::{self, Rates, Weights};
 
 fn money(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, (cents % 100).abs())
@@ -68,8 +68,12 @@ pub struct BucketReport {
     pub product_views: i64,
     pub add_to_cart: i64,
     pub units: i64,
-    /// By units, then revenue.
+    /// By units, then revenue (the products with any activity in the bucket).
     pub top_products: Vec<ProductLine>,
+    /// Every category with an active product, by interest score.
+    pub categories: Vec<CategoryLine>,
+    /// The interest score's weights (those `interest/{bucket}` was computed with).
+    pub weights: WeightsLine,
     /// Countries with orders, by paid amount.
     pub countries: Vec<CountryLine>,
     /// By uses.
@@ -83,6 +87,21 @@ pub struct ProductLine {
     pub orders: i64,
     pub views: i64,
     pub revenue_cents: i64,
+    pub interest_score: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CategoryLine {
+    pub name: String,
+    pub interest_score: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct WeightsLine {
+    pub view: i64,
+    pub add_to_cart: i64,
+    pub remove_from_cart: i64,
+    pub purchase: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -180,35 +199,60 @@ pub async fn bucket(
     currency: &str,
 ) -> Result<BucketReport, StoreError> {
     // Every counter of the bucket is in its statistics document; the names are in the
-    // entities' collections. All read at once, then the countries' counters at once.
-    let statistics = path::statistics(bucket);
-    let (stats, products, countries, payments) = futures::try_join!(
+    // entities' collections; the interest weights analytics used in `interest/{bucket}`.
+    // All read at once, then the countries' counters at once.
+    let (statistics, interest) = (path::statistics(bucket), path::interest(bucket));
+    let (stats, products, countries, payments, interest) = futures::try_join!(
         read_counters(store, &statistics),
-        ids(store, Entity::Product.collection(), f::ENTITY),
+        store.list(Entity::Product.collection(), f::ENTITY),
         ids(store, path::COUNTRIES, f::ENTITY),
-        ids(store, Entity::Payment.collection(), f::ENTITY),
+        store.list(Entity::Payment.collection(), f::ENTITY),
+        store.get(&interest),
     )?;
     let stats = stats.as_ref();
     let mut r = headline_of(stats, bucket, chosen, currency);
-    for (id, entity) in products {
-        let st = ProductStats::read(stats, &id);
-        r.product_views += st.views;
-        r.add_to_cart += st.adds;
-        r.units += st.units;
-        r.top_products.push(ProductLine {
-            name: EntityNames::read(&entity).name.unwrap_or(id),
-            units: st.units,
-            orders: st.orders,
-            views: st.views,
-            revenue_cents: st.revenue_cents,
-        });
+    let (products, payments) = derived::counters_of(stats, &products, &payments);
+    for p in &products {
+        r.product_views += p.views;
+        r.add_to_cart += p.adds;
+        r.units += p.units;
     }
-    r.top_products.sort_by(|a, b| {
-        b.units
-            .cmp(&a.units)
-            .then(b.revenue_cents.cmp(&a.revenue_cents))
-    });
-    r.top_products.truncate(top);
+    // The figures analytics materializes, computed the same way from the same counters.
+    let weights = Weights::read(interest.as_ref());
+    let fig = figures::compute(
+        r.totals,
+        bucket == LIFETIME,
+        &products,
+        &payments,
+        weights,
+        top,
+    );
+    r.top_products = fig
+        .trending
+        .iter()
+        .map(|p| ProductLine {
+            name: p.name.clone(),
+            units: p.units,
+            orders: p.orders,
+            views: p.views,
+            revenue_cents: p.revenue_cents,
+            interest_score: p.interest_score,
+        })
+        .collect();
+    r.categories = fig
+        .interest_categories
+        .iter()
+        .map(|c| CategoryLine {
+            name: c.name.clone(),
+            interest_score: c.interest_score,
+        })
+        .collect();
+    r.weights = WeightsLine {
+        view: weights.view,
+        add_to_cart: weights.add_to_cart,
+        remove_from_cart: weights.remove_from_cart,
+        purchase: weights.purchase,
+    };
     let paths: Vec<String> = countries
         .iter()
         .map(|(cc, _)| path::country_statistics(cc, bucket))
@@ -229,12 +273,13 @@ pub async fn bucket(
     r.countries.sort_by(|a, b| {
         (b.paid_cents, b.orders, &b.country).cmp(&(a.paid_cents, a.orders, &a.country))
     });
-    for (id, entity) in payments {
-        r.payment_methods.push(PaymentLine {
-            uses: payment_uses(stats, &id),
-            name: EntityNames::read(&entity).name.unwrap_or(id),
-        });
-    }
+    r.payment_methods = payments
+        .into_iter()
+        .map(|p| PaymentLine {
+            uses: p.uses,
+            name: p.name,
+        })
+        .collect();
     r.payment_methods
         .sort_by(|a, b| (b.uses, &b.name).cmp(&(a.uses, &a.name)));
     Ok(r)
@@ -297,23 +342,39 @@ pub fn render(buckets: &[BucketReport]) -> String {
         );
         let _ = writeln!(
             out,
-            "top products (conversion = orders / views):\n  {:>6}  {:>5}  {:>6}  {:>12}  product",
+            "top products (conversion = orders / views):\n  {:>6}  {:>5}  {:>6}  {:>12}  {:>8}  product",
             "units",
             "orders",
             "conv.",
-            format!("revenue {}", r.currency)
+            format!("revenue {}", r.currency),
+            "interest"
         );
         for p in &r.top_products {
             let _ = writeln!(
                 out,
-                "  {:>6}  {:>5}  {:>6}  {:>12}  {}",
+                "  {:>6}  {:>5}  {:>6}  {:>12}  {:>8}  {}",
                 p.units,
                 p.orders,
                 pct(p.orders, p.views),
                 self::money(p.revenue_cents),
+                p.interest_score,
                 p.name
             );
         }
+        let w = &r.weights;
+        let _ = writeln!(
+            out,
+            "category interest (score = {} x views + {} x adds {:+} x removes + {} x units): {}",
+            w.view,
+            w.add_to_cart,
+            w.remove_from_cart,
+            w.purchase,
+            r.categories
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.interest_score))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let _ = writeln!(out, "revenue by country (paid {}, orders):", r.currency);
         for c in &r.countries {
             let _ = writeln!(
@@ -383,7 +444,18 @@ mod tests {
                 orders: 1,
                 views: 4,
                 revenue_cents: 1999,
+                interest_score: 14,
             }],
+            categories: vec![CategoryLine {
+                name: "Kitchen".into(),
+                interest_score: 14,
+            }],
+            weights: WeightsLine {
+                view: 1,
+                add_to_cart: 3,
+                remove_from_cart: -2,
+                purchase: 5,
+            },
             payment_methods: vec![PaymentLine {
                 name: "Card".into(),
                 uses: 1,
@@ -403,7 +475,7 @@ mod tests {
         assert!(text.contains("== lifetime (every day) ==\nsessions: 4 started, 4 ended, 0 active"));
         assert!(text.contains("1 orders, average order 19.99 USD"));
         assert!(
-            text.contains("units  orders   conv.   revenue USD  product"),
+            text.contains("units  orders   conv.   revenue USD  interest  product"),
             "{text}"
         );
         assert!(text.contains("-> 1 orders (25.0% of sessions)"));
@@ -413,8 +485,12 @@ mod tests {
             .expect("product line");
         assert_eq!(
             mug.split_whitespace().collect::<Vec<_>>(),
-            ["2", "1", "25.0%", "19.99", "Mug"],
-            "units, orders, conversion, revenue, name"
+            ["2", "1", "25.0%", "19.99", "14", "Mug"],
+            "units, orders, conversion, revenue, interest, name"
+        );
+        assert!(
+            text.contains("category interest (score = 1 x views + 3 x adds -2 x removes + 5 x units): Kitchen 14"),
+            "{text}"
         );
         assert!(text.contains("payment methods: Card 1"));
         assert!(

@@ -111,6 +111,9 @@ for await (const line of lines) {
       shownAsText: [...document.querySelectorAll('#products td')].some((td) => td.textContent.includes('<img src=x')),
     }));
     if (probe.ran || probe.injected) await fail('markup from an event ran in the page: ' + JSON.stringify(probe));
+    // Category interest: a row per category with an active product, scores descending.
+    const scores = await page.$$eval('#categories tbody tr', (rs) => rs.map((r) => Number(r.cells[1].textContent.replace(/,/g, ''))));
+    if (!scores.length || scores.some((s, i) => i && s > scores[i - 1])) await fail('category interest: ' + JSON.stringify(scores));
     if (!probe.shownAsText) await fail('the probe product is not listed as text: ' + JSON.stringify(probe));
     // Pipeline: every instance answered, healthy, with its figures.
     await page.click('nav button[data-tab="pipeline"]');

@@ -107,6 +107,17 @@ async fn seed(store: &Store) {
     ] {
         metrics.sets.insert(field.to_owned(), FieldValue::Int(v));
     }
+    // The weights analytics computed lifetime's interest with (a view counts 2 here).
+    let mut interest = DocDelta::default();
+    interest.sets.insert(
+        f::WEIGHTS.to_owned(),
+        FieldValue::map([
+            (f::WEIGHT_VIEW, FieldValue::Int(2)),
+            (f::WEIGHT_ADD, FieldValue::Int(3)),
+            (f::WEIGHT_REMOVE, FieldValue::Int(-2)),
+            (f::WEIGHT_PURCHASE, FieldValue::Int(5)),
+        ]),
+    );
     let mut writes: Vec<_> = writer0
         .iter()
         .chain(writer1.iter())
@@ -125,6 +136,7 @@ async fn seed(store: &Store) {
         ),
         store.delta_write(&path::country("DE"), &country, Precondition::None),
         store.delta_write(&path::metrics(DAY), &metrics, Precondition::None),
+        store.delta_write(&path::interest(LIFETIME), &interest, Precondition::None),
     ]);
     store.commit(writes).await.expect("seed");
 }
@@ -204,6 +216,10 @@ async fn the_overview_shows_what_the_schema_module_reads() {
     );
     assert_eq!(mug["views"], 8);
     assert_eq!(mug["units"], 3);
+    // 2 × 8 views + 5 × 3 units, with interest/lifetime's weights.
+    assert_eq!(mug["interest_score"], 31);
+    assert_eq!(life["weights"]["view"], 2);
+    assert_eq!(life["categories"][0]["interest_score"], 31);
     assert_eq!(life["countries"][0]["country"], "DE");
     assert_eq!(life["countries"][0]["paid_cents"], 4_000);
     assert_eq!(life["payment_methods"][0]["name"], "Card");

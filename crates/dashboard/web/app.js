@@ -170,7 +170,10 @@ function rows(tbody, lines) {
 }
 
 function tables(o) {
-  rows($('#products tbody'), o.current.top_products.map((p) => [p.name, int(p.units), int(p.orders), int(p.views), p.views ? pct(p.orders / p.views) : '–', money(p.revenue_cents)]));
+  rows($('#products tbody'), o.current.top_products.map((p) => [p.name, int(p.units), int(p.orders), int(p.views), p.views ? pct(p.orders / p.views) : '–', money(p.revenue_cents), int(p.interest_score)]));
+  rows($('#categories tbody'), o.current.categories.map((c) => [c.name, int(c.interest_score)]));
+  const w = o.current.weights;
+  $('#weights').textContent = `(score = ${w.view} × views + ${w.add_to_cart} × adds ${w.remove_from_cart < 0 ? '−' : '+'} ${Math.abs(w.remove_from_cart)} × removes + ${w.purchase} × units)`;
   const uses = o.current.payment_methods.reduce((s, m) => s + m.uses, 0);
   rows($('#payments tbody'), o.current.payment_methods.map((m) => [m.name, int(m.uses), uses ? pct(m.uses / uses) : '–']));
 }

@@ -4,7 +4,7 @@
 //! A change of physical layout touches this module only; `tests/schema_home.rs` checks that
 //! no other source spells a path or a field of it.
 
-use firestore::gcloud_sdk::google::firestore::v1::Document;
+pub use firestore::gcloud_sdk::google::firestore::v1::Document;
 use serde::Serialize;
 
 use crate::client::{int_field, str_array, str_field};
@@ -446,6 +446,18 @@ pub fn in_country(doc: Option<&Document>, cc: &str) -> Option<Document> {
         create_time: None,
         update_time: None,
     })
+}
+
+/// The integer entry `key` of the map field `map` (`weights.view` of `interest/{b}`).
+pub fn map_int(doc: Option<&Document>, map: &str, key: &str) -> Option<i64> {
+    use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+    match doc?.fields.get(map)?.value_type.as_ref()? {
+        ValueType::MapValue(m) => match m.fields.get(key)?.value_type.as_ref()? {
+            ValueType::IntegerValue(n) => Some(*n),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The keys of the map field `map` (the ids with counters in a statistics document).

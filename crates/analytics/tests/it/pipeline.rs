@@ -238,6 +238,54 @@ async fn every_aggregate_is_exact_with_duplicates_late_events_and_poison() {
         Some(want("started_sessions_count") - want("ended_sessions_count"))
     );
     assert_eq!(lifetime.top_products.len(), 3);
+    // Interest scores as analytics materialized them in trending/ and interest/.
+    let ranked = |doc: &str, array: &str| {
+        let store = store.clone();
+        let (doc, array) = (doc.to_owned(), array.to_owned());
+        async move {
+            let d = store.get(&doc).await.expect("read").expect("materialized");
+            let Some(ValueType::ArrayValue(a)) =
+                d.fields.get(&array).and_then(|v| v.value_type.as_ref())
+            else {
+                panic!("{doc} has {array}");
+            };
+            a.values
+                .iter()
+                .map(|v| {
+                    let Some(ValueType::MapValue(m)) = &v.value_type else {
+                        panic!("{doc}: an entry is a map");
+                    };
+                    let name = match m.fields.get("name").and_then(|v| v.value_type.as_ref()) {
+                        Some(ValueType::StringValue(s)) => s.clone(),
+                        _ => String::new(),
+                    };
+                    let score = match m
+                        .fields
+                        .get("interest_score")
+                        .and_then(|v| v.value_type.as_ref())
+                    {
+                        Some(ValueType::IntegerValue(n)) => *n,
+                        _ => i64::MIN,
+                    };
+                    (name, score)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let trending = ranked("trending/lifetime", "products").await;
+    let shown: Vec<(String, i64)> = lifetime
+        .top_products
+        .iter()
+        .map(|p| (p.name.clone(), p.interest_score))
+        .collect();
+    assert_eq!(shown, trending[..3].to_vec());
+    let categories: Vec<(String, i64)> = lifetime
+        .categories
+        .iter()
+        .map(|c| (c.name.clone(), c.interest_score))
+        .collect();
+    assert!(!categories.is_empty());
+    assert_eq!(categories, ranked("interest/lifetime", "categories").await);
     let text = analytics::report::render(&report);
     assert!(
         text.contains(&format!("{} orders", want("purchase_count"))),
