@@ -83,6 +83,25 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Every item of a paged listing: `page(token)` from the empty token until a page has no
+/// next one.
+async fn every_page<T, F, Fut>(mut page: F) -> Result<Vec<T>, StoreError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let p = page(token).await?;
+        out.extend(p.documents);
+        match p.next {
+            None => return Ok(out),
+            Some(next) => token = next,
+        }
+    }
+}
+
 /// One page of a listing, and the token of the next one (`None`: the last page).
 #[derive(Debug, Clone, Default)]
 pub struct Page<T> {
@@ -232,18 +251,14 @@ impl Store {
         collection: &str,
         mask: Option<pb::DocumentMask>,
     ) -> Result<Vec<pb::Document>, StoreError> {
-        let mut out = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = self
-                .list_page(collection, mask.clone(), LIST_PAGE_SIZE, &page_token, false)
-                .await?;
-            out.extend(page.documents);
-            match page.next {
-                None => return Ok(out),
-                Some(next) => page_token = next,
+        every_page(|token| {
+            let mask = mask.clone();
+            async move {
+                self.list_page(collection, mask, LIST_PAGE_SIZE, &token, false)
+                    .await
             }
-        }
+        })
+        .await
     }
 
     /// One page of a collection's documents (`mask` `None`: every field), from `page_token`
@@ -284,18 +299,11 @@ impl Store {
     /// exist but have collections under them (`statistics/{b}` holds only its shards); no
     /// field is read.
     pub async fn list_paths(&self, collection: &str) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = self
-                .list_paths_page(collection, LIST_PAGE_SIZE, &page_token)
-                .await?;
-            out.extend(page.documents);
-            match page.next {
-                None => return Ok(out),
-                Some(next) => page_token = next,
-            }
-        }
+        every_page(|token| async move {
+            self.list_paths_page(collection, LIST_PAGE_SIZE, &token)
+                .await
+        })
+        .await
     }
 
     /// One page of [`Store::list_paths`], from `page_token` (empty: the first page).
