@@ -93,7 +93,9 @@ async fn feed<K: Key, S: Source<K>>(
     tx: watch::Sender<Option<Reading>>,
     push: Duration,
 ) {
-    let mut landed = source.landed().await;
+    let mut landed = tokio::time::timeout(LANDING_POLL, source.landed())
+        .await
+        .unwrap_or(None);
     loop {
         let started = Instant::now();
         let reading = source.read(&key).await;
@@ -108,7 +110,10 @@ async fn feed<K: Key, S: Source<K>>(
                 break;
             }
             tokio::time::sleep_until(due.min(Instant::now() + LANDING_POLL)).await;
-            let now = source.landed().await;
+            // An instance slow to answer never holds the next read past its due time.
+            let now = tokio::time::timeout_at(due, source.landed())
+                .await
+                .unwrap_or(None);
             if now.is_some() && now != landed {
                 landed = now;
                 break;
@@ -127,6 +132,8 @@ mod tests {
         reads: Arc<AtomicU64>,
         persisted: Arc<AtomicU64>,
         instances: bool,
+        /// How long asking the instances takes.
+        slow: Duration,
     }
 
     impl Source<&'static str> for Fake {
@@ -135,6 +142,7 @@ mod tests {
             Ok(Arc::new(serde_json::json!({ "key": key, "read": n })))
         }
         async fn landed(&self) -> Option<f64> {
+            tokio::time::sleep(self.slow).await;
             self.instances
                 .then(|| self.persisted.load(Ordering::SeqCst) as f64)
         }
@@ -178,6 +186,21 @@ mod tests {
         let t0 = Instant::now();
         next(&mut rx).await;
         assert_eq!(t0.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn instances_slow_to_answer_never_delay_a_read_past_the_push_interval() {
+        let feeds = Feeds::<&str>::default();
+        let fake = Fake {
+            instances: true,
+            slow: Duration::from_secs(5),
+            ..Fake::default()
+        };
+        let mut rx = feeds.watch(&fake, &"lifetime", Duration::from_secs(2));
+        next(&mut rx).await;
+        let t0 = Instant::now();
+        next(&mut rx).await;
+        assert!(t0.elapsed() <= Duration::from_secs(2), "{:?}", t0.elapsed());
     }
 
     #[tokio::test(start_paused = true)]
