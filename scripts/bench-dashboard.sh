@@ -8,7 +8,7 @@
 # the dashboard lists every product (--top 100000), so a probe shows once it is counted.
 # One run per number of open pages in DASH_PAGES (default: 1, then 10), each on a fresh
 # analytics and emulator: the freshness one page sees, and what ten pages cost.
-#   DASH_RATE=2000 DASH_SECONDS=60 DASH_PAGES="1 10" DASH_PUSH_SECONDS=2 scripts/bench-dashboard.sh
+#   DASH_RATE=2000 DASH_SECONDS=60 DASH_PAGES="1 10" DASH_PUSH_SECONDS=2 DASH_WARM_SECONDS=45 scripts/bench-dashboard.sh
 set -euo pipefail
 PAGES="${DASH_PAGES:-1 10}"
 if [[ $PAGES == *" "* ]]; then
@@ -22,6 +22,7 @@ cd "$REPO_ROOT"
 RATE="${DASH_RATE:-2000}"
 SECONDS_LIVE="${DASH_SECONDS:-60}"
 PUSH="${DASH_PUSH_SECONDS:-2}"
+WARM_SECONDS="${DASH_WARM_SECONDS:-45}"
 RUN="dash-$(date +%s)"
 WORK="$LOCAL_DIR/bench-dashboard"
 ADMIN_ADDR=127.0.0.1:9466
@@ -30,6 +31,16 @@ bench_setup
 log "building (release): simulator, analytics, dashboard"
 cargo build --release --quiet -p simulator -p analytics -p dashboard
 fresh_emulator
+# Warm-up, as in bench-analytics: the brokers, the emulator and analytics at the same rate on
+# a topic and project of their own (runs right after the cluster starts were seen to fall
+# behind for minutes).
+new_topic "$RUN-warm"
+log "warm-up: simulator and analytics at $RATE events/s for ${WARM_SECONDS}s"
+GCLOUD_PROJECT=$RUN-warm EVENTS_TOPIC=$RUN-warm DLQ_TOPIC=$RUN-warm-dlq ANALYTICS_GROUP=$RUN-warm ANALYTICS_ADMIN_ADDR=$ADMIN_ADDR \
+  start_analytics "$WORK/analytics.pid" "$WORK/analytics-warm.log" admin
+target/release/simulator --topic "$RUN-warm" --users 1000 --rate "$RATE" --duration "${WARM_SECONDS}s" \
+  --progress-seconds 3600 2> "$WORK/sim-warm.txt"
+stop_tracked "$WORK/analytics.pid" 60
 new_topic "$RUN"
 GCLOUD_PROJECT=$RUN EVENTS_TOPIC=$RUN DLQ_TOPIC=$RUN-dlq ANALYTICS_GROUP=$RUN ANALYTICS_ADMIN_ADDR=$ADMIN_ADDR \
   start_analytics "$WORK/analytics.pid" "$WORK/analytics.log" admin
