@@ -76,7 +76,7 @@ bench-scale: ## 1, 2 and 3 analytics instances: throughput, writes per event, ho
 	scripts/bench-scale.sh
 
 .PHONY: bench-dashboard
-bench-dashboard: ## Benchmark: freshness from production to an open page at 2,000 events/s with 1 and with 10 pages, beside analytics' own; the dashboard's and the browser's CPU, RSS (~6 min)
+bench-dashboard: ## Benchmark: freshness from production to an open page at 2,000 events/s with 1 and with 10 pages, beside analytics' own; the dashboard's and the browser's CPU, RSS (~8 min)
 	scripts/bench-dashboard.sh
 
 # --- Deployment (docker compose, Kubernetes); no Docker engine is needed to validate them ---
