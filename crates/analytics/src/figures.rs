@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 pub use store::schema::Totals;
 
 /// Weights of the interest score: Σ weight × counter.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Weights {
     pub view: i64,
     pub add_to_cart: i64,

@@ -73,7 +73,7 @@ pub struct BucketReport {
     /// Every category with an active product, by interest score.
     pub categories: Vec<CategoryLine>,
     /// The interest score's weights (those `interest/{bucket}` was computed with).
-    pub weights: WeightsLine,
+    pub weights: Weights,
     /// Countries with orders, by paid amount.
     pub countries: Vec<CountryLine>,
     /// By uses.
@@ -94,14 +94,6 @@ pub struct ProductLine {
 pub struct CategoryLine {
     pub name: String,
     pub interest_score: i64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct WeightsLine {
-    pub view: i64,
-    pub add_to_cart: i64,
-    pub remove_from_cart: i64,
-    pub purchase: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -247,12 +239,7 @@ pub async fn bucket(
             interest_score: c.interest_score,
         })
         .collect();
-    r.weights = WeightsLine {
-        view: weights.view,
-        add_to_cart: weights.add_to_cart,
-        remove_from_cart: weights.remove_from_cart,
-        purchase: weights.purchase,
-    };
+    r.weights = weights;
     let paths: Vec<String> = countries
         .iter()
         .map(|(cc, _)| path::country_statistics(cc, bucket))
@@ -450,12 +437,7 @@ mod tests {
                 name: "Kitchen".into(),
                 interest_score: 14,
             }],
-            weights: WeightsLine {
-                view: 1,
-                add_to_cart: 3,
-                remove_from_cart: -2,
-                purchase: 5,
-            },
+            weights: Weights::default(),
             payment_methods: vec![PaymentLine {
                 name: "Card".into(),
                 uses: 1,

@@ -18,8 +18,8 @@ pub fn day_bucket(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// The hour bucket of an event time (`YYYY-MM-DDTHH`, UTC): `statistics/{hour}` holds the
-/// headline counters only (sessions, orders, revenue, the funnel; no entity counters, no
-/// per-country copy, no derived documents).
+/// headline counters only (sessions, orders, revenue, the funnel), each country's as the
+/// entries of its [`field::BY_COUNTRY`] map; no entity counters, no derived documents.
 pub fn hour_bucket(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H").to_string()
 }
