@@ -177,8 +177,7 @@ pub fn apply(event: &Event, out: &mut Deltas) {
             shared: out,
             session: &mut session,
         },
-        0,
-        &mut 0,
+        &mut History::default(),
     );
     out.merge(session);
 }
@@ -270,20 +269,51 @@ pub struct Sink<'a> {
     pub session: &'a mut Deltas,
 }
 
-/// Add the deltas of one (valid, deduplicated) event to `out`, the `index`-th distinct event
-/// of its session (from 0) whose detail arrays hold `history_bytes`, which this updates.
+/// What a session's document holds so far: its distinct events, the bytes of its detail
+/// arrays and the events left out of them. The document gets these as absolute values, not
+/// increments, so writing it again (a checkpoint retried, or replayed after a crash) changes
+/// nothing: session documents need no journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    pub events: u64,
+    pub bytes: u64,
+    pub truncated: u64,
+}
+
+impl History {
+    pub fn of(state: &store::schema::SessionState) -> History {
+        History {
+            events: state.event_count,
+            bytes: state.history_bytes,
+            truncated: state.truncated_events,
+        }
+    }
+
+    /// Its fields in the session's document, set to what it holds now.
+    pub fn write(&self, session: &str, out: &mut Deltas) {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        out.set(session, f::EVENT_COUNT, n(self.events));
+        out.set(session, f::HISTORY_BYTES, n(self.bytes));
+        if self.truncated > 0 {
+            out.set(session, f::HISTORY_TRUNCATED_EVENTS, n(self.truncated));
+        }
+    }
+}
+
+/// Add the deltas of one (valid, deduplicated) event to `out`, the next distinct event of a
+/// session whose document holds `history` (updated here).
 /// The session's history keeps the event id in its document or, past
 /// [`store::schema::EVENT_IDS_PER_DOC`], in an overflow page, and its detail element while
 /// the arrays stay within [`HISTORY_DETAIL_BYTES`]: deterministic, so the same events in the
 /// same order are placed the same way.
-pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut u64) {
+pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
     let Sink {
         shared: out,
         session: own,
     } = sink;
     let session = path::session(event.session_id);
     let id = FieldValue::from(event.event_id.to_string());
-    match event_id_page(index) {
+    match event_id_page(history.events) {
         None => own.union(&session, f::EVENT_IDS, id),
         Some(page) => own.union(
             &path::session_ids_page(event.session_id, page),
@@ -291,17 +321,17 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, index: u64, history_bytes: &mut
             id,
         ),
     }
-    own.inc(&session, f::EVENT_COUNT, 1);
+    history.events += 1;
     if let Some((array, element)) = history_detail(event) {
         let size = detail_bytes(&element);
-        if *history_bytes + size <= HISTORY_DETAIL_BYTES {
-            *history_bytes += size;
-            own.inc(&session, f::HISTORY_BYTES, size as i64);
+        if history.bytes + size <= HISTORY_DETAIL_BYTES {
+            history.bytes += size;
             own.union(&session, array, element);
         } else {
-            own.inc(&session, f::HISTORY_TRUNCATED_EVENTS, 1);
+            history.truncated += 1;
         }
     }
+    history.write(&session, own);
     match &event.payload {
         Payload::SessionStarted(p) => {
             name_entities(out, event, None);

@@ -42,6 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::cadence::{Cadence, Unsaved};
+use crate::checkpoint::{self, Lease};
 use crate::derived;
 use crate::journal::{self, Advance, Marker};
 use crate::metrics::Metrics;
@@ -127,17 +128,25 @@ struct PartitionState {
     checkpointed: Instant,
     /// Records dispatched since, not yet in their sessions' documents.
     unsaved: u64,
+    /// Every record below is in its session's document, which the marker says at the next
+    /// flush (checkpoints land after their flush, see [`crate::checkpoint`]).
+    sessions_saved: i64,
+    /// This instance's lease of the partition: the precondition of its checkpoints.
+    lease: Option<Lease>,
 }
 
 impl PartitionState {
     /// Resume at `marker`: from its sessions' checkpoint, replaying up to its counted offset.
     fn resume(marker: Option<Marker>, age: Duration) -> Self {
         let now = Instant::now();
+        let saved = marker.as_ref().map_or(0, |m| m.sessions_offset);
         PartitionState {
-            next: marker.as_ref().map_or(0, |m| m.sessions_offset),
+            next: saved,
             marker,
             checkpointed: now.checked_sub(age).unwrap_or(now),
             unsaved: 0,
+            sessions_saved: saved,
+            lease: None,
         }
     }
 
@@ -157,6 +166,23 @@ impl PartitionState {
             Some(m) => Offset::Offset(m.sessions_offset),
             None => Offset::Beginning,
         }
+    }
+
+    /// The marker's advance by a flush that counts every record dispatched (`count`) and
+    /// says where the sessions are saved; `None` if it would not move.
+    fn advance(&self, partition: i32, count: bool) -> Option<Advance> {
+        let a = Advance {
+            partition,
+            // Mid-replay, `next` is below what is counted already.
+            next_offset: if count {
+                self.next.max(self.counted())
+            } else {
+                self.counted()
+            },
+            sessions_offset: self.sessions_saved.max(self.saved()),
+            marker: self.marker.clone(),
+        };
+        (a.next_offset > self.counted() || a.sessions_offset > self.saved()).then_some(a)
     }
 
     fn unsaved(&self, partition: i32) -> Unsaved {
@@ -182,6 +208,23 @@ struct Inflight {
     produced_ms: Vec<i64>,
     /// The entity documents (names) it writes, remembered once it lands.
     entities: Vec<(String, store::DocDelta)>,
+    /// Its checkpoint, written once its counters have landed.
+    checkpoint: Checkpoint,
+}
+
+/// The session documents of a flush's checkpointed partitions and the offsets they are
+/// saved up to.
+#[derive(Debug, Default)]
+struct Checkpoint {
+    sessions: BTreeMap<String, store::DocDelta>,
+    offsets: Vec<(i32, i64)>,
+}
+
+/// A checkpoint being written (see [`crate::checkpoint`]).
+#[derive(Debug)]
+struct Saving {
+    task: tokio::task::JoinHandle<Result<journal::FlushStats, Failure>>,
+    offsets: Vec<(i32, i64)>,
 }
 
 /// The window over which the per-document write rate is measured (Firestore's limit of about
@@ -207,6 +250,13 @@ pub struct Coordinator {
     last_derived: Instant,
     derived_task: Option<tokio::task::JoinHandle<()>>,
     inflight: Option<Inflight>,
+    /// The checkpoint of the last flush whose counters landed, while it is written; at most
+    /// one at a time, so a session's checkpoints land in order.
+    saving: Option<Saving>,
+    /// A landed flush's checkpoint waiting for `saving` to finish; no flush starts meanwhile.
+    to_save: Option<Checkpoint>,
+    /// Names this instance in its leases.
+    owner: String,
     /// Kafka timestamps of the records dispatched since the last flush.
     produced_ms: Vec<i64>,
     /// The newest of them.
@@ -303,7 +353,11 @@ impl Coordinator {
         }
         .due(&self.cfg.cadence)
             || (since_start >= self.cfg.cadence.flush_interval
-                && self.cfg.checkpoints.due(&self.unsaved()))
+                && (self.cfg.checkpoints.due(&self.unsaved())
+                    || self
+                        .partitions
+                        .values()
+                        .any(|s| s.sessions_saved > s.saved())))
     }
 
     fn unsaved(&self) -> Vec<Unsaved> {
@@ -371,6 +425,7 @@ impl Coordinator {
             }
             tracing::warn!(error = %e, "the flush in flight at the rebalance failed; resuming from the markers");
         }
+        self.abandon_checkpoints();
         self.reset_workers();
         let assigned: Vec<(String, i32)> = tpl
             .elements()
@@ -382,9 +437,11 @@ impl Coordinator {
             markers.push((topic, p, self.read_marker(p)?));
         }
         self.apply_landed_flushes()?;
+        let mut leases = self.take_leases(&markers.iter().map(|m| m.1).collect::<Vec<_>>())?;
         let n = markers.len();
         for (i, (topic, p, marker)) in markers.into_iter().enumerate() {
-            let state = PartitionState::resume(marker, self.cfg.checkpoints.stagger(i, n));
+            let mut state = PartitionState::resume(marker, self.cfg.checkpoints.stagger(i, n));
+            state.lease = leases.remove(&p);
             tpl.set_partition_offset(&topic, p, state.seek())?;
             tracing::info!(
                 partition = p,
@@ -410,6 +467,34 @@ impl Coordinator {
             .block_on(journal::recover(&self.store, &self.give_up))
             .context("journal recovery")?;
         Ok(())
+    }
+
+    fn take_leases(&self, partitions: &[i32]) -> anyhow::Result<BTreeMap<i32, Lease>> {
+        let (store, give_up) = (&self.store, &self.give_up);
+        self.rt
+            .block_on(checkpoint::take_leases(
+                store,
+                (&self.cfg.group, &self.cfg.topic),
+                partitions,
+                &self.owner,
+                give_up,
+            ))
+            .context("writing the partitions' leases")
+    }
+
+    /// Wait for the checkpoint being written and drop the one waiting (a rebalance or a
+    /// reset: the partitions resume from their markers, replaying into their sessions).
+    fn abandon_checkpoints(&mut self) {
+        self.to_save = None;
+        if let Some(saving) = self.saving.take() {
+            match self.rt.block_on(saving.task) {
+                Ok(Ok(stats)) => self.metrics.sessions_saved(&stats),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "a checkpoint failed; its partitions replay from their markers")
+                }
+                Err(e) => tracing::warn!(error = %e, "a checkpoint task failed"),
+            }
+        }
     }
 
     fn read_marker(&self, p: i32) -> anyhow::Result<Option<Marker>> {
@@ -440,6 +525,7 @@ impl Coordinator {
         self.metrics
             .resets
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.abandon_checkpoints();
         self.reset_workers();
         self.produced_ms.clear();
         self.newest_ms = None;
@@ -451,7 +537,8 @@ impl Coordinator {
         let n = partitions.len();
         for (i, p) in partitions.into_iter().enumerate() {
             let marker = self.read_marker(p)?;
-            let state = PartitionState::resume(marker, self.cfg.checkpoints.stagger(i, n));
+            let mut state = PartitionState::resume(marker, self.cfg.checkpoints.stagger(i, n));
+            state.lease = self.partitions.get(&p).and_then(|s| s.lease.clone());
             consumer
                 .seek(&self.cfg.topic, p, state.seek(), Duration::from_secs(10))
                 .with_context(|| format!("seeking partition {p}"))?;
@@ -462,10 +549,12 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Hand everything dispatched so far to a background persistence, after the previous one
-    /// has completed (so at most one flush is in flight, and markers advance in order).
-    /// With `wait`, also wait for this one: then everything dispatched is durable and its
-    /// offsets committed.
+    /// Hand everything dispatched so far to a background persistence of its counters, after
+    /// the previous one has completed (so at most one flush is in flight, and markers
+    /// advance in order). Once they land, its checkpoint's session documents are written
+    /// while the next flush fills (see [`crate::checkpoint`]). With `wait`, also wait for
+    /// both, then move the markers to the sessions saved: everything dispatched is durable,
+    /// its offsets committed and its sessions in their documents.
     fn flush(
         &mut self,
         consumer: &BaseConsumer<AnalyticsContext>,
@@ -474,10 +563,12 @@ impl Coordinator {
     ) -> anyhow::Result<()> {
         if wait {
             self.finish_inflight(consumer)?;
+            self.finish_saving(consumer)?;
         } else {
             // The poll loop never waits for a flush: it must keep answering rebalances.
             self.poll_inflight(consumer)?;
-            if self.inflight.is_some() || !self.flush_due() {
+            self.poll_saving(consumer)?;
+            if self.inflight.is_some() || self.to_save.is_some() || !self.flush_due() {
                 return Ok(());
             }
         }
@@ -492,36 +583,24 @@ impl Coordinator {
         let advances: Vec<Advance> = self
             .partitions
             .iter()
-            .map(|(p, s)| Advance {
-                partition: *p,
-                // Mid-replay, `next` is below what is counted already.
-                next_offset: s.next.max(s.counted()),
-                sessions_offset: if checkpoint.contains(p) {
-                    s.next
-                } else {
-                    s.saved()
-                },
-                marker: s.marker.clone(),
-            })
-            .filter(|a| {
-                a.next_offset > a.marker.as_ref().map_or(0, |m| m.next_offset)
-                    || a.sessions_offset > a.marker.as_ref().map_or(0, |m| m.sessions_offset)
-            })
+            .filter_map(|(p, s)| s.advance(*p, true))
             .collect();
-        if advances.is_empty() {
+        if advances.is_empty() && checkpoint.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
+        let mut offsets = Vec::with_capacity(checkpoint.len());
         for p in &checkpoint {
             if let Some(s) = self.partitions.get_mut(p) {
                 s.checkpointed = started;
                 s.unsaved = 0;
+                offsets.push((*p, s.next));
             }
         }
         let collected = self
             .rt
             .block_on(collect(&self.workers, Arc::new(checkpoint)));
-        let (deltas, dead_letters) = match collected {
+        let (deltas, sessions, dead_letters) = match collected {
             Ok(x) => x,
             Err(e) => return self.failed(consumer, e),
         };
@@ -529,12 +608,62 @@ impl Coordinator {
         let writer = self.partitions.keys().next().copied().unwrap_or_default();
         let mut docs = store::schema::shard_counters(deltas.docs, writer);
         let entities = self.unnamed(&mut docs);
-        let paths: Vec<String> = docs.keys().cloned().collect();
         let batch = journal::Batch {
             deltas: docs,
             advances,
             writer,
         };
+        let checkpoint = Checkpoint {
+            sessions: sessions.docs,
+            offsets,
+        };
+        tracing::debug!(
+            reason,
+            records = self.pending,
+            docs = batch.deltas.len(),
+            sessions = checkpoint.sessions.len(),
+            "flush started"
+        );
+        self.start(batch, dead_letters, entities, checkpoint, started);
+        if wait {
+            self.finish_inflight(consumer)?;
+            self.finish_saving(consumer)?;
+            // The markers say where the sessions are saved now.
+            let advances: Vec<Advance> = self
+                .partitions
+                .iter()
+                .filter_map(|(p, s)| s.advance(*p, false))
+                .collect();
+            if !advances.is_empty() {
+                let batch = journal::Batch {
+                    deltas: BTreeMap::new(),
+                    advances,
+                    writer,
+                };
+                self.start(
+                    batch,
+                    Vec::new(),
+                    Vec::new(),
+                    Checkpoint::default(),
+                    Instant::now(),
+                );
+                self.finish_inflight(consumer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Persist `batch` in the background, once `dead_letters` are delivered; its records are
+    /// the ones dispatched since the last flush.
+    fn start(
+        &mut self,
+        batch: journal::Batch,
+        dead_letters: Vec<rdkafka::producer::DeliveryFuture>,
+        entities: Vec<(String, store::DocDelta)>,
+        checkpoint: Checkpoint,
+        started: Instant,
+    ) {
+        let paths: Vec<String> = batch.deltas.keys().cloned().collect();
         let (store, give_up, group, topic) = (
             self.store.clone(),
             self.give_up.clone(),
@@ -554,12 +683,6 @@ impl Coordinator {
                 .await
                 .map_err(Failure::Store)
         });
-        tracing::debug!(
-            reason,
-            records = self.pending,
-            docs = paths.len(),
-            "flush started"
-        );
         let produced_ms = std::mem::take(&mut self.produced_ms);
         self.newest_ms = None;
         self.inflight = Some(Inflight {
@@ -568,13 +691,82 @@ impl Coordinator {
             started,
             produced_ms,
             entities,
+            checkpoint,
         });
         self.last_flush = started;
         self.pending = 0;
-        if wait {
-            self.finish_inflight(consumer)?;
+    }
+
+    /// Write the checkpoint waiting, unless one is being written.
+    fn start_saving(&mut self) {
+        if self.saving.is_some() {
+            return;
+        }
+        let Some(Checkpoint { sessions, offsets }) = self.to_save.take() else {
+            return;
+        };
+        let leases: Option<Vec<Lease>> = offsets
+            .iter()
+            .map(|(p, _)| self.partitions.get(p)?.lease.clone())
+            .collect();
+        // A partition revoked since its flush: the checkpoint is dropped, and its next owner
+        // replays from the marker (never write without the lease).
+        let Some(leases) = leases else {
+            return;
+        };
+        let (store, give_up) = (self.store.clone(), self.give_up.clone());
+        let task = self.rt.spawn(async move {
+            if sessions.is_empty() {
+                return Ok(journal::FlushStats::default());
+            }
+            checkpoint::save(&store, sessions, &leases, &give_up)
+                .await
+                .map_err(Failure::Store)
+        });
+        self.saving = Some(Saving { task, offsets });
+    }
+
+    /// Land the checkpoint being written once it is done (no waiting), and start the next.
+    fn poll_saving(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        if self.saving.as_ref().is_some_and(|s| s.task.is_finished()) {
+            self.land_saving(consumer)?;
+        }
+        self.start_saving();
+        Ok(())
+    }
+
+    /// Wait until every checkpoint of a landed flush is written.
+    fn finish_saving(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        self.start_saving();
+        while self.saving.is_some() {
+            self.land_saving(consumer)?;
+            self.start_saving();
         }
         Ok(())
+    }
+
+    /// Wait for the checkpoint being written: its partitions' sessions are saved up to its
+    /// offsets.
+    fn land_saving(&mut self, consumer: &BaseConsumer<AnalyticsContext>) -> anyhow::Result<()> {
+        let Some(saving) = self.saving.take() else {
+            return Ok(());
+        };
+        match self.rt.block_on(saving.task) {
+            Ok(Ok(stats)) => {
+                for (p, offset) in saving.offsets {
+                    if let Some(s) = self.partitions.get_mut(&p) {
+                        s.sessions_saved = s.sessions_saved.max(offset);
+                    }
+                }
+                self.metrics.sessions_saved(&stats);
+                Ok(())
+            }
+            Ok(Err(failure)) => self.failed(consumer, failure),
+            Err(e) => self.failed(
+                consumer,
+                Failure::Internal(format!("checkpoint task failed: {e}")),
+            ),
+        }
     }
 
     /// Leave out of `docs` the entity documents this instance wrote the same before; returns
@@ -639,6 +831,8 @@ impl Coordinator {
                     self.named.clear();
                 }
                 self.named.extend(inflight.entities);
+                self.to_save = Some(inflight.checkpoint);
+                self.start_saving();
                 if tpl.count() > 0 {
                     if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
                         tracing::warn!(error = %e, "Kafka offset commit failed; the Firestore markers stay authoritative");
@@ -795,7 +989,7 @@ impl Coordinator {
 async fn collect(
     workers: &[mpsc::Sender<Work>],
     checkpoint: Arc<BTreeSet<i32>>,
-) -> Result<(Deltas, Vec<rdkafka::producer::DeliveryFuture>), Failure> {
+) -> Result<(Deltas, Deltas, Vec<rdkafka::producer::DeliveryFuture>), Failure> {
     let mut replies = Vec::with_capacity(workers.len());
     for w in workers {
         let (tx, rx) = oneshot::channel();
@@ -804,18 +998,20 @@ async fn collect(
         }
     }
     let mut deltas = Deltas::default();
+    let mut sessions = Deltas::default();
     let mut dead_letters = Vec::new();
     for rx in replies {
         match rx.await {
             Ok(Ok(batch)) => {
                 deltas.merge(batch.deltas);
+                sessions.merge(batch.sessions);
                 dead_letters.extend(batch.dead_letters);
             }
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(Failure::Internal("a worker stopped".into())),
         }
     }
-    Ok((deltas, dead_letters))
+    Ok((deltas, sessions, dead_letters))
 }
 
 impl AnalyticsContext {
@@ -852,6 +1048,9 @@ impl Coordinator {
             last_derived: Instant::now(),
             derived_task: None,
             inflight: None,
+            saving: None,
+            to_save: None,
+            owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
             produced_ms: Vec::new(),
             newest_ms: None,
             idle: false,
@@ -896,7 +1095,11 @@ impl Coordinator {
         }
         self.refresh_derived(false);
         self.sweep_journal();
-        let unsaved = self.partitions.values().map(|s| s.unsaved).sum();
+        let unsaved = self
+            .partitions
+            .values()
+            .map(|s| (s.next - s.sessions_saved.max(s.saved())).max(0) as u64)
+            .sum();
         self.metrics
             .unsaved_records
             .store(unsaved, Ordering::Relaxed);

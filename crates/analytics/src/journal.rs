@@ -134,7 +134,7 @@ pub struct FlushStats {
 impl FlushStats {
     /// Count the documents one apply commit wrote, by kind, and charge its time to the kind
     /// most of them are.
-    fn account(&mut self, commit: &[(String, DocDelta)], took: Duration) {
+    pub(crate) fn account(&mut self, commit: &[(String, DocDelta)], took: Duration) {
         let mut kinds: BTreeMap<DocKind, u64> = BTreeMap::new();
         for (p, _) in commit {
             *kinds.entry(DocKind::of(p)).or_default() += 1;
@@ -148,7 +148,12 @@ impl FlushStats {
     }
 }
 
-fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
+/// `deltas` in chunks of at most `per_chunk` deltas and [`MAX_CHUNK_BYTES`], each to be
+/// written in one commit; no chunk holds two pieces of one document.
+pub(crate) fn chunks(
+    deltas: BTreeMap<String, DocDelta>,
+    per_chunk: usize,
+) -> Vec<Vec<(String, DocDelta)>> {
     let mut out: Vec<Vec<(String, DocDelta)>> = Vec::new();
     let mut bytes = 0;
     let pieces = deltas
@@ -185,7 +190,7 @@ fn chunks(deltas: BTreeMap<String, DocDelta>) -> Vec<Vec<(String, DocDelta)>> {
         let size = path.len() + delta_bytes;
         // A chunk is one commit: two pieces of a document go to different ones.
         let full = out.last().is_none_or(|c| {
-            c.len() >= DELTAS_PER_CHUNK
+            c.len() >= per_chunk
                 || bytes + size > MAX_CHUNK_BYTES
                 || c.last().is_some_and(|(p, _)| *p == path)
         });
@@ -277,7 +282,8 @@ fn new_markers(advances: &[Advance], results: &[pb::WriteResult]) -> Vec<(i32, M
 /// Persist `batch` (see the module doc). Returns the partitions' new markers.
 ///
 /// A batch that fits in one commit with its markers (the usual live flush: tens of
-/// statistics shards and the sessions of the partitions checkpointed) skips the journal:
+/// statistics shards; session documents are written apart, see [`crate::checkpoint`])
+/// skips the journal:
 /// its deltas and the markers' advance are one atomic commit, which a replay can never
 /// apply twice (the markers move with it) and a zombie cannot make (their guards).
 pub async fn flush(
@@ -293,18 +299,22 @@ pub async fn flush(
         .filter_map(|p| path::bucket_of(p))
         .map(str::to_owned)
         .collect();
-    let mut chunks = chunks(std::mem::take(&mut batch.deltas));
+    let mut chunks = chunks(std::mem::take(&mut batch.deltas), DELTAS_PER_CHUNK);
     let flush_id = uuid::Uuid::new_v4();
     let mut stats = FlushStats::default();
     let now = Utc::now();
     let t0 = std::time::Instant::now();
 
     let bookkeeping = batch.advances.len() + buckets.len();
-    if chunks.len() == 1
-        && chunks[0].len() + bookkeeping <= MAX_WRITES_PER_COMMIT
-        && !failpoint_set()
+    if chunks.is_empty() && bookkeeping == 0 {
+        return Ok((Vec::new(), stats));
+    }
+    if chunks.len() <= 1
+        && chunks.first().map_or(0, Vec::len) + bookkeeping <= MAX_WRITES_PER_COMMIT
+        // The failpoint sends every flush with deltas through the journal.
+        && (chunks.is_empty() || !failpoint_set())
     {
-        let chunk = chunks.remove(0);
+        let chunk = chunks.pop().unwrap_or_default();
         let mut writes: Vec<pb::Write> = chunk
             .iter()
             .map(|(p, d)| store.delta_write(p, d, Precondition::None))
@@ -495,7 +505,7 @@ fn crash_after_manifest(journal_bytes: usize) -> bool {
 }
 
 /// Run `calls`, [`CONCURRENT_COMMITS`] at a time; the first error wins.
-async fn concurrently<T, F>(calls: Vec<F>) -> Result<Vec<T>, StoreError>
+pub(crate) async fn concurrently<T, F>(calls: Vec<F>) -> Result<Vec<T>, StoreError>
 where
     F: std::future::Future<Output = Result<T, StoreError>>,
 {
@@ -698,7 +708,7 @@ mod tests {
             );
             deltas.insert(path::statistics(&format!("2026-01-{i}")), d);
         }
-        let cs = chunks(deltas);
+        let cs = chunks(deltas, DELTAS_PER_CHUNK);
         assert_eq!(cs.iter().map(Vec::len).sum::<usize>(), 1000);
         for c in &cs {
             assert!(c.len() <= DELTAS_PER_CHUNK);
@@ -720,7 +730,7 @@ mod tests {
         }
         let mut deltas = BTreeMap::from([(path::statistics(LIFETIME), d)]);
         deltas.insert(path::statistics("2026-01-01"), DocDelta::default());
-        let cs = chunks(deltas);
+        let cs = chunks(deltas, DELTAS_PER_CHUNK);
         assert_eq!(cs.len(), 3, "one piece per commit");
         for c in &cs {
             assert_eq!(c.len(), 1);
@@ -734,6 +744,6 @@ mod tests {
     fn empty_deltas_are_not_written() {
         let mut deltas = BTreeMap::new();
         deltas.insert("a/b".to_owned(), DocDelta::default());
-        assert!(chunks(deltas).is_empty());
+        assert!(chunks(deltas, DELTAS_PER_CHUNK).is_empty());
     }
 }

@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod aggregate;
 pub mod cadence;
+pub mod checkpoint;
 pub mod coordinator;
 pub mod deadletter;
 pub mod derived;

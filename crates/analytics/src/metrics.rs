@@ -21,6 +21,8 @@ pub struct Metrics {
     work: Mutex<FlushWork>,
     pub queued: AtomicI64,
     pub flushes: AtomicU64,
+    /// Checkpoints of session documents written.
+    pub checkpoints: AtomicU64,
     pub flush_failures: AtomicU64,
     flush_micros_sum: AtomicU64,
     flush_micros_max: AtomicU64,
@@ -31,8 +33,8 @@ pub struct Metrics {
     /// Records below the markers this instance's landed flushes advanced: their aggregates
     /// are applied, not only journalled (a marker is visible from the manifest on).
     pub persisted_records: AtomicU64,
-    /// Records dispatched but not yet in their sessions' documents (written at the next
-    /// checkpoint of their partition, see `cadence::Checkpoints`).
+    /// Records dispatched but not yet in their sessions' documents (written by a checkpoint
+    /// of their partition, see `cadence::Checkpoints`, landed after its flush).
     pub unsaved_records: AtomicU64,
     /// Highest writes/second to one document seen between two flushes, x1000.
     pub max_doc_writes_per_second_milli: AtomicU64,
@@ -51,7 +53,8 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 struct FlushWork {
     journal_bytes: u64,
-    phase_micros: [u64; 3],
+    /// Wall time of the journal, the manifest, the applies and the checkpoints.
+    phase_micros: [u64; 4],
     applied: BTreeMap<&'static str, u64>,
     apply_commit_micros: BTreeMap<&'static str, u64>,
 }
@@ -166,6 +169,26 @@ impl Metrics {
             *w.apply_commit_micros.entry(k.label()).or_default() += t.as_micros() as u64;
         }
     }
+    /// Record a checkpoint's session documents written (see [`crate::checkpoint`]).
+    pub fn sessions_saved(&self, stats: &FlushStats) {
+        self.firestore_writes
+            .fetch_add(stats.writes, Ordering::Relaxed);
+        self.firestore_commits
+            .fetch_add(stats.commits, Ordering::Relaxed);
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        let mut w = self
+            .work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        w.phase_micros[3] += stats.apply_time.as_micros() as u64;
+        for (k, n) in &stats.applied {
+            *w.applied.entry(k.label()).or_default() += n;
+        }
+        for (k, t) in &stats.apply_commit_time {
+            *w.apply_commit_micros.entry(k.label()).or_default() += t.as_micros() as u64;
+        }
+    }
+
     /// Record that the records produced at `produced_ms` are durable at `now_ms`.
     pub fn fresh(&self, produced_ms: &[i64], now_ms: i64) {
         let mut f = self
@@ -253,6 +276,11 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# TYPE analytics_checkpoints_total counter\nanalytics_checkpoints_total {}",
+            self.checkpoints.load(r)
+        );
+        let _ = writeln!(
+            out,
             "analytics_flush_failures_total {}",
             self.flush_failures.load(r)
         );
@@ -303,7 +331,10 @@ impl Metrics {
             w.journal_bytes
         );
         let _ = writeln!(out, "# TYPE analytics_flush_phase_seconds_total counter");
-        for (phase, micros) in ["journal", "manifest", "apply"].iter().zip(w.phase_micros) {
+        for (phase, micros) in ["journal", "manifest", "apply", "sessions"]
+            .iter()
+            .zip(w.phase_micros)
+        {
             let _ = writeln!(
                 out,
                 "analytics_flush_phase_seconds_total{{phase=\"{phase}\"}} {}",

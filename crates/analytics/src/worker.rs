@@ -93,7 +93,10 @@ impl std::fmt::Display for Failure {
 /// What a worker produced since the last barrier.
 #[derive(Default)]
 pub struct WorkerBatch {
+    /// Counters and names, written at every flush.
     pub deltas: Deltas,
+    /// The session documents of the partitions checkpointed (see [`crate::checkpoint`]).
+    pub sessions: Deltas,
     /// Dead-letter deliveries; a flush waits for all of them before advancing offsets.
     pub dead_letters: Vec<DeliveryFuture>,
     pub counted: BTreeMap<EventType, u64>,
@@ -142,8 +145,8 @@ struct Session {
     seen: HashSet<Uuid>,
     /// Its `session_started` is counted.
     started: bool,
-    /// Bytes of its detail arrays (see [`aggregate::apply_with`]).
-    history_bytes: u64,
+    /// What its document holds (see [`aggregate::apply_with`]).
+    history: aggregate::History,
     ended: bool,
     /// The batch (numbered by barriers, from 1) that last counted an event of the session
     /// or took its deltas to a checkpoint.
@@ -222,8 +225,8 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     let mut unsaved: HashMap<i32, Unsaved> = HashMap::new();
     let mut batch = WorkerBatch::default();
     let mut failure: Option<Failure> = None;
-    // The batch being filled. The coordinator persists batch n-1 before it collects batch n,
-    // so at the barrier of batch n every earlier batch is durable.
+    // The batch being filled. The coordinator persists the counters of batch n-1 and the
+    // session documents of batch n-2 before it collects batch n.
     let mut open: u64 = 1;
     let mut works = Vec::with_capacity(READ_AHEAD);
     while inbox.recv_many(&mut works, READ_AHEAD).await > 0 {
@@ -286,7 +289,7 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                         None => {
                             let mut out = std::mem::take(&mut batch);
                             for p in checkpoint.iter() {
-                                hand_over(&mut unsaved, &mut sessions, *p, open, &mut out.deltas);
+                                hand_over(&mut unsaved, &mut sessions, *p, open, &mut out.sessions);
                             }
                             Ok(out)
                         }
@@ -355,7 +358,7 @@ async fn load_sessions(
             Session {
                 seen: uuids(&state.event_ids),
                 started: state.started,
-                history_bytes: state.history_bytes,
+                history: aggregate::History::of(&state),
                 funnel: aggregate::Funnel::of(&state),
                 ..Session::default()
             },
@@ -405,14 +408,22 @@ fn hand_over(
         if let Some(s) = sessions.get_mut(&id) {
             s.unsaved.retain(|q| *q != p);
             s.last_batch = open;
+            // Its state now, whatever order its partitions are checkpointed in.
+            let history = aggregate::History {
+                events: s.seen.len() as u64,
+                ..s.history
+            };
+            history.write(&path::session(id), out);
         }
     }
 }
 
 /// A session's state is durable: its events counted and its document checkpointed by a
-/// batch before `handing_over` (which has landed once that batch is collected).
+/// batch at least two before `handing_over`. A batch's counters have landed once the next
+/// is collected, its session documents once the one after is (they are written after its
+/// counters, while the next batch fills: see [`crate::checkpoint`]).
 fn durable(s: &Session, handing_over: u64) -> bool {
-    s.unsaved.is_empty() && s.last_batch < handing_over
+    s.unsaved.is_empty() && s.last_batch + 1 < handing_over
 }
 
 /// Keep at most `capacity` sessions. Only durable sessions may go: ended ones first, then
@@ -519,7 +530,8 @@ async fn process(
         shared: &mut *shared,
         session: &mut own.deltas,
     };
-    aggregate::apply_with(&event, sink, index, &mut session.history_bytes);
+    session.history.events = index;
+    aggregate::apply_with(&event, sink, &mut session.history);
     let sink = aggregate::Sink {
         shared,
         session: &mut own.deltas,

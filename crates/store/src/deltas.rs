@@ -1,7 +1,8 @@
 //! What a batch of events changes in Firestore, before any I/O: per document, counters to
 //! increment, fields to set and array elements to add. Deltas merge associatively, so a
-//! batch can be split or combined freely; sets carry values that are the same whichever
-//! event writes them (names, a session's start), so their order does not matter.
+//! batch can be split or combined freely. A later set wins: sets carry either values that
+//! are the same whichever event writes them (names, a session's start) or a session's state
+//! after its events (merged in their order).
 
 use std::collections::BTreeMap;
 

@@ -135,6 +135,7 @@ pub mod path {
     pub const FLUSHES: &str = "_flushes";
     pub const DERIVED: &str = "_derived";
     const OFFSETS: &str = "_offsets";
+    const LEASES: &str = "_leases";
     pub(super) const SESSIONS: &str = "sessions_history";
     pub const METRICS: &str = "metrics";
     pub(super) const TRENDING: &str = "trending";
@@ -193,6 +194,12 @@ pub mod path {
     /// `_offsets/{group}~{topic}~{partition}`: where consumption of a partition resumes.
     pub fn offsets(group: &str, topic: &str, partition: i32) -> String {
         format!("{OFFSETS}/{group}~{topic}~{partition}")
+    }
+
+    /// `_leases/{group}~{topic}~{partition}`: written by each new owner of the partition;
+    /// its checkpoints of session documents are valid only while its lease is the last one.
+    pub fn lease(group: &str, topic: &str, partition: i32) -> String {
+        format!("{LEASES}/{group}~{topic}~{partition}")
     }
 
     /// `_journal/{flush}-{i}`: one chunk of a flush's deltas.
@@ -389,7 +396,7 @@ pub mod field {
     pub const WEIGHT_REMOVE: &str = "remove";
     pub const WEIGHT_PURCHASE: &str = "purchase";
 
-    // Bookkeeping: _offsets, _journal, _flushes, _derived.
+    // Bookkeeping: _offsets, _leases, _journal, _flushes, _derived.
     pub const NEXT_OFFSET: &str = "next_offset";
     /// Every event of the partition below it is in its session's `sessions_history`
     /// document (≤ `next_offset`: session documents are checkpointed less often).
@@ -402,6 +409,8 @@ pub mod field {
     pub const CHUNKS: &str = "chunks";
     pub const CREATED_AT: &str = "created_at";
     pub const MARKED_AT: &str = "marked_at";
+    /// The instance holding a partition's lease.
+    pub const OWNER: &str = "owner";
 }
 
 fn int(doc: Option<&Document>, f: &str) -> i64 {
@@ -710,6 +719,8 @@ pub struct SessionState {
     pub started: bool,
     /// Journal bytes of its detail arrays.
     pub history_bytes: u64,
+    /// Events left out of its detail arrays.
+    pub truncated_events: u64,
     /// When it started (its `session_started`'s time, ms since the epoch), if counted.
     pub start_ms: Option<i64>,
     /// The funnel steps it reached ([`field::FUNNEL_STEPS`]) and the units in its cart.
@@ -723,6 +734,7 @@ impl SessionState {
         field::EVENT_COUNT,
         field::START_TIME,
         field::HISTORY_BYTES,
+        field::HISTORY_TRUNCATED_EVENTS,
         field::FUNNEL_STEPS,
         field::CART_UNITS,
     ];
@@ -735,6 +747,7 @@ impl SessionState {
             event_ids: str_array(doc, field::EVENT_IDS),
             started: start.is_some(),
             history_bytes: non_negative(field::HISTORY_BYTES),
+            truncated_events: non_negative(field::HISTORY_TRUNCATED_EVENTS),
             start_ms: start.and_then(|v| match &v.value_type {
                 Some(
                     firestore::gcloud_sdk::google::firestore::v1::value::ValueType::TimestampValue(

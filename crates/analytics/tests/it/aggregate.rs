@@ -1,4 +1,4 @@
-use analytics::aggregate::apply;
+use analytics::aggregate::{apply, apply_with, History, Sink};
 use chrono::{TimeZone, Utc};
 use events::Payload;
 use proptest::prelude::*;
@@ -269,24 +269,35 @@ fn distinct_events_with_identical_content_are_both_in_the_history() {
         .expect("a view");
     let mut twin = view.clone();
     twin.event_id = uuid::Uuid::new_v4();
-    let mut d = Deltas::default();
-    apply(&view, &mut d);
-    apply(&twin, &mut d);
+    let (mut d, mut history) = (Deltas::default(), History::default());
+    for e in [&view, &twin] {
+        let mut own = Deltas::default();
+        let sink = Sink {
+            shared: &mut d,
+            session: &mut own,
+        };
+        apply_with(e, sink, &mut history);
+        d.merge(own);
+    }
     let sid = format!("sessions_history/{}", view.session_id);
     assert_eq!(d.docs[&sid].unions["products_viewed"].len(), 2);
     assert_eq!(d.docs[&sid].unions["event_ids"].len(), 2);
-    assert_eq!(d.docs[&sid].increments["event_count"], 2);
+    // The session's figures are set to what it holds, never incremented: writing the
+    // document again changes nothing.
+    assert!(d.docs[&sid].increments.is_empty());
+    assert_eq!(d.docs[&sid].sets["event_count"], FieldValue::Int(2));
+    assert_eq!(history.events, 2);
 }
 
 #[test]
 fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
-    use analytics::aggregate::{apply_with, Sink, HISTORY_DETAIL_BYTES};
+    use analytics::aggregate::HISTORY_DETAIL_BYTES;
     use store::schema::EVENT_IDS_PER_DOC;
     let view = session(6)
         .into_iter()
         .find(|e| matches!(e.payload, Payload::ProductViewed(_)))
         .expect("a view");
-    let (mut d, mut own, mut history) = (Deltas::default(), Deltas::default(), 0u64);
+    let (mut d, mut own, mut history) = (Deltas::default(), Deltas::default(), History::default());
     let n = 20_000u64;
     for i in 0..n {
         let mut e = view.clone();
@@ -295,7 +306,8 @@ fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
             shared: &mut d,
             session: &mut own,
         };
-        apply_with(&e, sink, i, &mut history);
+        apply_with(&e, sink, &mut history);
+        assert_eq!(history.events, i + 1);
     }
     let sid = format!("sessions_history/{}", view.session_id);
     // The session's own documents (checkpointed apart from the counters) and only they.
@@ -307,11 +319,15 @@ fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
     assert!(d.docs.keys().all(|p| !p.starts_with("sessions_history/")));
     d.merge(own);
     let doc = &d.docs[&sid];
-    assert_eq!(doc.increments["event_count"], n as i64);
+    let int = |f: &str| match &doc.sets[f] {
+        FieldValue::Int(v) => *v,
+        other => panic!("{f}: {other:?}"),
+    };
+    assert_eq!(int("event_count"), n as i64);
     assert_eq!(doc.unions["event_ids"].len() as u64, EVENT_IDS_PER_DOC);
-    assert!(doc.increments["history_bytes"] as u64 <= HISTORY_DETAIL_BYTES);
+    assert!(int("history_bytes") as u64 <= HISTORY_DETAIL_BYTES);
     let kept = doc.unions["products_viewed"].len() as i64;
-    assert_eq!(kept + doc.increments["history_truncated_events"], n as i64);
+    assert_eq!(kept + int("history_truncated_events"), n as i64);
     // Every document stays far below Firestore's 1 MiB, and every event is counted.
     let mut ids = 0;
     for (path, delta) in &d.docs {

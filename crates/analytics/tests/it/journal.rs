@@ -333,3 +333,62 @@ async fn a_refresh_overtaken_by_a_flush_still_writes_and_leaves_the_new_mark() {
         Some(2)
     );
 }
+
+#[tokio::test]
+async fn a_checkpoint_writes_the_same_documents_however_often_and_never_without_its_lease() {
+    use analytics::checkpoint;
+    use store::schema::path;
+    let bed = Bed::new("checkpoint");
+    let store = bed.store().await;
+    let stop = CancellationToken::new();
+    let leases = checkpoint::take_leases(&store, ("g", "t"), &[0, 1], "first", &stop)
+        .await
+        .expect("leases");
+    let mine: Vec<_> = leases.values().cloned().collect();
+    // 1,200 sessions: more than one commit holds.
+    let sessions: BTreeMap<String, DocDelta> = (0..1_200)
+        .map(|i| {
+            let mut d = DocDelta::default();
+            d.unions.insert(
+                "event_ids".into(),
+                vec![
+                    FieldValue::from(format!("a{i}")),
+                    FieldValue::from(format!("b{i}")),
+                ],
+            );
+            d.sets.insert("event_count".into(), FieldValue::Int(2));
+            (path::session(uuid::Uuid::from_u128(i)), d)
+        })
+        .collect();
+    let first = checkpoint::save(&store, sessions.clone(), &mine, &stop)
+        .await
+        .expect("saved");
+    assert!(first.commits >= 3, "{first:?}");
+    // Written again (a retry, or a replay after a crash): the same documents.
+    checkpoint::save(&store, sessions.clone(), &mine, &stop)
+        .await
+        .expect("saved again");
+    let paths: Vec<String> = sessions.keys().cloned().collect();
+    let docs = store
+        .get_many(&paths, &["event_ids", "event_count"])
+        .await
+        .expect("read");
+    assert_eq!(docs.len(), 1_200);
+    for doc in docs.values() {
+        assert_eq!(int_field(doc, "event_count"), Some(2));
+        assert_eq!(store::client::str_array(doc, "event_ids").len(), 2);
+    }
+    // Another instance takes partition 1: the former owner's checkpoints are refused whole.
+    checkpoint::take_leases(&store, ("g", "t"), &[1], "second", &stop)
+        .await
+        .expect("lease taken over");
+    let mut later = DocDelta::default();
+    later.sets.insert("event_count".into(), FieldValue::Int(1));
+    let stale = BTreeMap::from([(paths[0].clone(), later)]);
+    match checkpoint::save(&store, stale, &mine, &stop).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => panic!("a checkpoint without its lease must be refused: {other:?}"),
+    }
+    let doc = store.get(&paths[0]).await.expect("read").expect("exists");
+    assert_eq!(int_field(&doc, "event_count"), Some(2));
+}
