@@ -10,6 +10,8 @@
 # would weigh on it) and a warm-up of the same kind first (the emulator and the brokers are
 # JVMs: their first seconds run interpreted code).
 #   BENCH_SESSIONS=15000 BENCH_SECONDS=60 BENCH_FRESH_RATE=5000 scripts/bench-analytics.sh
+# The freshness baseline writes every session at every flush; BENCH_BASELINE_BIN=path makes it
+# another analytics build with its defaults instead (an A/B of two builds in one run).
 set -euo pipefail
 source "$(dirname "$0")/lib/kafka.sh"
 source "$(dirname "$0")/lib/bench.sh"
@@ -128,7 +130,7 @@ ratio=$(awk -v a="$rate" -v b="$perf_rate" 'BEGIN { printf "%.2f", a / b }')
 # layout before session checkpoints, ANALYTICS_SESSION_CHECKPOINT_SECONDS=0), then the
 # default. Each gets a fresh emulator and its own warm-up.
 # fresh NAME: one freshness run; its figures in fresh_<field>[NAME].
-declare -A fresh_p50 fresh_p99 fresh_wpe fresh_per_doc fresh_flush fresh_events fresh_cpu
+declare -A fresh_p50 fresh_p99 fresh_wpe fresh_per_doc fresh_flush fresh_events fresh_cpu fresh_journal
 fresh() {
   local t="$RUN-fresh-$1" m="$WORK/analytics-fresh-$1.metrics" e0 e1
   new_topic "$t"; new_topic "$t-warm"
@@ -148,9 +150,17 @@ fresh() {
   fresh_events[$1]=$(value delivered "$WORK/sim-$t.txt")
   fresh_wpe[$1]=$(awk -v w="$(value analytics_firestore_writes_total "$m")" -v n="${fresh_events[$1]}" 'BEGIN { if (n) printf "%.3f", w / n }')
   fresh_per_doc[$1]=$(value analytics_doc_writes_per_second_max "$m")
+  fresh_journal[$1]="$(value analytics_journalled_flushes_total "$m")/$(value analytics_flushes_total "$m")"
   fresh_flush[$1]=$(awk '$1 == "analytics_flush_seconds_sum" {s=$2} $1 == "analytics_flush_seconds_count" {n=$2} END {if (n) printf "%.2f", s / n}' "$m")
 }
-ANALYTICS_SESSION_CHECKPOINT_SECONDS=0 fresh baseline
+if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
+  [[ -x $BENCH_BASELINE_BIN ]] || die "BENCH_BASELINE_BIN=$BENCH_BASELINE_BIN is not an executable"
+  baseline_is="another build, $BENCH_BASELINE_BIN, with its defaults"
+  ANALYTICS_BIN=$BENCH_BASELINE_BIN fresh baseline
+else
+  baseline_is="every session's document at every flush, ANALYTICS_SESSION_CHECKPOINT_SECONDS=0"
+  ANALYTICS_SESSION_CHECKPOINT_SECONDS=0 fresh baseline
+fi
 fresh checkpointed
 
 # per_event SECONDS EVENTS: microseconds per event.
@@ -189,10 +199,10 @@ lifetime counters    exact: $exact
 freshness at $FRESH_RATE/s over ${FRESH_SECONDS}s, Kafka timestamp to durable aggregate (target p99 < 2 s):
 $(for k in baseline checkpointed; do
   read -r ecpu acpu <<< "${fresh_cpu[$k]}"
-  printf '  %-13s p50 %ss, p99 %ss, mean flush %ss, %s Firestore writes/event, max %s writes/doc/s, cpu/event emulator %s us, analytics %s us\n' \
-    "$k" "${fresh_p50[$k]:-?}" "${fresh_p99[$k]:-?}" "${fresh_flush[$k]:-?}" "${fresh_wpe[$k]:-?}" "${fresh_per_doc[$k]:-?}" \
+  printf '  %-13s p50 %ss, p99 %ss, mean flush %ss (%s journalled), %s Firestore writes/event, max %s writes/doc/s, cpu/event emulator %s us, analytics %s us\n' \
+    "$k" "${fresh_p50[$k]:-?}" "${fresh_p99[$k]:-?}" "${fresh_flush[$k]:-?}" "${fresh_journal[$k]:-?}" "${fresh_wpe[$k]:-?}" "${fresh_per_doc[$k]:-?}" \
     "$(per_event "$ecpu" "${fresh_events[$k]}")" "$(per_event "$acpu" "${fresh_events[$k]}")"
 done)
-  (baseline: every session's document at every flush, ANALYTICS_SESSION_CHECKPOINT_SECONDS=0; checkpointed: the default)
+  (baseline: $baseline_is; checkpointed: this build's default)
 $(for k in baseline checkpointed; do echo "  where the work goes at $FRESH_RATE/s, $k"; work "$WORK/analytics-fresh-$k.metrics" "${fresh_events[$k]}"; done)
 REPORT

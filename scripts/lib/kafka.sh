@@ -73,11 +73,12 @@ password_file() { echo "$SECRETS_DIR/kafka/$1.password"; }
 # start_analytics PIDFILE LOG [USER]: the release analytics binary in the background as USER
 # (default: its own `analytics` principal), configured by the caller's environment
 # (GCLOUD_PROJECT, FIRESTORE_EMULATOR_HOST, EVENTS_TOPIC, DLQ_TOPIC, ANALYTICS_GROUP, ...).
+# ANALYTICS_BIN: another build to run (a benchmark's baseline); the release build by default.
 start_analytics() {
-  local pidfile=$1 logfile=$2 user=${3:-analytics}
+  local pidfile=$1 logfile=$2 user=${3:-analytics} bin=${ANALYTICS_BIN:-target/release/analytics}
   KAFKA_SASL_USERNAME=$user KAFKA_SASL_PASSWORD_FILE=$(password_file "$user") \
     RUST_LOG="${RUST_LOG:-info,librdkafka=warn}" \
-    start_tracked "$pidfile" "target/release/analytics" "$logfile" target/release/analytics
+    start_tracked "$pidfile" "$bin" "$logfile" "$bin"
 }
 read_password() {
   local f; f=$(password_file "$1")

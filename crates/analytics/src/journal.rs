@@ -206,6 +206,37 @@ pub(crate) fn chunks(
     out
 }
 
+/// `deltas` as the writes of one commit with `bookkeeping` more, if they fit: at most
+/// [`MAX_WRITES_PER_COMMIT`] writes, no document with more than
+/// [`MAX_TRANSFORMS_PER_WRITE`] transforms, at most [`MAX_COMMIT_BYTES`] in all. (Journal
+/// chunks are smaller, [`MAX_CHUNK_BYTES`], because each is stored as a document; a flush
+/// that commits directly stores none.)
+fn one_commit(
+    deltas: &BTreeMap<String, DocDelta>,
+    bookkeeping: usize,
+) -> Option<Vec<(String, DocDelta)>> {
+    let live: Vec<(&String, &DocDelta)> = deltas.iter().filter(|(_, d)| !d.is_empty()).collect();
+    if live.len() + bookkeeping > MAX_WRITES_PER_COMMIT
+        || live
+            .iter()
+            .any(|(_, d)| d.transforms() > MAX_TRANSFORMS_PER_WRITE)
+    {
+        return None;
+    }
+    let mut bytes = 0;
+    for (p, d) in &live {
+        bytes += p.len() + d.journal_bytes();
+        if bytes > MAX_COMMIT_BYTES {
+            return None;
+        }
+    }
+    Some(
+        live.into_iter()
+            .map(|(p, d)| (p.clone(), d.clone()))
+            .collect(),
+    )
+}
+
 /// The writes that advance `batch`'s offset markers (each guarded by its last known update
 /// time), then those marking the buckets whose derived documents it makes stale (see
 /// `derived`).
@@ -299,22 +330,19 @@ pub async fn flush(
         .filter_map(|p| path::bucket_of(p))
         .map(str::to_owned)
         .collect();
-    let mut chunks = chunks(std::mem::take(&mut batch.deltas), DELTAS_PER_CHUNK);
+    let deltas = std::mem::take(&mut batch.deltas);
     let flush_id = uuid::Uuid::new_v4();
     let mut stats = FlushStats::default();
     let now = Utc::now();
     let t0 = std::time::Instant::now();
 
     let bookkeeping = batch.advances.len() + buckets.len();
-    if chunks.is_empty() && bookkeeping == 0 {
+    let direct = one_commit(&deltas, bookkeeping);
+    if direct.as_ref().is_some_and(Vec::is_empty) && bookkeeping == 0 {
         return Ok((Vec::new(), stats));
     }
-    if chunks.len() <= 1
-        && chunks.first().map_or(0, Vec::len) + bookkeeping <= MAX_WRITES_PER_COMMIT
-        // The failpoint sends every flush with deltas through the journal.
-        && (chunks.is_empty() || !failpoint_set())
-    {
-        let chunk = chunks.pop().unwrap_or_default();
+    // The failpoint sends every flush with deltas through the journal.
+    if let Some(chunk) = direct.filter(|c| c.is_empty() || !failpoint_set()) {
         let mut writes: Vec<pb::Write> = chunk
             .iter()
             .map(|(p, d)| store.delta_write(p, d, Precondition::None))
@@ -336,6 +364,7 @@ pub async fn flush(
         return Ok((new_markers(&batch.advances, &results[markers_at..]), stats));
     }
 
+    let chunks = chunks(deltas, DELTAS_PER_CHUNK);
     // Step 1a: the chunks, inert until the manifest exists; several commits at a time.
     let mut chunk_paths = Vec::with_capacity(chunks.len());
     let mut commits: Vec<Vec<pb::Write>> = Vec::new();

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub flushes: AtomicU64,
     /// Checkpoints of session documents written.
     pub checkpoints: AtomicU64,
+    /// Flushes too large for one commit, which took the journal.
+    pub journalled: AtomicU64,
     pub flush_failures: AtomicU64,
     flush_micros_sum: AtomicU64,
     flush_micros_max: AtomicU64,
@@ -145,6 +147,9 @@ impl Metrics {
     /// A flush landed after `micros`, with what it wrote and where its time went.
     pub fn flushed(&self, micros: u64, stats: &FlushStats) {
         self.flushes.fetch_add(1, Ordering::Relaxed);
+        if stats.chunks > 0 {
+            self.journalled.fetch_add(1, Ordering::Relaxed);
+        }
         self.flush_micros_sum.fetch_add(micros, Ordering::Relaxed);
         self.flush_micros_max.fetch_max(micros, Ordering::Relaxed);
         self.firestore_writes
@@ -278,6 +283,11 @@ impl Metrics {
             out,
             "# TYPE analytics_checkpoints_total counter\nanalytics_checkpoints_total {}",
             self.checkpoints.load(r)
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE analytics_journalled_flushes_total counter\nanalytics_journalled_flushes_total {}",
+            self.journalled.load(r)
         );
         let _ = writeln!(
             out,

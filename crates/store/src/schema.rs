@@ -490,6 +490,13 @@ pub fn keys(doc: Option<&Document>, map: &str) -> Vec<String> {
 /// field transforms per document and commit for catalogs of a few hundred products.
 pub const COUNTER_GROUPS: u32 = 4;
 
+/// A statistics document's delta with at most this many counters goes to one shard (group
+/// 0) instead of being spread over [`COUNTER_GROUPS`]: most documents of a flush (a country's
+/// buckets) change a few tens of counters, and one write instead of up to four keeps a live
+/// flush within one commit. Readers sum every shard, so a counter may be in group 0 after
+/// one flush and in its own group after another (at most two shards of a writer hold it).
+pub const SPREAD_ABOVE: usize = 250;
+
 /// The group of a counter field path: 0 for the totals; map entries by their key (stable
 /// FNV-1a hash), so an entity's counters stay together.
 pub fn counter_group(field_path: &str) -> u32 {
@@ -530,8 +537,10 @@ pub fn shard_counters(
                 ..Default::default()
             });
         }
+        let spread = increments.len() > SPREAD_ABOVE;
         for (field, by) in increments {
-            let shard = path::counter_shard(&doc, writer, counter_group(&field));
+            let group = if spread { counter_group(&field) } else { 0 };
+            let shard = path::counter_shard(&doc, writer, group);
             *out.entry(shard)
                 .or_default()
                 .increments
@@ -861,6 +870,24 @@ mod tests {
                 out[s].increments.len()
             );
         }
+        // A small delta (a country's bucket in a live flush) is one write, not four.
+        let mut small = crate::DocDelta::default();
+        for i in 0..SPREAD_ABOVE {
+            small
+                .increments
+                .insert(field::nested("products", &format!("p{i}"), field::VIEWS), 1);
+        }
+        let out = shard_counters(
+            std::collections::BTreeMap::from([(path::statistics(LIFETIME), small.clone())]),
+            7,
+        );
+        assert_eq!(
+            out,
+            std::collections::BTreeMap::from([(
+                path::counter_shard(&path::statistics(LIFETIME), 7, 0),
+                small
+            )])
+        );
         let g = counter_group(&field::nested("products", "p9", field::VIEWS));
         assert_eq!(
             g,
