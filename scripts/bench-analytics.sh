@@ -150,7 +150,8 @@ fresh() {
   fresh_events[$1]=$(value delivered "$WORK/sim-$t.txt")
   fresh_wpe[$1]=$(awk -v w="$(value analytics_firestore_writes_total "$m")" -v n="${fresh_events[$1]}" 'BEGIN { if (n) printf "%.3f", w / n }')
   fresh_per_doc[$1]=$(value analytics_doc_writes_per_second_max "$m")
-  fresh_journal[$1]="$(value analytics_journalled_flushes_total "$m")/$(value analytics_flushes_total "$m")"
+  fresh_journal[$1]="$(value analytics_journalled_flushes_total "$m")"
+  fresh_journal[$1]="${fresh_journal[$1]:-?}/$(value analytics_flushes_total "$m")"
   fresh_flush[$1]=$(awk '$1 == "analytics_flush_seconds_sum" {s=$2} $1 == "analytics_flush_seconds_count" {n=$2} END {if (n) printf "%.2f", s / n}' "$m")
 }
 if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
