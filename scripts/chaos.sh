@@ -18,7 +18,7 @@ SEEDS=${CHAOS_SEEDS:-1 2 3}
 export CHAOS_SECONDS=${CHAOS_SECONDS:-90}
 export CHAOS_RATE=${CHAOS_RATE:-2000}
 export CHAOS_LONG_SESSION=${CHAOS_LONG_SESSION:-20000}
-export CHAOS_FAILPOINT_BYTES=${CHAOS_FAILPOINT_BYTES:-3000000}
+export CHAOS_FAILPOINT_BYTES=${CHAOS_FAILPOINT_BYTES:-1000000}
 
 log "building the release test binaries and the simulator (the services as users run them)"
 cargo build --release -p simulator --quiet
