@@ -10,7 +10,8 @@ use std::time::Duration;
 pub struct Policy {
     /// Deltas are coalesced in memory this long, so no document is written more often.
     pub flush_interval: Duration,
-    /// Behind by more than this, flushes wait this long (or for `max_records_per_flush`).
+    /// Behind, flushes wait for half the lag, at most this long (or for
+    /// `max_records_per_flush` records).
     pub catch_up_interval: Duration,
     /// At most this many records wait for a flush; beyond, consumption is paused until a
     /// flush takes them (bounds memory and commit size without flushing more often).
@@ -48,21 +49,24 @@ impl Cadence {
     /// at 5,000 events/s on this machine flushes grew from 0.6 s to 1.4 s and freshness p99
     /// from 2.3 s to 5 s (bench-analytics, 2026-12-06).
     ///
-    /// Catching up (even the newest record waiting is older than `catch_up_interval`, and
-    /// more keep coming), the aggregates are late anyway: flushes then wait for
-    /// `max_records_per_flush` records or `catch_up_interval`, and fewer, larger flushes
-    /// write far fewer documents per event.
+    /// Behind (the newest record waiting is older than the flush interval, and more keep
+    /// coming), the aggregates are late anyway: a flush then waits in proportion, for half
+    /// the newest record's age, at most `catch_up_interval`, or for `max_records_per_flush`
+    /// records. Larger flushes write fewer documents per event, so analytics keeps up with
+    /// more, and the delay grows with the overload instead of jumping from one interval to
+    /// the other (before 2026-12-06: 1 s flushes until 10 s behind, then 10 s ones).
     pub fn due(self, policy: &Policy) -> bool {
         if self.pending == 0 || self.since_start < policy.flush_interval {
             return false;
         }
-        let behind = self
-            .newest_age_ms
-            .is_some_and(|age| age > policy.catch_up_interval.as_millis() as i64);
-        !behind
-            || self.idle
-            || policy.holds_back(self.pending)
-            || self.since_start >= policy.catch_up_interval
+        if self.idle || policy.holds_back(self.pending) {
+            return true;
+        }
+        let wait = self.newest_age_ms.map_or(policy.flush_interval, |age| {
+            Duration::from_millis(u64::try_from(age / 2).unwrap_or(0))
+                .clamp(policy.flush_interval, policy.catch_up_interval)
+        });
+        self.since_start >= wait
     }
 }
 
@@ -277,6 +281,25 @@ mod tests {
             .due(&cfg),
             "never sooner than the interval"
         );
+    }
+
+    #[test]
+    fn behind_a_flush_waits_in_proportion_to_the_lag_up_to_the_catch_up_interval() {
+        let cfg = policy();
+        let at = |age_ms: i64, since_ms: u64| {
+            Cadence {
+                newest_age_ms: Some(age_ms),
+                ..live(since_ms)
+            }
+            .due(&cfg)
+        };
+        // Up to 2 s behind: every interval.
+        assert!(at(2_000, 1_000));
+        // 4 s behind: every 2 s; 8 s behind: every 4 s.
+        assert!(!at(4_000, 1_999) && at(4_000, 2_000));
+        assert!(!at(8_000, 3_999) && at(8_000, 4_000));
+        // Far behind: the catch-up interval at most.
+        assert!(!at(600_000, 9_999) && at(600_000, 10_000));
     }
 
     #[test]

@@ -87,9 +87,10 @@ pub struct RunArgs {
     /// Milliseconds deltas are coalesced before a flush (no document is written more often).
     #[arg(long, env = "ANALYTICS_FLUSH_INTERVAL_MS", default_value_t = 1000)]
     pub flush_interval_ms: u64,
-    /// Milliseconds behind (the newest record waiting is older) from which analytics is
-    /// catching up: flushes then wait this long or for ANALYTICS_MAX_RECORDS_PER_FLUSH
-    /// records, so a backlog is drained with fewer, larger flushes.
+    /// The longest a flush waits when analytics is behind: a flush then waits for half the
+    /// age of the newest record waiting (at least the flush interval, at most this) or for
+    /// ANALYTICS_MAX_RECORDS_PER_FLUSH records, so a backlog is drained with fewer, larger
+    /// flushes and the delay grows in proportion to the overload.
     #[arg(
         long,
         env = "ANALYTICS_CATCH_UP_FLUSH_INTERVAL_MS",
