@@ -210,31 +210,22 @@ pub(crate) fn chunks(
 /// [`MAX_WRITES_PER_COMMIT`] writes, no document with more than
 /// [`MAX_TRANSFORMS_PER_WRITE`] transforms, at most [`MAX_COMMIT_BYTES`] in all. (Journal
 /// chunks are smaller, [`MAX_CHUNK_BYTES`], because each is stored as a document; a flush
-/// that commits directly stores none.)
+/// that commits directly stores none.) Otherwise `deltas` back, for the journal.
 fn one_commit(
-    deltas: &BTreeMap<String, DocDelta>,
+    deltas: BTreeMap<String, DocDelta>,
     bookkeeping: usize,
-) -> Option<Vec<(String, DocDelta)>> {
-    let live: Vec<(&String, &DocDelta)> = deltas.iter().filter(|(_, d)| !d.is_empty()).collect();
-    if live.len() + bookkeeping > MAX_WRITES_PER_COMMIT
-        || live
-            .iter()
-            .any(|(_, d)| d.transforms() > MAX_TRANSFORMS_PER_WRITE)
-    {
-        return None;
-    }
+) -> Result<Vec<(String, DocDelta)>, BTreeMap<String, DocDelta>> {
+    let live = || deltas.iter().filter(|(_, d)| !d.is_empty());
     let mut bytes = 0;
-    for (p, d) in &live {
-        bytes += p.len() + d.journal_bytes();
-        if bytes > MAX_COMMIT_BYTES {
-            return None;
-        }
+    let fits = live().count() + bookkeeping <= MAX_WRITES_PER_COMMIT
+        && live().all(|(p, d)| {
+            bytes += p.len() + d.journal_bytes();
+            d.transforms() <= MAX_TRANSFORMS_PER_WRITE && bytes <= MAX_COMMIT_BYTES
+        });
+    if !fits {
+        return Err(deltas);
     }
-    Some(
-        live.into_iter()
-            .map(|(p, d)| (p.clone(), d.clone()))
-            .collect(),
-    )
+    Ok(deltas.into_iter().filter(|(_, d)| !d.is_empty()).collect())
 }
 
 /// The writes that advance `batch`'s offset markers (each guarded by its last known update
@@ -337,32 +328,33 @@ pub async fn flush(
     let t0 = std::time::Instant::now();
 
     let bookkeeping = batch.advances.len() + buckets.len();
-    let direct = one_commit(&deltas, bookkeeping);
-    if direct.as_ref().is_some_and(Vec::is_empty) && bookkeeping == 0 {
-        return Ok((Vec::new(), stats));
-    }
-    // The failpoint sends every flush with deltas through the journal.
-    if let Some(chunk) = direct.filter(|c| c.is_empty() || !failpoint_set()) {
-        let mut writes: Vec<pb::Write> = chunk
-            .iter()
-            .map(|(p, d)| store.delta_write(p, d, Precondition::None))
-            .collect();
-        let markers_at = writes.len();
-        writes.extend(marker_writes(
-            store,
-            (group, topic),
-            &batch,
-            flush_id,
-            &buckets,
-            now,
-        ));
-        let results = with_retry("flush", stop, || store.commit(writes.clone())).await?;
-        stats.writes = writes.len() as u64;
-        stats.commits = 1;
-        stats.apply_time = t0.elapsed();
-        stats.account(&chunk, stats.apply_time);
-        return Ok((new_markers(&batch.advances, &results[markers_at..]), stats));
-    }
+    let deltas = match one_commit(deltas, bookkeeping) {
+        Ok(chunk) if chunk.is_empty() && bookkeeping == 0 => return Ok((Vec::new(), stats)),
+        // The failpoint sends every flush with deltas through the journal.
+        Ok(chunk) if !chunk.is_empty() && failpoint_set() => chunk.into_iter().collect(),
+        Ok(chunk) => {
+            let mut writes: Vec<pb::Write> = chunk
+                .iter()
+                .map(|(p, d)| store.delta_write(p, d, Precondition::None))
+                .collect();
+            let markers_at = writes.len();
+            writes.extend(marker_writes(
+                store,
+                (group, topic),
+                &batch,
+                flush_id,
+                &buckets,
+                now,
+            ));
+            let results = with_retry("flush", stop, || store.commit(writes.clone())).await?;
+            stats.writes = writes.len() as u64;
+            stats.commits = 1;
+            stats.apply_time = t0.elapsed();
+            stats.account(&chunk, stats.apply_time);
+            return Ok((new_markers(&batch.advances, &results[markers_at..]), stats));
+        }
+        Err(deltas) => deltas,
+    };
 
     let chunks = chunks(deltas, DELTAS_PER_CHUNK);
     // Step 1a: the chunks, inert until the manifest exists; several commits at a time.

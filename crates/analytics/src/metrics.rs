@@ -51,6 +51,20 @@ pub struct Metrics {
     fatal: Mutex<Option<String>>,
 }
 
+/// Where a flush or a checkpoint spends its wall time: the index of its total in
+/// [`FlushWork::phase_micros`], in the order of [`Phase::LABELS`].
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Journal,
+    Manifest,
+    Apply,
+    Sessions,
+}
+
+impl Phase {
+    const LABELS: [&'static str; 4] = ["journal", "manifest", "apply", "sessions"];
+}
+
 /// Totals of the flushes' [`FlushStats`]: where the database work goes.
 #[derive(Debug, Default)]
 struct FlushWork {
@@ -152,6 +166,24 @@ impl Metrics {
         }
         self.flush_micros_sum.fetch_add(micros, Ordering::Relaxed);
         self.flush_micros_max.fetch_max(micros, Ordering::Relaxed);
+        self.work(
+            stats,
+            &[
+                (Phase::Journal, stats.journal_time),
+                (Phase::Manifest, stats.manifest_time),
+                (Phase::Apply, stats.apply_time),
+            ],
+        );
+    }
+
+    /// Record a checkpoint's session documents written (see [`crate::checkpoint`]).
+    pub fn sessions_saved(&self, stats: &FlushStats) {
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.work(stats, &[(Phase::Sessions, stats.apply_time)]);
+    }
+
+    /// Add what a flush or a checkpoint wrote, and the wall time of its `phases`.
+    fn work(&self, stats: &FlushStats, phases: &[(Phase, std::time::Duration)]) {
         self.firestore_writes
             .fetch_add(stats.writes, Ordering::Relaxed);
         self.firestore_commits
@@ -161,31 +193,9 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         w.journal_bytes += stats.journal_bytes;
-        for (i, t) in [stats.journal_time, stats.manifest_time, stats.apply_time]
-            .iter()
-            .enumerate()
-        {
-            w.phase_micros[i] += t.as_micros() as u64;
+        for (phase, t) in phases {
+            w.phase_micros[*phase as usize] += t.as_micros() as u64;
         }
-        for (k, n) in &stats.applied {
-            *w.applied.entry(k.label()).or_default() += n;
-        }
-        for (k, t) in &stats.apply_commit_time {
-            *w.apply_commit_micros.entry(k.label()).or_default() += t.as_micros() as u64;
-        }
-    }
-    /// Record a checkpoint's session documents written (see [`crate::checkpoint`]).
-    pub fn sessions_saved(&self, stats: &FlushStats) {
-        self.firestore_writes
-            .fetch_add(stats.writes, Ordering::Relaxed);
-        self.firestore_commits
-            .fetch_add(stats.commits, Ordering::Relaxed);
-        self.checkpoints.fetch_add(1, Ordering::Relaxed);
-        let mut w = self
-            .work
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        w.phase_micros[3] += stats.apply_time.as_micros() as u64;
         for (k, n) in &stats.applied {
             *w.applied.entry(k.label()).or_default() += n;
         }
@@ -341,10 +351,7 @@ impl Metrics {
             w.journal_bytes
         );
         let _ = writeln!(out, "# TYPE analytics_flush_phase_seconds_total counter");
-        for (phase, micros) in ["journal", "manifest", "apply", "sessions"]
-            .iter()
-            .zip(w.phase_micros)
-        {
+        for (phase, micros) in Phase::LABELS.iter().zip(w.phase_micros) {
             let _ = writeln!(
                 out,
                 "analytics_flush_phase_seconds_total{{phase=\"{phase}\"}} {}",

@@ -408,12 +408,10 @@ fn hand_over(
         if let Some(s) = sessions.get_mut(&id) {
             s.unsaved.retain(|q| *q != p);
             s.last_batch = open;
-            // Its state now, whatever order its partitions are checkpointed in.
-            let history = aggregate::History {
-                events: s.seen.len() as u64,
-                ..s.history
-            };
-            history.write(&path::session(id), out);
+            // Its state now, whatever order its partitions are checkpointed in (every
+            // session here counted an event since it was loaded, so `history.events` is
+            // its ids' count, see `process`).
+            s.history.write(&path::session(id), out);
         }
     }
 }
