@@ -850,9 +850,14 @@ impl Coordinator {
 
     /// Recompute the derived documents of the buckets that landed flushes marked (by any
     /// instance, see [`derived::refresh_pending`]): in the background, one run at a time,
-    /// every derived interval, or right now (`wait`, at shutdown).
+    /// every derived interval by the owner of partition 0 (one writer of the derived
+    /// documents however many instances run), or right now by any instance (`wait`, at
+    /// shutdown: the last to stop leaves them current).
     fn refresh_derived(&mut self, wait: bool) {
-        if !wait && self.last_derived.elapsed() < self.cfg.derived_interval {
+        if !wait
+            && (self.last_derived.elapsed() < self.cfg.derived_interval
+                || !self.partitions.contains_key(&0))
+        {
             return;
         }
         if self.derived_task.as_ref().is_some_and(|t| !t.is_finished()) {

@@ -3,9 +3,10 @@
 //! conversion, revenue, most-used payment method), `trending/{bucket}` (top products by units
 //! with conversion = orders / views) and `interest/{bucket}` (weighted interest scores of
 //! categories and products). Recomputed from scratch each time, so running it twice, or
-//! from two instances, gives the same documents.
+//! from two instances, gives the same documents; the owner of partition 0 refreshes them
+//! (every instance once more at shutdown), so they have one writer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 
@@ -21,25 +22,73 @@ use crate::figures::{self, PaymentUse, ProductCounters, ProductFigure};
 
 pub use crate::figures::Weights;
 
-/// Recompute every bucket with a ready marker; returns how many were recomputed.
+/// How long a marker whose flush the derived documents include stays before a refresh
+/// deletes it (a writer gone, a day over): one deletion per marker once idle, never one per
+/// refresh.
+pub const MARKER_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A bucket whose derived documents miss a landed flush.
+#[derive(Debug)]
+pub struct Stale {
+    pub bucket: String,
+    /// `metrics/{bucket}.covered` once refreshed: writer → the flush of its marker.
+    pub cover: BTreeMap<String, String>,
+}
+
+/// What the markers say: the stale buckets, and the idle markers (path, update time) a
+/// refresh deletes.
+#[derive(Debug, Default)]
+pub struct Survey {
+    pub stale: Vec<Stale>,
+    pub idle: Vec<(String, Timestamp)>,
+}
+
+/// Recompute every stale bucket (see [`survey`]); returns how many were recomputed.
 ///
 /// A flush marks the buckets whose counters it changes: `_derived/{bucket}~{writer}` (one
-/// marker per writer, see [`store::schema::shard_counters`]), written atomically with its
-/// manifest (`flush` = its id). A marker is *ready* once that flush has landed (its manifest
-/// is gone). Recomputing a bucket reads its derived documents' versions, then the counters
-/// (which include every flush whose ready marker was read), and writes the derived
-/// documents on condition that their versions are unchanged: of two refreshes at once, the
-/// one that read older counters cannot overwrite the newer one's. Then each ready marker read
-/// is deleted on condition that it was not marked again meanwhile; a marker left by a flush
-/// that landed during the refresh brings the bucket back at the next round. So whichever
-/// instance recomputes, and whatever crashes in between, a bucket keeps a marker until a
-/// write of its derived documents has read every landed flush; and under a steady load
-/// (flushes marking the bucket again while a refresh runs) each refresh still writes.
+/// marker per writer, see [`store::schema::shard_counters`]) names the flush, written
+/// atomically with its counters (or its manifest). A marker is *ready* once that flush has
+/// landed (no manifest of it left). Recomputing a bucket reads its derived documents'
+/// versions, then the counters (which include every flush whose ready marker was read), and
+/// writes the derived documents with `covered` = the ready markers' flushes, on condition that
+/// their versions are unchanged: of two refreshes at once, the one that read older counters
+/// cannot overwrite the newer one's. A marker written again by a later flush names another
+/// flush, so the bucket is stale again until a refresh reads it. Markers are overwritten,
+/// never deleted while in use: a marker's only writer is its flushes (at most one write per
+/// flush), and a bucket whose markers are all covered costs no write.
 pub async fn refresh_pending(
     store: &Store,
     weights: Weights,
     top: usize,
 ) -> Result<usize, StoreError> {
+    let found = survey(store).await?;
+    let mut done = 0;
+    for s in &found.stale {
+        match materialize(store, &s.bucket, weights, top, &s.cover).await {
+            Ok(()) => done += 1,
+            // Recomputed by another instance meanwhile: the next round.
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for (marker, t) in &found.idle {
+        // Marked again meanwhile: it stays.
+        match store
+            .commit(vec![
+                store.delete_write(marker, Precondition::UpdateTime(*t))
+            ])
+            .await
+        {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Read the markers and the derived documents' `covered`: which buckets miss a landed flush,
+/// and which covered markers have been idle for [`MARKER_IDLE`].
+pub async fn survey(store: &Store) -> Result<Survey, StoreError> {
     let markers = store.list(path::DERIVED, &[f::FLUSH]).await?;
     let manifests: Vec<String> = markers
         .iter()
@@ -47,44 +96,76 @@ pub async fn refresh_pending(
         .map(path::flush_manifest)
         .collect();
     let running = store.get_many(&manifests, &[f::CHUNKS]).await?;
-    // The ready markers of each bucket, with the update time each must still have.
-    let mut ready: BTreeMap<String, Vec<(String, Timestamp)>> = BTreeMap::new();
-    for marker in markers {
-        let flush = str_field(&marker, f::FLUSH).unwrap_or_default();
+    let buckets: BTreeSet<&str> = markers
+        .iter()
+        .map(|m| path::bucket_of_marker(&m.name))
+        .collect();
+    let derived = store
+        .get_many(
+            &buckets.iter().map(|b| path::metrics(b)).collect::<Vec<_>>(),
+            &[f::COVERED],
+        )
+        .await?;
+    let idle_before = chrono::Utc::now().timestamp() - MARKER_IDLE.as_secs() as i64;
+    let mut stale: BTreeMap<&str, Stale> = BTreeMap::new();
+    let mut idle = Vec::new();
+    for marker in &markers {
+        let flush = str_field(marker, f::FLUSH).unwrap_or_default();
         if running.contains_key(&path::flush_manifest(flush)) {
             continue; // its flush is still being applied
         }
-        let Some(marked) = marker.update_time else {
+        let bucket = path::bucket_of_marker(&marker.name);
+        let writer = path::writer_of_marker(&marker.name);
+        let covered = covered(derived.get(&path::metrics(bucket)));
+        if covered.get(writer).is_some_and(|c| c == flush) {
+            if let Some(t) = marker.update_time.filter(|t| t.seconds < idle_before) {
+                idle.push((store.relative(&marker.name).to_owned(), t));
+            }
             continue;
-        };
-        let bucket = path::bucket_of_marker(&marker.name).to_owned();
-        let id = path::id_of(&marker.name);
-        ready
-            .entry(bucket)
-            .or_default()
-            .push((format!("{}/{id}", path::DERIVED), marked));
-    }
-    let mut done = 0;
-    for (bucket, marked) in ready {
-        match materialize(store, &bucket, weights, top, &marked).await {
-            Ok(()) => done += 1,
-            // Marked again meanwhile, or recomputed by another instance: the next round.
-            Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e),
         }
+        stale
+            .entry(bucket)
+            .or_insert_with(|| Stale {
+                bucket: bucket.to_owned(),
+                cover: covered,
+            })
+            .cover
+            .insert(writer.to_owned(), flush.to_owned());
     }
-    Ok(done)
+    Ok(Survey {
+        stale: stale.into_values().collect(),
+        idle,
+    })
 }
 
-/// Recompute the derived documents of `bucket` (`lifetime` or a day) unless another refresh
-/// wrote them meanwhile (a conflict), then delete its `marked` markers that still have that
-/// update time (see [`refresh_pending`]).
+/// `covered` of a `metrics/{b}` document: writer → flush.
+fn covered(doc: Option<&Document>) -> BTreeMap<String, String> {
+    use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+    match doc
+        .and_then(|d| d.fields.get(f::COVERED))
+        .and_then(|v| v.value_type.as_ref())
+    {
+        Some(ValueType::MapValue(m)) => m
+            .fields
+            .iter()
+            .filter_map(|(w, v)| match &v.value_type {
+                Some(ValueType::StringValue(flush)) => Some((w.clone(), flush.clone())),
+                _ => None,
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// Recompute the derived documents of `bucket` (`lifetime` or a day), recording `cover` as
+/// the flushes they include, unless another refresh wrote them meanwhile (a conflict; see
+/// [`refresh_pending`]).
 pub async fn materialize(
     store: &Store,
     bucket: &str,
     weights: Weights,
     top: usize,
-    marked: &[(String, Timestamp)],
+    cover: &BTreeMap<String, String>,
 ) -> Result<(), StoreError> {
     // The derived documents' versions, read before the counters.
     let targets = [
@@ -113,10 +194,20 @@ pub async fn materialize(
         top,
     );
     let now = FieldValue::Time(chrono::Utc::now());
+    let mut metrics_fields = metrics_doc(&f, &now);
+    metrics_fields.insert(
+        f::COVERED.to_owned(),
+        FieldValue::Map(
+            cover
+                .iter()
+                .map(|(w, flush)| (w.clone(), FieldValue::Str(flush.clone())))
+                .collect(),
+        ),
+    );
     let [metrics, trending, interest] = &targets;
     store
         .commit(vec![
-            store.replace_write(metrics, metrics_doc(&f, &now), unchanged(metrics)),
+            store.replace_write(metrics, metrics_fields, unchanged(metrics)),
             store.replace_write(trending, trending_doc(&f, &now), unchanged(trending)),
             store.replace_write(
                 interest,
@@ -125,18 +216,6 @@ pub async fn materialize(
             ),
         ])
         .await?;
-    // Each marker on its own: one marked again meanwhile stays, the others go.
-    for (marker, t) in marked {
-        match store
-            .commit(vec![
-                store.delete_write(marker, Precondition::UpdateTime(*t))
-            ])
-            .await
-        {
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
     Ok(())
 }
 

@@ -212,8 +212,8 @@ pub mod path {
         format!("{FLUSHES}/{flush}")
     }
 
-    /// `_derived/{b}~{writer}`: the bucket's derived documents are stale since a flush of
-    /// `writer` (one marker per writer, so no marker is written by several instances).
+    /// `_derived/{b}~{writer}`: the last flush of `writer` that changed the bucket (one
+    /// marker per writer, so no marker is written by several instances).
     pub fn derived_marker(bucket: &str, writer: i32) -> String {
         format!("{DERIVED}/{bucket}~{writer}")
     }
@@ -222,6 +222,12 @@ pub mod path {
     pub fn bucket_of_marker(marker: &str) -> &str {
         let id = id_of(marker);
         id.split_once('~').map_or(id, |(b, _)| b)
+    }
+
+    /// The writer of a derived marker (its id or path): the key of its entry in the
+    /// bucket's `metrics/{b}.covered`.
+    pub fn writer_of_marker(marker: &str) -> &str {
+        id_of(marker).split_once('~').map_or("", |(_, w)| w)
     }
 
     /// `{statistics document}/shards`: the documents whose counters sum to it.
@@ -409,6 +415,9 @@ pub mod field {
     pub const CHUNKS: &str = "chunks";
     pub const CREATED_AT: &str = "created_at";
     pub const MARKED_AT: &str = "marked_at";
+    /// `metrics/{b}.covered`: writer → the flush of its `_derived` marker the derived
+    /// documents include.
+    pub const COVERED: &str = "covered";
     /// The instance holding a partition's lease.
     pub const OWNER: &str = "owner";
 }
@@ -896,6 +905,10 @@ mod tests {
         assert_eq!(
             path::bucket_of_marker(&path::derived_marker("2026-01-02", 3)),
             "2026-01-02"
+        );
+        assert_eq!(
+            path::writer_of_marker(&path::derived_marker("2026-01-02", 13)),
+            "13"
         );
     }
 

@@ -259,11 +259,11 @@ async fn a_multi_megabyte_journal_is_recovered() {
 
 /// A derived-metric refresh that a flush overtakes (the flush marks the bucket again between
 /// the refresh's reading of the markers and its commit) still writes the derived documents,
-/// from counters read after the markers, and leaves the new marker to the next round. It used
-/// to be refused whole, so under a steady load (a flush a second re-marking the bucket) the
-/// derived documents could go unwritten for as long as the load lasted.
+/// from counters read after the markers, and the new mark makes the bucket stale for the next
+/// round; once covered, a refresh writes nothing, and a marker is never deleted while in use
+/// (a writer's marker is written once per flush and by nobody else).
 #[tokio::test]
-async fn a_refresh_overtaken_by_a_flush_still_writes_and_leaves_the_new_mark() {
+async fn a_refresh_overtaken_by_a_flush_still_writes_and_the_new_mark_brings_it_back() {
     let bed = Bed::new("overtaken");
     let store = bed.store().await;
     let stop = CancellationToken::new();
@@ -288,50 +288,71 @@ async fn a_refresh_overtaken_by_a_flush_still_writes_and_leaves_the_new_mark() {
             &stop,
         )
     };
+    let weights = analytics::figures::Weights::default();
+    let stale = || async {
+        analytics::derived::survey(&store)
+            .await
+            .expect("survey")
+            .stale
+            .into_iter()
+            .map(|s| (s.bucket, s.cover))
+            .collect::<Vec<_>>()
+    };
     let (markers, _) = flush(10, None).await.expect("first flush");
     let mark = "_derived/lifetime~0";
-    let first_mark = store
-        .get(mark)
-        .await
-        .expect("read")
-        .and_then(|d| d.update_time)
-        .expect("the flush marked lifetime");
+    let first = stale().await;
+    assert_eq!(first.len(), 1, "the flush made lifetime stale: {first:?}");
+    assert_eq!(first[0].0, "lifetime");
     // The refresh has read the markers; a flush lands and marks the bucket again.
     flush(20, Some(markers[0].1.clone()))
         .await
         .expect("second flush");
-    analytics::derived::materialize(
-        &store,
-        "lifetime",
-        analytics::figures::Weights::default(),
-        10,
-        &[(mark.to_owned(), first_mark)],
-    )
-    .await
-    .expect("the overtaken refresh writes");
-    let sessions = |doc: Option<firestore::gcloud_sdk::google::firestore::v1::Document>| {
-        int_field(&doc.expect("metrics/lifetime"), "sessions_started")
+    analytics::derived::materialize(&store, "lifetime", weights, 10, &first[0].1)
+        .await
+        .expect("the overtaken refresh writes");
+    let metrics = || async {
+        store
+            .get("metrics/lifetime")
+            .await
+            .expect("read")
+            .expect("metrics")
     };
     assert_eq!(
-        sessions(store.get("metrics/lifetime").await.expect("read")),
+        int_field(&metrics().await, "sessions_started"),
         Some(2),
         "counters read after the markers: both flushes"
     );
-    assert!(
-        store.get(mark).await.expect("read").is_some(),
-        "the second flush's mark is left for the next round"
+    let second = stale().await;
+    assert_eq!(
+        second.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        ["lifetime"],
+        "the second flush's mark is not covered yet"
     );
-    analytics::derived::refresh_pending(&store, analytics::figures::Weights::default(), 10)
-        .await
-        .expect("next round");
-    assert!(
-        store.get(mark).await.expect("read").is_none(),
-        "covered now"
+    assert_ne!(first[0].1, second[0].1, "it names another flush");
+    assert_eq!(
+        analytics::derived::refresh_pending(&store, weights, 10)
+            .await
+            .expect("next round"),
+        1
+    );
+    assert!(stale().await.is_empty(), "covered now");
+    let written = metrics().await.update_time;
+    assert_eq!(
+        analytics::derived::refresh_pending(&store, weights, 10)
+            .await
+            .expect("a round with nothing new"),
+        0
     );
     assert_eq!(
-        sessions(store.get("metrics/lifetime").await.expect("read")),
-        Some(2)
+        metrics().await.update_time,
+        written,
+        "a covered bucket costs no write"
     );
+    assert!(
+        store.get(mark).await.expect("read").is_some(),
+        "a marker in use stays (its only writer is its flushes)"
+    );
+    assert_eq!(int_field(&metrics().await, "sessions_started"), Some(2));
 }
 
 #[tokio::test]
