@@ -10,9 +10,9 @@
 //! ahead of the marker: the next owner replays from the marker, and deduplication by event
 //! id skips what they hold already.
 //!
-//! Every commit verifies the leases of the partitions checkpointed: a new owner writes its
-//! lease when it is assigned a partition, so a former owner that lost it (a zombie) cannot
-//! overwrite what the new owner has written since.
+//! Every commit holds one partition's sessions and verifies that partition's lease: a new
+//! owner writes its lease when it is assigned a partition, so a former owner that lost it (a
+//! zombie) cannot overwrite what the new owner has written since.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ use store::retry::with_retry;
 use store::schema::{field, path};
 use store::{DocDelta, FieldValue, Precondition, Store, StoreError};
 
-use crate::journal::{chunks, concurrently, FlushStats};
+use crate::journal::{chunks_of, concurrently, FlushStats, MAX_COMMIT_BYTES};
 
 /// A partition's lease as its owner wrote it: the precondition of its checkpoints.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,28 +69,40 @@ pub async fn take_leases(
     Ok(out)
 }
 
-/// Write the session documents of a checkpoint, each commit verifying `leases`. A lease
-/// taken by someone else fails it with [`StoreError::Conflict`].
+/// The commits of a checkpoint: each partition's session documents in commits of their own,
+/// as few as fit (at most [`MAX_WRITES_PER_COMMIT`] writes with the lease, and
+/// [`MAX_COMMIT_BYTES`]), each verifying that partition's lease only. A lease is a document
+/// too: verified by every commit of every partition, it was written several times a second.
+pub fn commits(
+    parts: Vec<(Lease, BTreeMap<String, DocDelta>)>,
+) -> Vec<(Lease, Vec<(String, DocDelta)>)> {
+    parts
+        .into_iter()
+        .flat_map(|(lease, sessions)| {
+            chunks_of(sessions, MAX_WRITES_PER_COMMIT - 1, MAX_COMMIT_BYTES)
+                .into_iter()
+                .map(move |chunk| (lease.clone(), chunk))
+        })
+        .collect()
+}
+
+/// Write the session documents of a checkpoint, by partition, each commit verifying the
+/// partition's lease (see [`commits`]). A lease taken by someone else fails it with
+/// [`StoreError::Conflict`].
 pub async fn save(
     store: &Store,
-    sessions: BTreeMap<String, DocDelta>,
-    leases: &[Lease],
+    parts: Vec<(Lease, BTreeMap<String, DocDelta>)>,
     stop: &CancellationToken,
 ) -> Result<FlushStats, StoreError> {
     let t0 = std::time::Instant::now();
-    let per_commit = MAX_WRITES_PER_COMMIT.saturating_sub(leases.len()).max(1);
-    let commits = chunks(sessions, per_commit);
-    let verify: Vec<_> = leases
-        .iter()
-        .map(|l| store.verify_write(&l.path, Precondition::UpdateTime(l.update_time)))
-        .collect();
+    let commits = commits(parts);
     let mut calls = Vec::with_capacity(commits.len());
-    for (i, chunk) in commits.iter().enumerate() {
+    for (i, (lease, chunk)) in commits.iter().enumerate() {
         let mut writes: Vec<_> = chunk
             .iter()
             .map(|(p, d)| store.delta_write(p, d, Precondition::None))
             .collect();
-        writes.extend(verify.iter().cloned());
+        writes.push(store.verify_write(&lease.path, Precondition::UpdateTime(lease.update_time)));
         calls.push(async move {
             let t = std::time::Instant::now();
             let n = writes.len();
@@ -104,8 +116,60 @@ pub async fn save(
     for (i, writes, took) in done {
         stats.writes += writes as u64;
         stats.commits += 1;
-        stats.account(&commits[i], took);
+        stats.account(&commits[i].1, took);
     }
     stats.apply_time = t0.elapsed();
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(p: i32) -> Lease {
+        Lease {
+            path: path::lease("g", "t", p),
+            update_time: Timestamp::default(),
+        }
+    }
+
+    fn sessions(p: i32, n: usize, bytes: usize) -> BTreeMap<String, DocDelta> {
+        (0..n)
+            .map(|i| {
+                let mut d = DocDelta::default();
+                d.sets
+                    .insert(field::USER_ID.into(), FieldValue::Str("x".repeat(bytes)));
+                (format!("sessions_history/{p}-{i}"), d)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_commit_verifies_the_lease_of_its_own_partition_only_and_fills_a_commit() {
+        let plan = commits(vec![
+            (lease(0), sessions(0, 1200, 1500)),
+            (lease(1), sessions(1, 10, 1500)),
+            (lease(2), BTreeMap::new()),
+        ]);
+        // 1,200 sessions of ~1.5 KB: 3 commits of ≤ 499 (not one per 700 KiB: 3 more).
+        let of = |p: i32| {
+            plan.iter()
+                .filter(|(l, _)| *l == lease(p))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of(0).len(), 3);
+        assert_eq!(of(1).len(), 1);
+        assert!(of(2).is_empty(), "no sessions, no commit, no lease write");
+        for (l, chunk) in &plan {
+            let own = format!(
+                "sessions_history/{}-",
+                l.path.rsplit('~').next().unwrap_or("")
+            );
+            assert!(chunk.iter().all(|(p, _)| p.starts_with(&own)), "{own}");
+            assert!(chunk.len() < MAX_WRITES_PER_COMMIT);
+        }
+        // Larger sessions: a commit holds up to MAX_COMMIT_BYTES.
+        let big = commits(vec![(lease(0), sessions(0, 400, 20_000))]);
+        assert_eq!(big.len(), 3, "8 MB in commits of ≤ 3 MiB");
+    }
 }

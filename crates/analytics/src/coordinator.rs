@@ -216,7 +216,8 @@ struct Inflight {
 /// saved up to.
 #[derive(Debug, Default)]
 struct Checkpoint {
-    sessions: BTreeMap<String, store::DocDelta>,
+    /// By partition.
+    sessions: BTreeMap<i32, BTreeMap<String, store::DocDelta>>,
     offsets: Vec<(i32, i64)>,
 }
 
@@ -614,14 +615,18 @@ impl Coordinator {
             writer,
         };
         let checkpoint = Checkpoint {
-            sessions: sessions.docs,
+            sessions: sessions.into_iter().map(|(p, d)| (p, d.docs)).collect(),
             offsets,
         };
         tracing::debug!(
             reason,
             records = self.pending,
             docs = batch.deltas.len(),
-            sessions = checkpoint.sessions.len(),
+            sessions = checkpoint
+                .sessions
+                .values()
+                .map(BTreeMap::len)
+                .sum::<usize>(),
             "flush started"
         );
         self.start(batch, dead_letters, entities, checkpoint, started);
@@ -705,21 +710,25 @@ impl Coordinator {
         let Some(Checkpoint { sessions, offsets }) = self.to_save.take() else {
             return;
         };
-        let leases: Option<Vec<Lease>> = offsets
+        let leases: Option<BTreeMap<i32, Lease>> = offsets
             .iter()
-            .map(|(p, _)| self.partitions.get(p)?.lease.clone())
+            .map(|(p, _)| Some((*p, self.partitions.get(p)?.lease.clone()?)))
             .collect();
         // A partition revoked since its flush: the checkpoint is dropped, and its next owner
         // replays from the marker (never write without the lease).
-        let Some(leases) = leases else {
+        let Some(mut leases) = leases else {
             return;
         };
+        let parts: Vec<(Lease, BTreeMap<String, store::DocDelta>)> = sessions
+            .into_iter()
+            .filter_map(|(p, docs)| Some((leases.remove(&p)?, docs)))
+            .collect();
         let (store, give_up) = (self.store.clone(), self.give_up.clone());
         let task = self.rt.spawn(async move {
-            if sessions.is_empty() {
+            if parts.is_empty() {
                 return Ok(journal::FlushStats::default());
             }
-            checkpoint::save(&store, sessions, &leases, &give_up)
+            checkpoint::save(&store, parts, &give_up)
                 .await
                 .map_err(Failure::Store)
         });
@@ -990,11 +999,19 @@ impl Coordinator {
     }
 }
 
+/// What the workers hand over at a barrier: counters and names, the checkpointed partitions'
+/// session documents, dead-letter deliveries.
+type Collected = (
+    Deltas,
+    BTreeMap<i32, Deltas>,
+    Vec<rdkafka::producer::DeliveryFuture>,
+);
+
 /// Barrier: every worker hands over its batch.
 async fn collect(
     workers: &[mpsc::Sender<Work>],
     checkpoint: Arc<BTreeSet<i32>>,
-) -> Result<(Deltas, Deltas, Vec<rdkafka::producer::DeliveryFuture>), Failure> {
+) -> Result<Collected, Failure> {
     let mut replies = Vec::with_capacity(workers.len());
     for w in workers {
         let (tx, rx) = oneshot::channel();
@@ -1003,13 +1020,15 @@ async fn collect(
         }
     }
     let mut deltas = Deltas::default();
-    let mut sessions = Deltas::default();
+    let mut sessions: BTreeMap<i32, Deltas> = BTreeMap::new();
     let mut dead_letters = Vec::new();
     for rx in replies {
         match rx.await {
             Ok(Ok(batch)) => {
                 deltas.merge(batch.deltas);
-                sessions.merge(batch.sessions);
+                for (p, d) in batch.sessions {
+                    sessions.entry(p).or_default().merge(d);
+                }
                 dead_letters.extend(batch.dead_letters);
             }
             Ok(Err(e)) => return Err(e),

@@ -154,6 +154,16 @@ pub(crate) fn chunks(
     deltas: BTreeMap<String, DocDelta>,
     per_chunk: usize,
 ) -> Vec<Vec<(String, DocDelta)>> {
+    chunks_of(deltas, per_chunk, MAX_CHUNK_BYTES)
+}
+
+/// [`chunks`] of at most `max_bytes` each (a journal chunk is stored as a document, a
+/// direct commit's writes are not: they may fill a commit).
+pub(crate) fn chunks_of(
+    deltas: BTreeMap<String, DocDelta>,
+    per_chunk: usize,
+    max_bytes: usize,
+) -> Vec<Vec<(String, DocDelta)>> {
     let mut out: Vec<Vec<(String, DocDelta)>> = Vec::new();
     let mut bytes = 0;
     let pieces = deltas
@@ -163,7 +173,7 @@ pub(crate) fn chunks(
             // One document's delta with more counters than a commit may transform (a bucket's
             // statistics), or larger than a chunk (a long session's history), is split; each
             // piece is serialized once here to size it.
-            let budget = MAX_CHUNK_BYTES.saturating_sub(path.len() + 16);
+            let budget = max_bytes.saturating_sub(path.len() + 16);
             let pieces: Vec<(DocDelta, usize)> = delta
                 .split_transforms(MAX_TRANSFORMS_PER_WRITE)
                 .into_iter()
@@ -191,7 +201,7 @@ pub(crate) fn chunks(
         // A chunk is one commit: two pieces of a document go to different ones.
         let full = out.last().is_none_or(|c| {
             c.len() >= per_chunk
-                || bytes + size > MAX_CHUNK_BYTES
+                || bytes + size > max_bytes
                 || c.last().is_some_and(|(p, _)| *p == path)
         });
         if full {

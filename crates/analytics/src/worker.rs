@@ -95,8 +95,9 @@ impl std::fmt::Display for Failure {
 pub struct WorkerBatch {
     /// Counters and names, written at every flush.
     pub deltas: Deltas,
-    /// The session documents of the partitions checkpointed (see [`crate::checkpoint`]).
-    pub sessions: Deltas,
+    /// The session documents of the partitions checkpointed, by partition (see
+    /// [`crate::checkpoint`]).
+    pub sessions: BTreeMap<i32, Deltas>,
     /// Dead-letter deliveries; a flush waits for all of them before advancing offsets.
     pub dead_letters: Vec<DeliveryFuture>,
     pub counted: BTreeMap<EventType, u64>,
@@ -289,7 +290,8 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                         None => {
                             let mut out = std::mem::take(&mut batch);
                             for p in checkpoint.iter() {
-                                hand_over(&mut unsaved, &mut sessions, *p, open, &mut out.sessions);
+                                let to = out.sessions.entry(*p).or_default();
+                                hand_over(&mut unsaved, &mut sessions, *p, open, to);
                             }
                             Ok(out)
                         }

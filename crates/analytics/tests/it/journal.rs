@@ -365,8 +365,7 @@ async fn a_checkpoint_writes_the_same_documents_however_often_and_never_without_
     let leases = checkpoint::take_leases(&store, ("g", "t"), &[0, 1], "first", &stop)
         .await
         .expect("leases");
-    let mine: Vec<_> = leases.values().cloned().collect();
-    // 1,200 sessions: more than one commit holds.
+    // 1,200 sessions, 600 of each partition: more than one commit holds.
     let sessions: BTreeMap<String, DocDelta> = (0..1_200)
         .map(|i| {
             let mut d = DocDelta::default();
@@ -381,12 +380,22 @@ async fn a_checkpoint_writes_the_same_documents_however_often_and_never_without_
             (path::session(uuid::Uuid::from_u128(i)), d)
         })
         .collect();
-    let first = checkpoint::save(&store, sessions.clone(), &mine, &stop)
+    let by_partition = |sessions: &BTreeMap<String, DocDelta>| {
+        let (a, b): (Vec<_>, Vec<_>) = sessions
+            .clone()
+            .into_iter()
+            .enumerate()
+            .partition(|(i, _)| i % 2 == 0);
+        let docs = |v: Vec<(usize, (String, DocDelta))>| v.into_iter().map(|(_, d)| d).collect();
+        vec![(leases[&0].clone(), docs(a)), (leases[&1].clone(), docs(b))]
+    };
+    let first = checkpoint::save(&store, by_partition(&sessions), &stop)
         .await
         .expect("saved");
-    assert!(first.commits >= 3, "{first:?}");
+    // 600 of partition 0 in two commits, 600 of partition 1 in two more.
+    assert_eq!(first.commits, 4, "{first:?}");
     // Written again (a retry, or a replay after a crash): the same documents.
-    checkpoint::save(&store, sessions.clone(), &mine, &stop)
+    checkpoint::save(&store, by_partition(&sessions), &stop)
         .await
         .expect("saved again");
     let paths: Vec<String> = sessions.keys().cloned().collect();
@@ -405,11 +414,18 @@ async fn a_checkpoint_writes_the_same_documents_however_often_and_never_without_
         .expect("lease taken over");
     let mut later = DocDelta::default();
     later.sets.insert("event_count".into(), FieldValue::Int(1));
-    let stale = BTreeMap::from([(paths[0].clone(), later)]);
-    match checkpoint::save(&store, stale, &mine, &stop).await {
+    let stale = BTreeMap::from([(paths[1].clone(), later.clone())]);
+    match checkpoint::save(&store, vec![(leases[&1].clone(), stale)], &stop).await {
         Err(StoreError::Conflict { .. }) => {}
         other => panic!("a checkpoint without its lease must be refused: {other:?}"),
     }
-    let doc = store.get(&paths[0]).await.expect("read").expect("exists");
+    let doc = store.get(&paths[1]).await.expect("read").expect("exists");
     assert_eq!(int_field(&doc, "event_count"), Some(2));
+    // Partition 0's lease is still this instance's: its checkpoints go on.
+    let own = BTreeMap::from([(paths[0].clone(), later)]);
+    checkpoint::save(&store, vec![(leases[&0].clone(), own)], &stop)
+        .await
+        .expect("a lease kept");
+    let doc = store.get(&paths[0]).await.expect("read").expect("exists");
+    assert_eq!(int_field(&doc, "event_count"), Some(1));
 }
