@@ -20,7 +20,10 @@ RUN="scale-$(date +%s)"
 WORK="$LOCAL_DIR/bench-scale"
 bench_setup
 log "building (release): simulator, analytics, firestore-recorder"
-cargo build --release --quiet -p simulator -p analytics -p testkit --bin firestore-recorder
+# Each binary named: `--bin` applies to every package selected, so `-p analytics --bin
+# firestore-recorder` left analytics unbuilt: earlier runs measured whatever build was there.
+cargo build --release --quiet -p simulator -p analytics -p testkit \
+  --bin simulator --bin analytics --bin firestore-recorder
 fresh_emulator
 log "warm-up: one instance, $RATE events/s for 20s"
 new_topic "$RUN-warm" "$PARTITIONS"
