@@ -106,6 +106,10 @@ pub async fn survey(store: &Store) -> Result<Survey, StoreError> {
             &[f::COVERED],
         )
         .await?;
+    let covered: BTreeMap<&str, BTreeMap<String, String>> = buckets
+        .iter()
+        .map(|b| (*b, covered(derived.get(&path::metrics(b)))))
+        .collect();
     let idle_before = chrono::Utc::now().timestamp() - MARKER_IDLE.as_secs() as i64;
     let mut stale: BTreeMap<&str, Stale> = BTreeMap::new();
     let mut idle = Vec::new();
@@ -116,7 +120,7 @@ pub async fn survey(store: &Store) -> Result<Survey, StoreError> {
         }
         let bucket = path::bucket_of_marker(&marker.name);
         let writer = path::writer_of_marker(&marker.name);
-        let covered = covered(derived.get(&path::metrics(bucket)));
+        let covered = &covered[bucket];
         if covered.get(writer).is_some_and(|c| c == flush) {
             if let Some(t) = marker.update_time.filter(|t| t.seconds < idle_before) {
                 idle.push((store.relative(&marker.name).to_owned(), t));
@@ -127,7 +131,7 @@ pub async fn survey(store: &Store) -> Result<Survey, StoreError> {
             .entry(bucket)
             .or_insert_with(|| Stale {
                 bucket: bucket.to_owned(),
-                cover: covered,
+                cover: covered.clone(),
             })
             .cover
             .insert(writer.to_owned(), flush.to_owned());

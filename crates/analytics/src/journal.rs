@@ -338,6 +338,9 @@ pub async fn flush(
     let t0 = std::time::Instant::now();
 
     let bookkeeping = batch.advances.len() + buckets.len();
+    // The markers' advance and the buckets' derived-metric marks: committed with the deltas,
+    // or with the manifest once the journal holds them.
+    let markers = marker_writes(store, (group, topic), &batch, flush_id, &buckets, now);
     let deltas = match one_commit(deltas, bookkeeping) {
         Ok(chunk) if chunk.is_empty() && bookkeeping == 0 => return Ok((Vec::new(), stats)),
         // The failpoint sends every flush with deltas through the journal.
@@ -348,14 +351,7 @@ pub async fn flush(
                 .map(|(p, d)| store.delta_write(p, d, Precondition::None))
                 .collect();
             let markers_at = writes.len();
-            writes.extend(marker_writes(
-                store,
-                (group, topic),
-                &batch,
-                flush_id,
-                &buckets,
-                now,
-            ));
+            writes.extend(markers);
             let results = with_retry("flush", stop, || store.commit(writes.clone())).await?;
             stats.writes = writes.len() as u64;
             stats.commits = 1;
@@ -432,14 +428,7 @@ pub async fn flush(
         Precondition::Exists(false),
     ));
     let markers_at = writes.len();
-    writes.extend(marker_writes(
-        store,
-        (group, topic),
-        &batch,
-        flush_id,
-        &buckets,
-        now,
-    ));
+    writes.extend(markers);
     // The chunks must still exist when the manifest lands: recovery may discard chunks it
     // takes for abandoned, and then this flush fails (and is replayed) instead of counting
     // less than it journalled.
