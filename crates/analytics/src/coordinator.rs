@@ -47,6 +47,7 @@ use crate::derived;
 use crate::journal::{self, Advance, Marker};
 use crate::metrics::Metrics;
 use crate::settings::PipelineConfig;
+use crate::totals::Totals;
 use crate::worker::{Failure, Record, Work};
 
 /// Consecutive failed flushes for want of dead-letter deliveries before analytics stops
@@ -150,6 +151,17 @@ impl PartitionState {
         }
     }
 
+    /// The marker written again as it is (a flush writing the shards of this partition's
+    /// owner fences them with it, see [`crate::totals`]): its update time moves.
+    fn touch(&self, partition: i32) -> Advance {
+        Advance {
+            partition,
+            next_offset: self.counted(),
+            sessions_offset: self.saved(),
+            marker: self.marker.clone(),
+        }
+    }
+
     /// Every record below is counted.
     fn counted(&self) -> i64 {
         self.marker.as_ref().map_or(0, |m| m.next_offset)
@@ -194,8 +206,9 @@ impl PartitionState {
     }
 }
 
-/// The outcome of a background flush: the partitions' new markers.
-type FlushOutcome = Result<(Vec<(i32, Marker)>, journal::FlushStats), Failure>;
+/// The outcome of a background flush: the partitions' new markers, and the totals of the
+/// shards it wrote.
+type FlushOutcome = Result<(Vec<(i32, Marker)>, journal::FlushStats, Totals), Failure>;
 
 /// A flush being persisted while consumption goes on.
 #[derive(Debug)]
@@ -279,6 +292,10 @@ pub struct Coordinator {
     /// wrote them: a flush leaves out those it would write the same again, so names cost a
     /// write once per instance rather than at every flush.
     named: HashMap<String, store::DocDelta>,
+    /// The totals of this instance's counter shards, as the last landed flush left them
+    /// (the flush in flight holds them meanwhile); dropped at every rebalance and reset and
+    /// with a failed flush (see [`crate::totals`]).
+    totals: Option<Totals>,
 }
 
 /// Entity documents remembered at most; beyond, the memory is cleared (and each is written
@@ -408,6 +425,7 @@ impl Coordinator {
         self.revoked = true;
         self.reset_workers();
         self.partitions.clear();
+        self.totals = None;
         self.pending = 0;
         self.produced_ms.clear();
         self.newest_ms = None;
@@ -428,6 +446,7 @@ impl Coordinator {
         }
         self.abandon_checkpoints();
         self.reset_workers();
+        self.totals = None;
         let assigned: Vec<(String, i32)> = tpl
             .elements()
             .iter()
@@ -528,6 +547,7 @@ impl Coordinator {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.abandon_checkpoints();
         self.reset_workers();
+        self.totals = None;
         self.produced_ms.clear();
         self.newest_ms = None;
         // Resumed first: a seek is not to be undone by a later resume.
@@ -581,7 +601,7 @@ impl Coordinator {
                 .checkpoints
                 .choose(&self.unsaved(), self.last_flush.elapsed())
         };
-        let advances: Vec<Advance> = self
+        let mut advances: Vec<Advance> = self
             .partitions
             .iter()
             .filter_map(|(p, s)| s.advance(*p, true))
@@ -609,6 +629,14 @@ impl Coordinator {
         let writer = self.partitions.keys().next().copied().unwrap_or_default();
         let mut docs = store::schema::shard_counters(deltas.docs, writer);
         let entities = self.unnamed(&mut docs);
+        // A flush writing shards moves the writer's marker, even without records of its own
+        // there: no one else's flush writes those shards meanwhile (see `crate::totals`).
+        let writes_shards = docs.keys().any(|p| DocKind::of(p) == DocKind::Counter);
+        if writes_shards && !advances.iter().any(|a| a.partition == writer) {
+            if let Some(s) = self.partitions.get(&writer) {
+                advances.push(s.touch(writer));
+            }
+        }
         let batch = journal::Batch {
             deltas: docs,
             advances,
@@ -669,6 +697,11 @@ impl Coordinator {
         started: Instant,
     ) {
         let paths: Vec<String> = batch.deltas.keys().cloned().collect();
+        let mut totals = self
+            .totals
+            .take()
+            .filter(|t| t.writer() == batch.writer)
+            .unwrap_or_else(|| Totals::new(batch.writer));
         let (store, give_up, group, topic) = (
             self.store.clone(),
             self.give_up.clone(),
@@ -684,9 +717,17 @@ impl Coordinator {
                     Err(_) => return Err(Failure::DeadLetter("delivery cancelled".into())),
                 }
             }
-            journal::flush(&store, &group, &topic, batch, &give_up)
+            let mut batch = batch;
+            let prepared = totals
+                .prepare(&store, &mut batch.deltas, &give_up)
                 .await
-                .map_err(Failure::Store)
+                .map_err(Failure::Store)?;
+            let (markers, mut stats) = journal::flush(&store, &group, &topic, batch, &give_up)
+                .await
+                .map_err(Failure::Store)?;
+            stats.shards_read = prepared.read as u64;
+            stats.shards_whole = prepared.whole as u64;
+            Ok((markers, stats, totals))
         });
         let produced_ms = std::mem::take(&mut self.produced_ms);
         self.newest_ms = None;
@@ -813,7 +854,8 @@ impl Coordinator {
         };
         let topic = self.cfg.topic.clone();
         match self.rt.block_on(inflight.task) {
-            Ok(Ok((markers, stats))) => {
+            Ok(Ok((markers, stats, totals))) => {
+                self.totals = Some(totals);
                 // Partitions revoked since the flush started are someone else's now (their
                 // offsets too): only the ones still owned take the new markers.
                 let mut tpl = TopicPartitionList::new();
@@ -1085,6 +1127,7 @@ impl Coordinator {
             last_sweep: Instant::now(),
             sweep_task: None,
             named: HashMap::new(),
+            totals: None,
         }
     }
 

@@ -129,6 +129,9 @@ pub struct FlushStats {
     /// Summed commit time of the apply commits, each charged to the kind most of its
     /// documents are (commits run concurrently, so this exceeds `apply_time`).
     pub apply_commit_time: BTreeMap<DocKind, Duration>,
+    /// Counter shards read to learn their totals, and written whole (see [`crate::totals`]).
+    pub shards_read: u64,
+    pub shards_whole: u64,
 }
 
 impl FlushStats {

@@ -10,7 +10,8 @@
 //! - [`worker`]: decode, validate ([`rules`], pure), deduplicate, aggregate; [`deadletter`]:
 //!   what cannot be counted goes to the dead-letter topic, with its reason.
 //! - [`aggregate`]: per event type, the exact [`store::deltas`] (pure, no I/O).
-//! - [`journal`]: the two-step atomic flush that makes replays no-ops, and crash recovery.
+//! - [`journal`]: the two-step atomic flush that makes replays no-ops, and crash recovery;
+//!   [`totals`]: the totals of this instance's counter shards, to write them whole.
 //! - [`figures`]: derived figures (averages, conversion, trending, interest) from a bucket's
 //!   counters (pure); [`derived`] reads the counters and materializes them.
 //!
@@ -31,4 +32,5 @@ pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod settings;
+pub mod totals;
 pub mod worker;

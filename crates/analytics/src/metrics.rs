@@ -69,6 +69,9 @@ impl Phase {
 #[derive(Debug, Default)]
 struct FlushWork {
     journal_bytes: u64,
+    /// Counter shards read to learn their totals, and written whole.
+    shards_read: u64,
+    shards_whole: u64,
     /// Wall time of the journal, the manifest, the applies and the checkpoints.
     phase_micros: [u64; 4],
     applied: BTreeMap<&'static str, u64>,
@@ -193,6 +196,8 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         w.journal_bytes += stats.journal_bytes;
+        w.shards_read += stats.shards_read;
+        w.shards_whole += stats.shards_whole;
         for (phase, t) in phases {
             w.phase_micros[*phase as usize] += t.as_micros() as u64;
         }
@@ -349,6 +354,12 @@ impl Metrics {
             out,
             "# TYPE analytics_journal_bytes_total counter\nanalytics_journal_bytes_total {}",
             w.journal_bytes
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE analytics_shards_read_total counter\nanalytics_shards_read_total {}\n\
+             # TYPE analytics_shards_written_whole_total counter\nanalytics_shards_written_whole_total {}",
+            w.shards_read, w.shards_whole
         );
         let _ = writeln!(out, "# TYPE analytics_flush_phase_seconds_total counter");
         for (phase, micros) in Phase::LABELS.iter().zip(w.phase_micros) {

@@ -377,13 +377,17 @@ impl Store {
     }
 
     /// The write applying `delta` to `path`: an upsert of the set fields (other fields
-    /// untouched) with increment and array-union transforms, all in one write.
+    /// untouched) with increment and array-union transforms, all in one write; or, for a
+    /// `whole` delta, the document replaced by its fields.
     pub fn delta_write(
         &self,
         path: &str,
         delta: &DocDelta,
         precondition: Precondition,
     ) -> pb::Write {
+        if delta.whole {
+            return self.replace_write(path, delta.sets.clone(), precondition);
+        }
         let fields = delta
             .sets
             .iter()

@@ -68,10 +68,22 @@ pub struct DocDelta {
     pub sets: BTreeMap<String, FieldValue>,
     /// Elements added to array fields unless already present.
     pub unions: BTreeMap<String, Vec<FieldValue>>,
+    /// `sets` are the whole document (top-level fields, maps nested): it is replaced, not
+    /// updated, and names no field path (see `Store::delta_write`). Only with neither
+    /// increments nor unions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole: bool,
 }
 
 impl DocDelta {
+    /// Add `other`'s changes, made after these. A `whole` delta replaces what it is merged
+    /// into; nothing is merged into a `whole` one (it is made last, for one write).
     pub fn merge(&mut self, other: DocDelta) {
+        debug_assert!(!self.whole || other.whole, "merged into a whole document");
+        if other.whole {
+            *self = other;
+            return;
+        }
         for (k, v) in other.increments {
             *self.increments.entry(k).or_default() += v;
         }
@@ -87,7 +99,10 @@ impl DocDelta {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.increments.values().all(|v| *v == 0) && self.sets.is_empty() && self.unions.is_empty()
+        !self.whole
+            && self.increments.values().all(|v| *v == 0)
+            && self.sets.is_empty()
+            && self.unions.is_empty()
     }
 
     /// Field transforms it takes to write: one per counter and per array field (Firestore
@@ -107,11 +122,13 @@ impl DocDelta {
             increments,
             sets,
             unions,
+            whole,
         } = self;
         let mut out = vec![DocDelta {
             increments: BTreeMap::new(),
             sets,
             unions,
+            whole,
         }];
         for (field, by) in increments.into_iter().filter(|(_, v)| *v != 0) {
             if out.last().is_none_or(|d| d.transforms() >= max) {
@@ -133,19 +150,22 @@ impl DocDelta {
     /// order have the same effect: increments and sets go with the first, the array
     /// elements are spread over as many as needed. A single element larger than
     /// `max_bytes` gets a delta of its own.
+    /// A whole document is never split.
     pub fn split(self, max_bytes: usize) -> Vec<DocDelta> {
-        if self.journal_bytes() <= max_bytes {
+        if self.whole || self.journal_bytes() <= max_bytes {
             return vec![self];
         }
         let DocDelta {
             increments,
             sets,
             unions,
+            whole,
         } = self;
         let mut first = DocDelta {
             increments,
             sets,
             unions: BTreeMap::new(),
+            whole,
         };
         let mut out = Vec::new();
         let mut size = first.journal_bytes();

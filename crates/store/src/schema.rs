@@ -537,6 +537,7 @@ pub fn shard_counters(
             increments,
             sets,
             unions,
+            whole: _,
         } = delta;
         if !sets.is_empty() || !unions.is_empty() {
             let first = out.entry(path::counter_shard(&doc, writer, 0)).or_default();
@@ -584,6 +585,86 @@ pub async fn read_counters(
 
 type Fields =
     std::collections::HashMap<String, firestore::gcloud_sdk::google::firestore::v1::Value>;
+
+/// A counter shard's fields as the field paths its increments name (`name`, or
+/// ``map.`key`.name`` for an entry of a map, see [`field::nested`]) with their values;
+/// `None` if it holds anything but counters (it is then only ever incremented).
+pub fn counters_of(fields: &Fields) -> Option<std::collections::BTreeMap<String, i64>> {
+    use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+    let mut out = std::collections::BTreeMap::new();
+    for (name, value) in fields {
+        match value.value_type.as_ref()? {
+            ValueType::IntegerValue(n) => {
+                out.insert(name.clone(), *n);
+            }
+            ValueType::MapValue(entries) => {
+                for (key, entry) in &entries.fields {
+                    let ValueType::MapValue(counters) = entry.value_type.as_ref()? else {
+                        return None;
+                    };
+                    for (counter, n) in &counters.fields {
+                        let ValueType::IntegerValue(n) = n.value_type.as_ref()? else {
+                            return None;
+                        };
+                        out.insert(field::nested(name, key, counter), *n);
+                    }
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// The inverse of [`counters_of`]: the top-level fields of a shard holding `counters`, for
+/// a whole-document write; `None` if a field path is of neither form.
+pub fn counter_fields(
+    counters: &std::collections::BTreeMap<String, i64>,
+) -> Option<std::collections::BTreeMap<String, crate::FieldValue>> {
+    use crate::FieldValue;
+    use std::collections::BTreeMap;
+    let mut out: BTreeMap<String, FieldValue> = BTreeMap::new();
+    for (path, n) in counters {
+        if !path.contains(['.', '`']) {
+            out.insert(path.clone(), FieldValue::Int(*n));
+            continue;
+        }
+        let (map, key, counter) = split_nested(path)?;
+        let FieldValue::Map(entries) = out
+            .entry(map.to_owned())
+            .or_insert_with(|| FieldValue::Map(BTreeMap::new()))
+        else {
+            return None;
+        };
+        let FieldValue::Map(entry) = entries
+            .entry(key)
+            .or_insert_with(|| FieldValue::Map(BTreeMap::new()))
+        else {
+            return None;
+        };
+        entry.insert(counter.to_owned(), FieldValue::Int(*n));
+    }
+    Some(out)
+}
+
+/// ``map.`key`.field`` (as [`field::nested`] spells it) as `(map, key, field)`.
+fn split_nested(path: &str) -> Option<(&str, String, &str)> {
+    let (map, rest) = path.split_once(".`")?;
+    let mut key = String::new();
+    let mut chars = rest.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => key.push(chars.next()?.1),
+            '`' => {
+                let field = rest[i + 1..].strip_prefix('.')?;
+                let plain = |s: &str| !s.is_empty() && !s.contains(['.', '`']);
+                return (plain(map) && plain(field)).then_some((map, key, field));
+            }
+            c => key.push(c),
+        }
+    }
+    None
+}
 
 /// Add the integer counters of `from` into `into`, maps entry by entry.
 fn add_counters(into: &mut Fields, from: Fields) {
@@ -789,6 +870,36 @@ pub const PAGE_MASK: &[&str] = &[field::PAGE_IDS];
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_shards_counters_go_to_whole_fields_and_back() {
+        use firestore::gcloud_sdk::google::firestore::v1 as pb;
+        let counters: std::collections::BTreeMap<String, i64> = [
+            (field::PURCHASES.to_owned(), 3),
+            (field::nested("products", "p-1", field::VIEWS), 7),
+            (field::nested("products", "p-1", field::ORDERS), 1),
+            (field::nested("shipping", "a`b\\c.d", "n"), -2),
+        ]
+        .into();
+        let fields = super::counter_fields(&counters).expect("counters only");
+        assert_eq!(fields.len(), 3, "{fields:?}");
+        let pb_fields = fields
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::client::value(v)))
+            .collect::<std::collections::HashMap<String, pb::Value>>();
+        assert_eq!(super::counters_of(&pb_fields), Some(counters));
+        let mut named = pb_fields;
+        named.insert(
+            "name".into(),
+            crate::client::value(&crate::FieldValue::from("x")),
+        );
+        assert_eq!(super::counters_of(&named), None, "a name is not a counter");
+        assert_eq!(
+            super::counter_fields(&[("a.b.c".to_owned(), 1)].into()),
+            None,
+            "not a path a counter has"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -6,3 +6,4 @@ mod dashboard;
 mod helpers;
 mod journal;
 mod pipeline;
+mod totals;
