@@ -11,7 +11,8 @@
 # JVMs: their first seconds run interpreted code).
 #   BENCH_SESSIONS=15000 BENCH_SECONDS=60 BENCH_FRESH_RATE=5000 scripts/bench-analytics.sh
 # The freshness baseline writes every session at every flush; BENCH_BASELINE_BIN=path makes it
-# another analytics build with its defaults instead (an A/B of two builds in one run).
+# another analytics build with its defaults instead, and adds a drain by that build before
+# this one's (an A/B of two builds in one run, each on a fresh emulator after its own warm-up).
 set -euo pipefail
 source "$(dirname "$0")/lib/kafka.sh"
 source "$(dirname "$0")/lib/bench.sh"
@@ -35,10 +36,11 @@ fill() {
 # a Prometheus metric without labels).
 value() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
 
-# analytics_on TOPIC LOG: analytics on TOPIC, in a Firestore project and group of that name
-# (as admin: benchmark topics are not in the ACLs).
+# analytics_on TOPIC LOG [NAME]: analytics on TOPIC, in a Firestore project and group named
+# NAME (TOPIC by default; as admin: benchmark topics are not in the ACLs).
 analytics_on() {
-  GCLOUD_PROJECT=$1 EVENTS_TOPIC=$1 DLQ_TOPIC=$1-dlq ANALYTICS_GROUP=$1 ANALYTICS_ADMIN_ADDR=$ADMIN_ADDR \
+  local name=${3:-$1}
+  GCLOUD_PROJECT=$name EVENTS_TOPIC=$1 DLQ_TOPIC=$1-dlq ANALYTICS_GROUP=$name ANALYTICS_ADMIN_ADDR=$ADMIN_ADDR \
     start_analytics "$WORK/analytics.pid" "$2" admin
 }
 
@@ -47,15 +49,15 @@ analytics_on() {
 # applies and before the writes reach the metrics).
 persisted() { local n; n=$(metric "$ADMIN_ADDR" analytics_persisted_records_total); echo "${n:-0}"; }
 
-# drain TOPIC EVENTS: run analytics until every event is durable; sets max_rss (KiB).
+# drain TOPIC EVENTS [NAME]: run analytics until every event is durable; sets max_rss (KiB).
 drain() {
-  analytics_on "$1" "$WORK/analytics-$1.log"
+  analytics_on "$1" "$WORK/analytics-${3:-$1}.log" "${3:-$1}"
   local apid rss; read -r apid _ < "$WORK/analytics.pid"
   max_rss=0
   while (( $(persisted) < $2 )); do
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$apid/status" 2>/dev/null || echo 0)
     (( ${rss:-0} > max_rss )) && max_rss=$rss
-    pid_alive "$WORK/analytics.pid" || { tail -20 "$WORK/analytics-$1.log"; die "analytics exited"; }
+    pid_alive "$WORK/analytics.pid" || { tail -20 "$WORK/analytics-${3:-$1}.log"; die "analytics exited"; }
     sleep 0.2
   done
 }
@@ -74,6 +76,19 @@ cpu_all() {  # emulator, brokers (summed)
   echo "$(cpu_of "$LOCAL_DIR/firestore/pid") $b"
 }
 
+# emulator_threads: the emulator's CPU seconds so far by kind of thread: serving requests
+# (gRPC, Netty, ...), garbage collection, and the JIT compilers (which go on compiling through
+# minutes of this load: a cost of a fresh JVM, not of the work asked of it).
+emulator_threads() {
+  local pid t; read -r pid _ < "$LOCAL_DIR/firestore/pid"
+  for t in /proc/"$pid"/task/*/stat; do cat "$t" 2>/dev/null; done | awk -v hz="$(getconf CLK_TCK)" '
+    { name = $0; sub(/^[0-9]+ \(/, "", name); sub(/\) [A-Z] .*/, "", name)
+      rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
+      cpu = (f[12] + f[13]) / hz
+      if (name ~ /Compiler|Sweeper/) jit += cpu; else if (name ~ /^(GC|G1|VM Thread)/) gc += cpu; else serve += cpu }
+    END { printf "%.2f %.2f %.2f\n", serve, gc, jit }'
+}
+
 # -- Phase 1: draining a pre-filled topic ---------------------------------------------------
 TOPIC="$RUN-drain" WARM="$RUN-warm"
 new_topic "$TOPIC"; new_topic "$WARM"
@@ -84,33 +99,54 @@ events=$(value delivered "$WORK/fill.txt")
 expect_started=$(value session_started "$WORK/fill.txt")
 expect_purchases=$(value purchase "$WORK/fill.txt")
 
-fresh_emulator
-log "warm-up: analytics draining $WARM"
-drain "$WARM" "$(value delivered "$WORK/fill-warm.txt")"
-stop_tracked "$WORK/analytics.pid" 60
-
-log "analytics: draining $events events"
-read -r emu_cpu0 brokers_cpu0 <<< "$(cpu_all)"
-t0=$(date +%s.%N)
-drain "$TOPIC" "$events"
-t1=$(date +%s.%N)
-# The rate is to durable aggregates; the work counted below also includes writing every
-# session, which the partitions' next checkpoints do (within the checkpoint interval).
-deadline=$((SECONDS + 60))
-until [[ $(metric "$ADMIN_ADDR" analytics_unsaved_records) == 0 ]] || (( SECONDS > deadline )); do sleep 0.5; done
-read -r emu_cpu1 brokers_cpu1 <<< "$(cpu_all)"
-analytics_cpu=$(cpu_of "$WORK/analytics.pid")
-curl -sf "http://$ADMIN_ADDR/metrics" > "$WORK/analytics.metrics"
-stop_tracked "$WORK/analytics.pid" 60
-rate=$(awk -v n="$events" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-writes=$(value analytics_firestore_writes_total "$WORK/analytics.metrics")
-per_doc=$(value analytics_doc_writes_per_second_max "$WORK/analytics.metrics")
-
-# The lifetime figures as `analytics report --json` reads them back.
-read -r got_started got_purchases < <(GCLOUD_PROJECT=$TOPIC target/release/analytics report --json --top 0 2>/dev/null \
-  | python3 -c 'import json, sys; l = json.load(sys.stdin)[-1]; print(l["sessions_started"], l["orders"])')
-exact=yes
-[[ $got_started == "$expect_started" && $got_purchases == "$expect_purchases" ]] || exact="NO (started $got_started/$expect_started, purchases $got_purchases/$expect_purchases)"
+# drained NAME: one measured drain of TOPIC (and a warm-up on WARM first, on a fresh emulator)
+# by the analytics build ANALYTICS_BIN, in a Firestore project and group of its own; its
+# figures in drain_<field>[NAME], its metrics in $WORK/analytics-NAME.metrics.
+declare -A drain_secs drain_rate drain_emu drain_serve drain_gc drain_jit drain_brokers drain_cpu drain_writes drain_per_doc drain_rss drain_exact
+drained() {
+  local name=$1 e0 e1 b0 b1 s0 g0 j0 s1 g1 j1 t0 t1 got_started got_purchases
+  fresh_emulator
+  log "$name: warm-up, draining $WARM"
+  drain "$WARM" "$(value delivered "$WORK/fill-warm.txt")" "$RUN-$name-warm"
+  stop_tracked "$WORK/analytics.pid" 60
+  log "$name: draining $events events"
+  read -r e0 b0 <<< "$(cpu_all)"; read -r s0 g0 j0 <<< "$(emulator_threads)"
+  t0=$(date +%s.%N)
+  drain "$TOPIC" "$events" "$RUN-$name"
+  t1=$(date +%s.%N)
+  # The rate is to durable aggregates; the work counted below also includes writing every
+  # session, which the partitions' next checkpoints do (within the checkpoint interval). A
+  # build without checkpoints (no such gauge) has written them already.
+  local deadline=$((SECONDS + 60)) unsaved
+  while unsaved=$(metric "$ADMIN_ADDR" analytics_unsaved_records); [[ -n $unsaved && $unsaved != 0 ]] && (( SECONDS <= deadline )); do sleep 0.5; done
+  read -r e1 b1 <<< "$(cpu_all)"; read -r s1 g1 j1 <<< "$(emulator_threads)"
+  drain_cpu[$name]=$(cpu_of "$WORK/analytics.pid")
+  curl -sf "http://$ADMIN_ADDR/metrics" > "$WORK/analytics-$name.metrics"
+  stop_tracked "$WORK/analytics.pid" 60
+  drain_secs[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  drain_rate[$name]=$(awk -v n="$events" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+  drain_emu[$name]=$(awk -v a="$e0" -v b="$e1" 'BEGIN { print b - a }')
+  drain_serve[$name]=$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }')
+  drain_gc[$name]=$(awk -v a="$g0" -v b="$g1" 'BEGIN { print b - a }')
+  drain_jit[$name]=$(awk -v a="$j0" -v b="$j1" 'BEGIN { print b - a }')
+  drain_brokers[$name]=$(awk -v a="$b0" -v b="$b1" 'BEGIN { print b - a }')
+  drain_writes[$name]=$(value analytics_firestore_writes_total "$WORK/analytics-$name.metrics")
+  drain_per_doc[$name]=$(value analytics_doc_writes_per_second_max "$WORK/analytics-$name.metrics")
+  drain_rss[$name]=$((max_rss / 1024))
+  # The lifetime figures as that build's `analytics report --json` reads them back.
+  read -r got_started got_purchases < <(GCLOUD_PROJECT="$RUN-$name" "${ANALYTICS_BIN:-target/release/analytics}" report --json --top 0 2>/dev/null \
+    | python3 -c 'import json, sys; l = json.load(sys.stdin)[-1]; print(l["sessions_started"], l["orders"])' || echo "? ?")
+  drain_exact[$name]=yes
+  [[ $got_started == "$expect_started" && $got_purchases == "$expect_purchases" ]] || drain_exact[$name]="NO (started $got_started/$expect_started, purchases $got_purchases/$expect_purchases)"
+}
+drains=()
+if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
+  [[ -x $BENCH_BASELINE_BIN ]] || die "BENCH_BASELINE_BIN=$BENCH_BASELINE_BIN is not an executable"
+  ANALYTICS_BIN=$BENCH_BASELINE_BIN drained baseline
+  drains+=(baseline)
+fi
+drained this
+drains+=(this)
 
 render_client_properties admin "$WORK/consumer.properties"
 log "ConsumerPerformance: draining the same $events records"
@@ -121,7 +157,7 @@ TIMEFORMAT='%U %S'
 perf_cpu=$(awk '{ printf "%.1f", $1 + $2 }' "$WORK/cperf.cpu")
 # CSV: start, end, MB consumed, MB/s, records, records/s, ...
 perf_rate=$(grep -E '^[0-9]{4}-' "$WORK/cperf.txt" | tail -1 | awk -F', ' '{printf "%.0f", $6}')
-ratio=$(awk -v a="$rate" -v b="$perf_rate" 'BEGIN { printf "%.2f", a / b }')
+ratio=$(awk -v a="${drain_rate[this]}" -v b="$perf_rate" 'BEGIN { printf "%.2f", a / b }')
 
 # -- Phase 2: freshness at a fixed input rate -------------------------------------------------
 # Analytics caught up on a live topic, the simulator at FRESH_RATE events/s; analytics measures
@@ -189,17 +225,27 @@ work() {
 cat <<REPORT
 
 == bench-analytics ($(nproc) cores, Kafka $KAFKA_VERSION, SASL_SSL + SCRAM-SHA-256, Firestore emulator) ==
-analytics            $events events in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s: $rate events/s to durable aggregates + persisted offsets (from process start)
+analytics            $events events in ${drain_secs[this]}s: ${drain_rate[this]} events/s to durable aggregates + persisted offsets (from process start)
 ConsumerPerformance  $perf_rate records/s (same topic, same security)
 ratio                $ratio (target >= 0.50, and >= 20000 events/s)
-cpu during the drain  (until every session is written too) emulator $(awk -v a="$emu_cpu0" -v b="$emu_cpu1" 'BEGIN { printf "%.1f", b - a }') s, analytics $analytics_cpu s, 3 brokers $(awk -v a="$brokers_cpu0" -v b="$brokers_cpu1" 'BEGIN { printf "%.1f", b - a }') s (of $(awk -v a="$t0" -v b="$t1" -v n="$(nproc)" 'BEGIN { printf "%.1f", (b - a) * n }') s available)
-cpu per event        emulator $(per_event "$(awk -v a="$emu_cpu0" -v b="$emu_cpu1" 'BEGIN { print b - a }')" "$events") us, analytics $(per_event "$analytics_cpu" "$events") us; ConsumerPerformance $(per_event "$perf_cpu" "$events") us per record
+$(for k in "${drains[@]}"; do
+  [[ $k == baseline ]] && echo "-- draining with the baseline build, $BENCH_BASELINE_BIN --" || { [[ ${#drains[@]} -gt 1 ]] && echo "-- draining with this build --"; }
+  cat <<DRAIN
+drained in           ${drain_secs[$k]}s, ${drain_rate[$k]} events/s
+cpu during the drain  (until every session is written too) emulator ${drain_emu[$k]} s (serving ${drain_serve[$k]}, GC ${drain_gc[$k]}, JIT compilers ${drain_jit[$k]}), analytics ${drain_cpu[$k]} s, 3 brokers ${drain_brokers[$k]} s
+cpu per event        emulator $(per_event "${drain_emu[$k]}" "$events") us (without its JIT compilers $(per_event "$(awk -v a="${drain_emu[$k]}" -v b="${drain_jit[$k]}" 'BEGIN { print a - b }')" "$events") us), analytics $(per_event "${drain_cpu[$k]}" "$events") us; ConsumerPerformance $(per_event "$perf_cpu" "$events") us per record
 where the work goes (drain)
-$(work "$WORK/analytics.metrics" "$events")
-Firestore writes     $writes ($(awk -v w="$writes" -v n="$events" 'BEGIN { printf "%.4f", w / n }') per event; target <= 0.05; floor $(awk -v s="$expect_started" -v n="$events" 'BEGIN { printf "%.4f", s / n }'): one sessions_history write per session)
-max writes/doc/s     $per_doc while draining (sustained over 10 s; target <= ~1)
-peak RSS             $((max_rss / 1024)) MiB
-lifetime counters    exact: $exact
+$(work "$WORK/analytics-$k.metrics" "$events")
+Firestore writes     ${drain_writes[$k]} ($(awk -v w="${drain_writes[$k]}" -v n="$events" 'BEGIN { printf "%.4f", w / n }') per event; target <= 0.05; floor $(awk -v s="$expect_started" -v n="$events" 'BEGIN { printf "%.4f", s / n }'): one sessions_history write per session)
+max writes/doc/s     ${drain_per_doc[$k]} while draining (sustained over 10 s; target <= ~1)
+peak RSS             ${drain_rss[$k]} MiB
+lifetime counters    exact: ${drain_exact[$k]}
+DRAIN
+done)
+$([[ ${#drains[@]} -gt 1 ]] && printf 'this build / baseline  emulator CPU per event %s (without JIT %s), analytics CPU per event %s (target <= 0.5 each)\n' \
+  "$(awk -v a="${drain_emu[this]}" -v b="${drain_emu[baseline]}" 'BEGIN { printf "%.2f", a / b }')" \
+  "$(awk -v a="${drain_emu[this]}" -v ja="${drain_jit[this]}" -v b="${drain_emu[baseline]}" -v jb="${drain_jit[baseline]}" 'BEGIN { printf "%.2f", (a - ja) / (b - jb) }')" \
+  "$(awk -v a="${drain_cpu[this]}" -v b="${drain_cpu[baseline]}" 'BEGIN { printf "%.2f", a / b }')")
 freshness at $FRESH_RATE/s over ${FRESH_SECONDS}s, Kafka timestamp to durable aggregate (target p99 < 2 s):
 $(for k in baseline checkpointed; do
   read -r ecpu acpu <<< "${fresh_cpu[$k]}"

@@ -643,7 +643,10 @@ impl Coordinator {
             writer,
         };
         let checkpoint = Checkpoint {
-            sessions: sessions.into_iter().map(|(p, d)| (p, d.docs)).collect(),
+            sessions: sessions
+                .into_iter()
+                .map(|(p, d)| (p, d.docs.into_iter().collect()))
+                .collect(),
             offsets,
         };
         tracing::debug!(

@@ -59,11 +59,15 @@ impl From<DateTime<Utc>> for FieldValue {
     }
 }
 
+/// A map looked up for every counter of every event: hashed keys (paths and field paths are
+/// long, with long shared prefixes, which an ordered map compares again and again).
+pub type HashMap<V> = hashbrown::HashMap<String, V>;
+
 /// Changes to one document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DocDelta {
     /// Counter increments (integer; money in minor units).
-    pub increments: BTreeMap<String, i64>,
+    pub increments: HashMap<i64>,
     /// Fields set to a value (upsert; other fields untouched).
     pub sets: BTreeMap<String, FieldValue>,
     /// Elements added to array fields unless already present.
@@ -125,7 +129,7 @@ impl DocDelta {
             whole,
         } = self;
         let mut out = vec![DocDelta {
-            increments: BTreeMap::new(),
+            increments: HashMap::default(),
             sets,
             unions,
             whole,
@@ -190,24 +194,28 @@ impl DocDelta {
 /// Changes to many documents, keyed by document path (`collection/id/...`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Deltas {
-    pub docs: BTreeMap<String, DocDelta>,
+    pub docs: HashMap<DocDelta>,
 }
 
 impl Deltas {
-    pub fn doc(&mut self, path: impl Into<String>) -> &mut DocDelta {
-        self.docs.entry(path.into()).or_default()
+    /// The delta of `path` (its key allocated only when new).
+    pub fn doc(&mut self, path: &str) -> &mut DocDelta {
+        self.docs.entry_ref(path).or_default()
     }
 
     pub fn inc(&mut self, path: &str, field: &str, by: i64) {
-        *self
-            .doc(path)
-            .increments
-            .entry(field.to_owned())
-            .or_default() += by;
+        *self.doc(path).increments.entry_ref(field).or_default() += by;
     }
 
     pub fn set(&mut self, path: &str, field: &str, value: impl Into<FieldValue>) {
-        self.doc(path).sets.insert(field.to_owned(), value.into());
+        let sets = &mut self.doc(path).sets;
+        let value = value.into();
+        match sets.get_mut(field) {
+            Some(v) => *v = value,
+            None => {
+                sets.insert(field.to_owned(), value);
+            }
+        }
     }
 
     pub fn union(&mut self, path: &str, field: &str, value: FieldValue) {

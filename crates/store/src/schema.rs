@@ -524,7 +524,7 @@ pub fn counter_group(field_path: &str) -> u32 {
 /// `statistics/{b}/shards/{writer}-{group}`. Readers sum the shards ([`read_counters`]).
 /// Every other document is left as it is.
 pub fn shard_counters(
-    deltas: std::collections::BTreeMap<String, crate::DocDelta>,
+    deltas: impl IntoIterator<Item = (String, crate::DocDelta)>,
     writer: i32,
 ) -> std::collections::BTreeMap<String, crate::DocDelta> {
     let mut out: std::collections::BTreeMap<String, crate::DocDelta> = Default::default();
