@@ -89,47 +89,57 @@ pub fn buckets(event: &Event) -> [String; 2] {
     [LIFETIME.to_owned(), day_bucket(event.timestamp)]
 }
 
-/// `statistics/{bucket}` and `countries/{cc}/statistics/{bucket}`: every counter of an
-/// event is in these four documents (entities' counters as map entries), so a flush writes
-/// a handful of documents per bucket, not one per entity.
-fn global_docs(event: &Event) -> Vec<String> {
-    let cc = event.location.country.as_str();
-    buckets(event)
-        .iter()
-        .flat_map(|b| [path::statistics(b), path::country_statistics(cc, b)])
-        .collect()
+/// The statistics documents an event's counters go to, spelled once per event.
+struct Targets<'a> {
+    /// `statistics/{bucket}` and `countries/{cc}/statistics/{bucket}` of both buckets: every
+    /// counter of an event is in these four documents (entities' counters as map entries),
+    /// so a flush writes a handful of documents per bucket, not one per entity.
+    global: [String; 4],
+    /// `statistics/{hour}`.
+    hour: String,
+    /// The user's country.
+    cc: &'a str,
 }
 
-/// Add the headline counters (sessions, orders, revenue, the funnel): in [`global_docs`],
-/// and in the event's hour bucket `statistics/{hour}`, globally and as the entries of its
-/// country (`` countries.`{cc}`.… ``), so an hour costs no document per country.
-fn inc_headline(out: &mut Deltas, event: &Event, fields: &[(&str, i64)]) {
-    inc_all(out, &global_docs(event), fields);
-    let hour = path::statistics(&hour_bucket(event.timestamp));
-    let cc = event.location.country.as_str();
-    for (field, v) in fields {
-        out.inc(&hour, field, *v);
-        out.inc(&hour, &f::nested(f::BY_COUNTRY, cc, field), *v);
-    }
-}
-
-fn inc_all(out: &mut Deltas, docs: &[String], fields: &[(&str, i64)]) {
-    for d in docs {
-        for (f, v) in fields {
-            out.inc(d, f, *v);
+impl<'a> Targets<'a> {
+    fn of(event: &'a Event) -> Self {
+        let cc = event.location.country.as_str();
+        let [lifetime, day] = buckets(event);
+        Targets {
+            global: [
+                path::statistics(&lifetime),
+                path::country_statistics(cc, &lifetime),
+                path::statistics(&day),
+                path::country_statistics(cc, &day),
+            ],
+            hour: path::statistics(&hour_bucket(event.timestamp)),
+            cc,
         }
     }
 }
 
+/// Add the headline counters (sessions, orders, revenue, the funnel): in the global
+/// documents, and in the event's hour bucket `statistics/{hour}`, globally and as the
+/// entries of its country (`` countries.`{cc}`.… ``), so an hour costs no document per
+/// country.
+fn inc_headline(out: &mut Deltas, to: &Targets<'_>, fields: &[(&str, i64)]) {
+    for d in &to.global {
+        for (f, v) in fields {
+            out.inc(d, f, *v);
+        }
+    }
+    for (field, v) in fields {
+        out.inc(&to.hour, field, *v);
+        out.inc(&to.hour, &f::nested(f::BY_COUNTRY, to.cc, field), *v);
+    }
+}
+
 /// The counters of `kind/{id}` (`products.{id}.…`), globally and in the user's country.
-fn inc_entity(out: &mut Deltas, event: &Event, kind: Entity, id: &str, fields: &[(&str, i64)]) {
-    let nested: Vec<(String, i64)> = fields
-        .iter()
-        .map(|(f, v)| (f::nested(kind.collection(), id, f), *v))
-        .collect();
-    for d in global_docs(event) {
-        for (f, v) in &nested {
-            out.inc(&d, f, *v);
+fn inc_entity(out: &mut Deltas, to: &Targets<'_>, kind: Entity, id: &str, fields: &[(&str, i64)]) {
+    for (f, v) in fields {
+        let nested = f::nested(kind.collection(), id, f);
+        for d in &to.global {
+            out.inc(d, &nested, *v);
         }
     }
 }
@@ -154,6 +164,10 @@ fn name_entities(out: &mut Deltas, event: &Event, product: Option<&Product>) {
     out.set(&path::country(cc), f::CODE, cc);
     if let Some(p) = product {
         let product = path::entity(Entity::Product, p.id.as_str());
+        // Names are the same whichever event writes them: once per batch is enough.
+        if out.docs.contains_key(&product) {
+            return;
+        }
         out.set(&product, f::NAME, p.name.as_str());
         out.set(&product, f::CATEGORY_ID, p.category.id.as_str());
         out.set(&product, f::CATEGORY_NAME, p.category.name.as_str());
@@ -250,7 +264,9 @@ impl Funnel {
             }
             Payload::CategoryViewed(_) => {}
         }
-        inc_headline(sink.shared, event, &counters);
+        if !counters.is_empty() {
+            inc_headline(sink.shared, &Targets::of(event), &counters);
+        }
         let session = path::session(event.session_id);
         if self.steps != before.steps {
             sink.session.set(&session, f::FUNNEL_STEPS, self.steps);
@@ -332,10 +348,11 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
         }
     }
     history.write(&session, own);
+    let to = Targets::of(event);
     match &event.payload {
         Payload::SessionStarted(p) => {
             name_entities(out, event, None);
-            inc_headline(out, event, &[(f::STARTED_SESSIONS, 1)]);
+            inc_headline(out, &to, &[(f::STARTED_SESSIONS, 1)]);
             own.set(&session, f::START_TIME, event.timestamp);
             own.set(&session, f::USER_ID, event.user_id.to_string());
             own.set(&session, f::LOCATION, location_value(&event.location));
@@ -350,7 +367,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
             );
             inc_entity(
                 out,
-                event,
+                &to,
                 Entity::Category,
                 p.category.id.as_str(),
                 &[(f::VIEWS, 1)],
@@ -360,14 +377,14 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
             name_entities(out, event, Some(&p.product));
             inc_entity(
                 out,
-                event,
+                &to,
                 Entity::Product,
                 p.product.id.as_str(),
                 &[(f::VIEWS, 1)],
             );
             inc_entity(
                 out,
-                event,
+                &to,
                 Entity::Category,
                 p.product.category.id.as_str(),
                 &[(f::PRODUCT_RELATED_VIEWS, 1)],
@@ -383,9 +400,9 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
             name_entities(out, event, Some(&p.product));
             let q = i64::from(p.quantity.get());
             let fields = [(qty_field, q), (count_field, 1)];
-            inc_entity(out, event, Entity::Product, p.product.id.as_str(), &fields);
+            inc_entity(out, &to, Entity::Product, p.product.id.as_str(), &fields);
             let category = p.product.category.id.as_str();
-            inc_entity(out, event, Entity::Category, category, &fields);
+            inc_entity(out, &to, Entity::Category, category, &fields);
         }
         Payload::Purchase(p) => {
             name_entities(out, event, None);
@@ -397,7 +414,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
             );
             inc_headline(
                 out,
-                event,
+                &to,
                 &[
                     (f::PURCHASES, 1),
                     (f::AMOUNT_CENTS, gross),
@@ -416,7 +433,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
             );
             inc_entity(
                 out,
-                event,
+                &to,
                 Entity::Payment,
                 pm.id.as_str(),
                 &[(f::USAGE, 1), (f::AMOUNT_CENTS, gross)],
@@ -450,7 +467,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 let sub = cents(item.subtotal);
                 inc_entity(
                     out,
-                    event,
+                    &to,
                     Entity::Product,
                     item.product.id.as_str(),
                     &[
@@ -461,7 +478,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 );
                 inc_entity(
                     out,
-                    event,
+                    &to,
                     Entity::Category,
                     item.product.category.id.as_str(),
                     &[(f::AMOUNT_CENTS, sub), (f::ITEMS_PURCHASED, q)],
@@ -469,7 +486,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 categories.insert(item.product.category.id.as_str());
             }
             for c in categories {
-                inc_entity(out, event, Entity::Category, c, &[(f::ORDERS, 1)]);
+                inc_entity(out, &to, Entity::Category, c, &[(f::ORDERS, 1)]);
             }
         }
         Payload::SessionEnded(p) => {
@@ -477,7 +494,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
             let d = i64::try_from(p.seconds_duration.get()).unwrap_or(i64::MAX);
             inc_headline(
                 out,
-                event,
+                &to,
                 &[(f::ENDED_SESSIONS, 1), (f::SESSIONS_DURATION_SECONDS, d)],
             );
             own.set(&session, f::END_TIME, event.timestamp);

@@ -14,14 +14,20 @@ pub const LIFETIME: &str = "lifetime";
 
 /// The bucket of a day: `YYYY-MM-DD`, UTC.
 pub fn day_bucket(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d").to_string()
+    use chrono::Datelike;
+    // Written out (twice per event): chrono's `format` interprets its pattern every call.
+    match t.year() {
+        y @ 0..=9999 => format!("{y:04}-{:02}-{:02}", t.month(), t.day()),
+        _ => t.format("%Y-%m-%d").to_string(),
+    }
 }
 
 /// The hour bucket of an event time (`YYYY-MM-DDTHH`, UTC): `statistics/{hour}` holds the
 /// headline counters only (sessions, orders, revenue, the funnel), each country's as the
 /// entries of its [`field::BY_COUNTRY`] map; no entity counters, no derived documents.
 pub fn hour_bucket(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H").to_string()
+    use chrono::Timelike;
+    format!("{}T{:02}", day_bucket(t), t.hour())
 }
 
 /// Whether `bucket` is an hour's (see [`hour_bucket`]).
@@ -870,6 +876,29 @@ pub const PAGE_MASK: &[&str] = &[field::PAGE_IDS];
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn buckets_are_spelled_as_chrono_formats_them() {
+        use chrono::TimeZone;
+        for t in [
+            chrono::Utc
+                .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+                .single()
+                .expect("a time"),
+            chrono::Utc
+                .with_ymd_and_hms(999, 12, 31, 23, 59, 59)
+                .single()
+                .expect("a time"),
+            chrono::Utc
+                .with_ymd_and_hms(12026, 7, 8, 9, 0, 0)
+                .single()
+                .expect("a time"),
+            chrono::DateTime::UNIX_EPOCH,
+        ] {
+            assert_eq!(super::day_bucket(t), t.format("%Y-%m-%d").to_string());
+            assert_eq!(super::hour_bucket(t), t.format("%Y-%m-%dT%H").to_string());
+        }
+    }
+
     #[test]
     fn a_shards_counters_go_to_whole_fields_and_back() {
         use firestore::gcloud_sdk::google::firestore::v1 as pb;
