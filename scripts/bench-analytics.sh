@@ -76,17 +76,25 @@ cpu_all() {  # emulator, brokers (summed)
   echo "$(cpu_of "$LOCAL_DIR/firestore/pid") $b"
 }
 
-# emulator_threads: the emulator's CPU seconds so far by kind of thread: serving requests
-# (gRPC, Netty, ...), garbage collection, and the JIT compilers (which go on compiling through
-# minutes of this load: a cost of a fresh JVM, not of the work asked of it).
+# emulator_threads: the emulator's threads, one per line: id, kind (serving requests: gRPC,
+# Netty, ...; gc; jit, the compilers, which go on compiling through minutes of this load: a
+# cost of a fresh JVM, not of the work asked of it) and CPU seconds so far.
 emulator_threads() {
   local pid t; read -r pid _ < "$LOCAL_DIR/firestore/pid"
   for t in /proc/"$pid"/task/*/stat; do cat "$t" 2>/dev/null; done | awk -v hz="$(getconf CLK_TCK)" '
     { name = $0; sub(/^[0-9]+ \(/, "", name); sub(/\) [A-Z] .*/, "", name)
       rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
-      cpu = (f[12] + f[13]) / hz
-      if (name ~ /Compiler|Sweeper/) jit += cpu; else if (name ~ /^(GC|G1|VM Thread)/) gc += cpu; else serve += cpu }
-    END { printf "%.2f %.2f %.2f\n", serve, gc, jit }'
+      kind = name ~ /Compiler|Sweeper/ ? "jit" : name ~ /^(GC|G1|VM Thread)/ ? "gc" : "serve"
+      printf "%s %s %.2f\n", $1, kind, (f[12] + f[13]) / hz }'
+}
+# emulator_split BEFORE AFTER EMULATOR_CPU: "serve gc jit" CPU seconds between two
+# emulator_threads listings. Threads that ended meanwhile (the JVM stops idle compiler
+# threads and starts them again) are not listed after: what the process used beyond the
+# listed threads is counted as JIT.
+emulator_split() {
+  awk -v total="$3" 'NR == FNR { before[$1] = $3; next }
+    { d = $3 - before[$1]; if ($2 == "gc") gc += d; else if ($2 == "jit") jit += d; else serve += d }
+    END { rest = total - serve - gc - jit; if (rest > 0) jit += rest; printf "%.2f %.2f %.2f\n", serve, gc, jit }' "$1" "$2"
 }
 
 # -- Phase 1: draining a pre-filled topic ---------------------------------------------------
@@ -104,13 +112,13 @@ expect_purchases=$(value purchase "$WORK/fill.txt")
 # figures in drain_<field>[NAME], its metrics in $WORK/analytics-NAME.metrics.
 declare -A drain_secs drain_rate drain_emu drain_serve drain_gc drain_jit drain_brokers drain_cpu drain_writes drain_per_doc drain_rss drain_exact
 drained() {
-  local name=$1 e0 e1 b0 b1 s0 g0 j0 s1 g1 j1 t0 t1 got_started got_purchases
+  local name=$1 e0 e1 b0 b1 t0 t1 got_started got_purchases
   fresh_emulator
   log "$name: warm-up, draining $WARM"
   drain "$WARM" "$(value delivered "$WORK/fill-warm.txt")" "$RUN-$name-warm"
   stop_tracked "$WORK/analytics.pid" 60
   log "$name: draining $events events"
-  read -r e0 b0 <<< "$(cpu_all)"; read -r s0 g0 j0 <<< "$(emulator_threads)"
+  read -r e0 b0 <<< "$(cpu_all)"; emulator_threads > "$WORK/threads-$name.0"
   t0=$(date +%s.%N)
   drain "$TOPIC" "$events" "$RUN-$name"
   t1=$(date +%s.%N)
@@ -119,16 +127,15 @@ drained() {
   # build without checkpoints (no such gauge) has written them already.
   local deadline=$((SECONDS + 60)) unsaved
   while unsaved=$(metric "$ADMIN_ADDR" analytics_unsaved_records); [[ -n $unsaved && $unsaved != 0 ]] && (( SECONDS <= deadline )); do sleep 0.5; done
-  read -r e1 b1 <<< "$(cpu_all)"; read -r s1 g1 j1 <<< "$(emulator_threads)"
+  read -r e1 b1 <<< "$(cpu_all)"; emulator_threads > "$WORK/threads-$name.1"
   drain_cpu[$name]=$(cpu_of "$WORK/analytics.pid")
   curl -sf "http://$ADMIN_ADDR/metrics" > "$WORK/analytics-$name.metrics"
   stop_tracked "$WORK/analytics.pid" 60
   drain_secs[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   drain_rate[$name]=$(awk -v n="$events" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
   drain_emu[$name]=$(awk -v a="$e0" -v b="$e1" 'BEGIN { print b - a }')
-  drain_serve[$name]=$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }')
-  drain_gc[$name]=$(awk -v a="$g0" -v b="$g1" 'BEGIN { print b - a }')
-  drain_jit[$name]=$(awk -v a="$j0" -v b="$j1" 'BEGIN { print b - a }')
+  read -r "drain_serve[$name]" "drain_gc[$name]" "drain_jit[$name]" \
+    <<< "$(emulator_split "$WORK/threads-$name.0" "$WORK/threads-$name.1" "${drain_emu[$name]}")"
   drain_brokers[$name]=$(awk -v a="$b0" -v b="$b1" 'BEGIN { print b - a }')
   drain_writes[$name]=$(value analytics_firestore_writes_total "$WORK/analytics-$name.metrics")
   drain_per_doc[$name]=$(value analytics_doc_writes_per_second_max "$WORK/analytics-$name.metrics")
