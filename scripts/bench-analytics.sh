@@ -24,6 +24,7 @@ FRESH_SECONDS="${BENCH_SECONDS:-60}"
 RUN="bench-$(date +%s)"
 WORK="$LOCAL_DIR/bench"
 ADMIN_ADDR=127.0.0.1:9465
+[[ -z ${BENCH_BASELINE_BIN:-} || -x $BENCH_BASELINE_BIN ]] || die "BENCH_BASELINE_BIN=$BENCH_BASELINE_BIN is not an executable"
 
 bench_setup
 cargo build --release --quiet -p simulator -p analytics
@@ -148,7 +149,6 @@ drained() {
 }
 drains=()
 if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
-  [[ -x $BENCH_BASELINE_BIN ]] || die "BENCH_BASELINE_BIN=$BENCH_BASELINE_BIN is not an executable"
   ANALYTICS_BIN=$BENCH_BASELINE_BIN drained baseline
   drains+=(baseline)
 fi
@@ -198,7 +198,6 @@ fresh() {
   fresh_flush[$1]=$(awk '$1 == "analytics_flush_seconds_sum" {s=$2} $1 == "analytics_flush_seconds_count" {n=$2} END {if (n) printf "%.2f", s / n}' "$m")
 }
 if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
-  [[ -x $BENCH_BASELINE_BIN ]] || die "BENCH_BASELINE_BIN=$BENCH_BASELINE_BIN is not an executable"
   baseline_is="another build, $BENCH_BASELINE_BIN, with its defaults"
   ANALYTICS_BIN=$BENCH_BASELINE_BIN fresh baseline
 else

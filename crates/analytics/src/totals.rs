@@ -76,22 +76,8 @@ impl Totals {
         self.writer
     }
 
-    /// Shards whose totals are held.
-    pub fn len(&self) -> usize {
-        self.shards.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.shards.is_empty()
-    }
-
     fn is_mine(&self, shard: &str) -> bool {
-        shard.rsplit_once('/').is_some_and(|(parent, id)| {
-            parent.ends_with(&format!("/{}", path::SHARDS))
-                && id
-                    .split_once('-')
-                    .is_some_and(|(w, _)| w.parse() == Ok(self.writer))
-        })
+        path::writer_of_shard(shard) == Some(self.writer)
     }
 
     /// Add the increments of this writer's shards in `deltas` to the totals (reading the

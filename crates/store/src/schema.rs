@@ -247,6 +247,14 @@ pub mod path {
         format!("{statistics}/{SHARDS}/{writer}-{group}")
     }
 
+    /// The writer of a [`counter_shard`] path; `None` for any other document.
+    pub fn writer_of_shard(shard: &str) -> Option<i32> {
+        let (parent, id) = shard.rsplit_once('/')?;
+        let (_, collection) = parent.rsplit_once('/')?;
+        (collection == SHARDS).then_some(())?;
+        id.split_once('-')?.0.parse().ok()
+    }
+
     /// The bucket (`lifetime` or a day) of a statistics document or of one of its shards,
     /// whose derived documents depend on it; `None` for any other document, and for an
     /// hour's (which has no derived documents).
@@ -1050,6 +1058,13 @@ mod tests {
             path::writer_of_marker(&path::derived_marker("2026-01-02", 13)),
             "13"
         );
+        let stats = path::statistics(LIFETIME);
+        assert_eq!(
+            path::writer_of_shard(&path::counter_shard(&stats, 13, 2)),
+            Some(13)
+        );
+        assert_eq!(path::writer_of_shard(&stats), None);
+        assert_eq!(path::writer_of_shard("sessions_history/3-0"), None);
     }
 
     #[test]
