@@ -219,12 +219,13 @@ work() {
     $1 == "analytics_journal_bytes_total" { bytes = sprintf("%.0f", $2 / n) }
     $1 == "analytics_shards_read_total" { read = $2 }
     $1 == "analytics_shards_written_whole_total" { whole = $2 }
+    $1 == "analytics_sessions_written_whole_total" { sessions = $2 }
     END {
       printf "    flush wall time, us/event:%s\n", phases
       printf "    apply commits (summed over concurrent commits, by main kind), us/event:%s\n", commits
       printf "    documents applied per event:%s\n", docs
       printf "    session reads %s us/event, journal %s bytes/event\n", loads, bytes
-      printf "    counter shards read for their totals %d, written whole %d\n", read, whole
+      printf "    counter shards read for their totals %d, written whole %d; session documents written whole %d\n", read, whole, sessions
     }' "$1"
 }
 

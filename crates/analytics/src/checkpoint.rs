@@ -10,6 +10,14 @@
 //! ahead of the marker: the next owner replays from the marker, and deduplication by event
 //! id skips what they hold already.
 //!
+//! A session that had no document when it was loaded, and whose deltas since are all in one
+//! partition's checkpoint, is written whole (its arrays as values, no update mask, no
+//! transform) on condition that its document still does not exist: the emulator charges a
+//! field path (an update mask entry, an array union) several times what it charges a field
+//! of a whole document. Should it exist after all (its events came with another key too, or
+//! a retried commit had landed), the commit is made again adding to every document instead:
+//! a whole write only ever creates a document.
+//!
 //! Every commit holds one partition's sessions and verifies that partition's lease: a new
 //! owner writes its lease when it is assigned a partition, so a former owner that lost it (a
 //! zombie) cannot overwrite what the new owner has written since.
@@ -98,28 +106,61 @@ pub async fn save(
     let commits = commits(parts);
     let mut calls = Vec::with_capacity(commits.len());
     for (i, (lease, chunk)) in commits.iter().enumerate() {
-        let mut writes: Vec<_> = chunk
-            .iter()
-            .map(|(p, d)| store.delta_write(p, d, Precondition::None))
-            .collect();
-        writes.push(store.verify_write(&lease.path, Precondition::UpdateTime(lease.update_time)));
         calls.push(async move {
             let t = std::time::Instant::now();
-            let n = writes.len();
-            with_retry("sessions", stop, || store.commit(writes.clone())).await?;
-            Ok::<_, StoreError>((i, n, t.elapsed()))
+            let (n, whole) = match commit(store, lease, chunk, true, stop).await {
+                // A document written whole exists after all (another partition's events of
+                // the same session, or this commit landed before a retry): added to instead.
+                Err(StoreError::Conflict { .. }) if chunk.iter().any(|(_, d)| d.whole) => {
+                    (commit(store, lease, chunk, false, stop).await?, 0)
+                }
+                done => done.map(|n| (n, chunk.iter().filter(|(_, d)| d.whole).count()))?,
+            };
+            Ok::<_, StoreError>((i, n, whole, t.elapsed()))
         });
     }
     let done = concurrently(calls).await?;
     let mut stats = FlushStats::default();
     // They land in any order.
-    for (i, writes, took) in done {
+    for (i, writes, whole, took) in done {
         stats.writes += writes as u64;
+        stats.sessions_whole += whole as u64;
         stats.commits += 1;
         stats.account(&commits[i].1, took);
     }
     stats.apply_time = t0.elapsed();
     Ok(stats)
+}
+
+/// One commit of a partition's sessions with the verification of its lease; returns the
+/// writes it made. With `whole`, the sessions whose deltas are their whole document
+/// ([`DocDelta::whole`]) are written as such, on condition that they do not exist yet;
+/// otherwise every delta is added to its document.
+async fn commit(
+    store: &Store,
+    lease: &Lease,
+    chunk: &[(String, DocDelta)],
+    whole: bool,
+    stop: &CancellationToken,
+) -> Result<usize, StoreError> {
+    let mut writes: Vec<_> = chunk
+        .iter()
+        .map(|(p, d)| match (whole, d.whole) {
+            (true, true) => store.delta_write(p, d, Precondition::Exists(false)),
+            (false, true) => {
+                let added = DocDelta {
+                    whole: false,
+                    ..d.clone()
+                };
+                store.delta_write(p, &added, Precondition::None)
+            }
+            _ => store.delta_write(p, d, Precondition::None),
+        })
+        .collect();
+    writes.push(store.verify_write(&lease.path, Precondition::UpdateTime(lease.update_time)));
+    let n = writes.len();
+    with_retry("sessions", stop, || store.commit(writes.clone())).await?;
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -132,6 +132,8 @@ pub struct FlushStats {
     /// Counter shards read to learn their totals, and written whole (see [`crate::totals`]).
     pub shards_read: u64,
     pub shards_whole: u64,
+    /// Session documents written whole (see [`crate::checkpoint`]).
+    pub sessions_whole: u64,
 }
 
 impl FlushStats {

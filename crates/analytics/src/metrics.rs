@@ -72,6 +72,8 @@ struct FlushWork {
     /// Counter shards read to learn their totals, and written whole.
     shards_read: u64,
     shards_whole: u64,
+    /// Session documents written whole (see [`crate::checkpoint`]).
+    sessions_whole: u64,
     /// Wall time of the journal, the manifest, the applies and the checkpoints.
     phase_micros: [u64; 4],
     applied: BTreeMap<&'static str, u64>,
@@ -198,6 +200,7 @@ impl Metrics {
         w.journal_bytes += stats.journal_bytes;
         w.shards_read += stats.shards_read;
         w.shards_whole += stats.shards_whole;
+        w.sessions_whole += stats.sessions_whole;
         for (phase, t) in phases {
             w.phase_micros[*phase as usize] += t.as_micros() as u64;
         }
@@ -358,8 +361,9 @@ impl Metrics {
         let _ = writeln!(
             out,
             "# TYPE analytics_shards_read_total counter\nanalytics_shards_read_total {}\n\
-             # TYPE analytics_shards_written_whole_total counter\nanalytics_shards_written_whole_total {}",
-            w.shards_read, w.shards_whole
+             # TYPE analytics_shards_written_whole_total counter\nanalytics_shards_written_whole_total {}\n\
+             # TYPE analytics_sessions_written_whole_total counter\nanalytics_sessions_written_whole_total {}",
+            w.shards_read, w.shards_whole, w.sessions_whole
         );
         let _ = writeln!(out, "# TYPE analytics_flush_phase_seconds_total counter");
         for (phase, micros) in Phase::LABELS.iter().zip(w.phase_micros) {

@@ -157,6 +157,9 @@ struct Session {
     unsaved: Vec<i32>,
     /// Its progress through the funnel.
     funnel: aggregate::Funnel,
+    /// It had no document when it was loaded and no checkpoint has taken its deltas since:
+    /// its deltas are its whole document (see [`hand_over`]).
+    absent: bool,
 }
 
 /// A partition's session deltas since its last checkpoint.
@@ -348,7 +351,11 @@ async fn load_sessions(
     let mut pages = Vec::new();
     for (id, path) in ids.iter().zip(&paths) {
         let Some(doc) = docs.get(path) else {
-            out.insert(*id, Session::default());
+            let absent = Session {
+                absent: true,
+                ..Session::default()
+            };
+            out.insert(*id, absent);
             continue;
         };
         let state = SessionState::read(doc);
@@ -408,12 +415,21 @@ fn hand_over(
     out.merge(u.deltas);
     for id in u.sessions {
         if let Some(s) = sessions.get_mut(&id) {
+            let alone = s.unsaved == [p];
             s.unsaved.retain(|q| *q != p);
             s.last_batch = open;
             // Its state now, whatever order its partitions are checkpointed in (every
             // session here counted an event since it was loaded, so `history.events` is
             // its ids' count, see `process`).
-            s.history.write(&path::session(id), out);
+            let doc = path::session(id);
+            s.history.write(&doc, out);
+            // A session without a document whose deltas are all in this partition's: they
+            // are its whole document, written without a field path or an array transform
+            // (on condition that it still does not exist, see `crate::checkpoint`). Its
+            // next checkpoint adds to what this one writes.
+            if std::mem::take(&mut s.absent) && alone {
+                out.doc(&doc).whole = true;
+            }
         }
     }
 }
@@ -575,6 +591,7 @@ async fn dead_letter(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use store::schema::field as f;
 
     fn work(session: Uuid) -> Work {
         Work::Record(Record {
@@ -586,6 +603,57 @@ mod tests {
             generation: 0,
             replay: false,
         })
+    }
+
+    #[test]
+    fn only_a_session_without_a_document_and_deltas_in_one_partition_is_written_whole() {
+        let (alone, split, existing) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let session = |absent, unsaved: Vec<i32>| Session {
+            absent,
+            unsaved,
+            ..Session::default()
+        };
+        let mut sessions = HashMap::from([
+            (alone, session(true, vec![0])),
+            (split, session(true, vec![0, 1])),
+            (existing, session(false, vec![0])),
+        ]);
+        let mut unsaved: HashMap<i32, Unsaved> = HashMap::new();
+        let add = |unsaved: &mut HashMap<i32, Unsaved>, p: i32, id: Uuid, event: &str| {
+            let u = unsaved.entry(p).or_default();
+            u.sessions.insert(id);
+            let value = store::FieldValue::from(event);
+            u.deltas.union(&path::session(id), f::EVENT_IDS, value);
+        };
+        add(&mut unsaved, 0, alone, "a1");
+        add(&mut unsaved, 0, split, "s1");
+        add(&mut unsaved, 1, split, "s2");
+        add(&mut unsaved, 0, existing, "e1");
+        let (mut first, mut second) = (Deltas::default(), Deltas::default());
+        hand_over(&mut unsaved, &mut sessions, 0, 1, &mut first);
+        hand_over(&mut unsaved, &mut sessions, 1, 1, &mut second);
+        let whole = |out: &Deltas, id: Uuid| out.docs[&path::session(id)].whole;
+        assert!(whole(&first, alone));
+        assert!(
+            !whole(&first, split) && !whole(&second, split),
+            "two partitions' deltas"
+        );
+        assert!(!whole(&first, existing));
+        // Whole, its document holds every field its deltas name.
+        let doc = first.docs[&path::session(alone)].document();
+        assert_eq!(
+            doc.get(f::EVENT_IDS),
+            Some(&store::FieldValue::Array(vec!["a1".into()]))
+        );
+        assert!(doc.contains_key(f::EVENT_COUNT));
+        // Its next checkpoint adds to what the first one writes.
+        add(&mut unsaved, 0, alone, "a2");
+        if let Some(s) = sessions.get_mut(&alone) {
+            s.unsaved.push(0);
+        }
+        let mut third = Deltas::default();
+        hand_over(&mut unsaved, &mut sessions, 0, 2, &mut third);
+        assert!(!whole(&third, alone));
     }
 
     #[tokio::test(start_paused = true)]

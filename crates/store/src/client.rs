@@ -386,7 +386,7 @@ impl Store {
         precondition: Precondition,
     ) -> pb::Write {
         if delta.whole {
-            return self.replace_write(path, delta.sets.clone(), precondition);
+            return self.replace_write(path, delta.document(), precondition);
         }
         let fields = delta
             .sets

@@ -72,9 +72,9 @@ pub struct DocDelta {
     pub sets: BTreeMap<String, FieldValue>,
     /// Elements added to array fields unless already present.
     pub unions: BTreeMap<String, Vec<FieldValue>>,
-    /// `sets` are the whole document (top-level fields, maps nested): it is replaced, not
-    /// updated, and names no field path (see `Store::delta_write`). Only with neither
-    /// increments nor unions.
+    /// The delta is the whole document: it is replaced, not updated, and names no field path
+    /// (see `Store::delta_write`). `sets` are top-level fields (maps nested), `unions` are
+    /// written as the arrays they hold and `increments` as their values.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub whole: bool,
 }
@@ -102,6 +102,22 @@ impl DocDelta {
         }
     }
 
+    /// The fields of the whole document this delta is (see [`DocDelta::whole`]).
+    pub fn document(&self) -> BTreeMap<String, FieldValue> {
+        let mut fields = self.sets.clone();
+        fields.extend(
+            self.unions
+                .iter()
+                .map(|(k, vs)| (k.clone(), FieldValue::Array(vs.clone()))),
+        );
+        fields.extend(
+            self.increments
+                .iter()
+                .map(|(k, v)| (k.clone(), FieldValue::Int(*v))),
+        );
+        fields
+    }
+
     pub fn is_empty(&self) -> bool {
         !self.whole
             && self.increments.values().all(|v| *v == 0)
@@ -110,8 +126,12 @@ impl DocDelta {
     }
 
     /// Field transforms it takes to write: one per counter and per array field (Firestore
-    /// takes at most [`MAX_TRANSFORMS_PER_WRITE`] per document in a commit).
+    /// takes at most [`MAX_TRANSFORMS_PER_WRITE`] per document in a commit); none for a
+    /// whole document.
     pub fn transforms(&self) -> usize {
+        if self.whole {
+            return 0;
+        }
         self.increments.values().filter(|v| **v != 0).count() + self.unions.len()
     }
 

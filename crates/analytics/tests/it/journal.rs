@@ -429,3 +429,92 @@ async fn a_checkpoint_writes_the_same_documents_however_often_and_never_without_
     let doc = store.get(&paths[0]).await.expect("read").expect("exists");
     assert_eq!(int_field(&doc, "event_count"), Some(1));
 }
+
+#[tokio::test]
+async fn a_session_written_whole_only_ever_creates_its_document() {
+    use analytics::checkpoint;
+    use store::client::str_array;
+    use store::schema::path;
+    let bed = Bed::new("checkpoint-whole");
+    let store = bed.store().await;
+    let stop = CancellationToken::new();
+    let leases = checkpoint::take_leases(&store, ("g", "t"), &[0, 1], "first", &stop)
+        .await
+        .expect("leases");
+    let session = |ids: &[&str], whole: bool| {
+        let mut d = DocDelta::default();
+        d.unions.insert(
+            "event_ids".into(),
+            ids.iter().map(|i| FieldValue::from(*i)).collect(),
+        );
+        d.sets
+            .insert("event_count".into(), FieldValue::Int(ids.len() as i64));
+        d.sets.insert(
+            "location".into(),
+            FieldValue::map([("country", FieldValue::from("DE"))]),
+        );
+        d.whole = whole;
+        d
+    };
+    let (new, shared) = (
+        path::session(uuid::Uuid::from_u128(1)),
+        path::session(uuid::Uuid::from_u128(2)),
+    );
+    let ids = |doc: &firestore::gcloud_sdk::google::firestore::v1::Document| {
+        let mut v = str_array(doc, "event_ids");
+        v.sort();
+        v
+    };
+    // A new session: created whole, with every field (arrays as values, maps nested).
+    let first = BTreeMap::from([(new.clone(), session(&["a1", "a2"], true))]);
+    let stats = checkpoint::save(&store, vec![(leases[&0].clone(), first.clone())], &stop)
+        .await
+        .expect("saved");
+    assert_eq!(stats.sessions_whole, 1);
+    let doc = store.get(&new).await.expect("read").expect("created");
+    assert_eq!(ids(&doc), ["a1", "a2"]);
+    assert_eq!(int_field(&doc, "event_count"), Some(2));
+    assert!(doc.fields.contains_key("location"));
+    // The same commit again (a retry of one that had landed): it exists, so the commit is
+    // made again adding to it, and nothing changes.
+    let again = checkpoint::save(&store, vec![(leases[&0].clone(), first)], &stop)
+        .await
+        .expect("saved again");
+    assert_eq!(again.sessions_whole, 0);
+    assert_eq!(
+        ids(&store.get(&new).await.expect("read").expect("kept")),
+        ["a1", "a2"]
+    );
+    // A session another partition wrote meanwhile (its events came with another key) is
+    // added to, not replaced; a new session in the same commit is still created.
+    let other = BTreeMap::from([(shared.clone(), session(&["p1"], false))]);
+    checkpoint::save(&store, vec![(leases[&1].clone(), other)], &stop)
+        .await
+        .expect("other partition");
+    let third = BTreeMap::from([
+        (shared.clone(), session(&["s1"], true)),
+        (
+            path::session(uuid::Uuid::from_u128(3)),
+            session(&["n1"], true),
+        ),
+    ]);
+    checkpoint::save(&store, vec![(leases[&0].clone(), third)], &stop)
+        .await
+        .expect("saved by adding");
+    let doc = store.get(&shared).await.expect("read").expect("exists");
+    assert_eq!(ids(&doc), ["p1", "s1"]);
+    let created = path::session(uuid::Uuid::from_u128(3));
+    let doc = store.get(&created).await.expect("read").expect("created");
+    assert_eq!(ids(&doc), ["n1"]);
+    // Without its lease, a whole write is refused like any other and creates nothing.
+    checkpoint::take_leases(&store, ("g", "t"), &[0], "second", &stop)
+        .await
+        .expect("lease taken over");
+    let zombie = path::session(uuid::Uuid::from_u128(4));
+    let late = BTreeMap::from([(zombie.clone(), session(&["z1"], true))]);
+    match checkpoint::save(&store, vec![(leases[&0].clone(), late)], &stop).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => panic!("a checkpoint without its lease must be refused: {other:?}"),
+    }
+    assert!(store.get(&zombie).await.expect("read").is_none());
+}

@@ -689,8 +689,11 @@ async fn three_instances_write_no_document_more_than_once_a_second() {
     let mine = |d: &str| d.contains(&project);
     let hottest = writes.max_in_window(window, 5, |d| mine(d));
     eprintln!("hottest documents over 10 s: {hottest:#?}");
+    // The bound below means something only if one instance writes its busiest documents
+    // often: at 4 writes in 10 s, three instances sharing one would write it 12 times. (A
+    // debug build's flushes on a loaded 2-core machine can take ~2 s: once fewer than 5.)
     assert!(
-        hottest.first().is_some_and(|h| h.writes >= 5),
+        hottest.first().is_some_and(|h| h.writes >= 4),
         "the busiest documents were written a few times: {hottest:?}"
     );
     // Derived markers too: written by their writer's flushes only, never deleted while in
