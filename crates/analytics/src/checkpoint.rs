@@ -106,15 +106,16 @@ pub async fn save(
     let commits = commits(parts);
     let mut calls = Vec::with_capacity(commits.len());
     for (i, (lease, chunk)) in commits.iter().enumerate() {
+        let whole = chunk.iter().filter(|(_, d)| d.whole).count();
         calls.push(async move {
             let t = std::time::Instant::now();
             let (n, whole) = match commit(store, lease, chunk, true, stop).await {
                 // A document written whole exists after all (another partition's events of
                 // the same session, or this commit landed before a retry): added to instead.
-                Err(StoreError::Conflict { .. }) if chunk.iter().any(|(_, d)| d.whole) => {
+                Err(StoreError::Conflict { .. }) if whole > 0 => {
                     (commit(store, lease, chunk, false, stop).await?, 0)
                 }
-                done => done.map(|n| (n, chunk.iter().filter(|(_, d)| d.whole).count()))?,
+                done => (done?, whole),
             };
             Ok::<_, StoreError>((i, n, whole, t.elapsed()))
         });
@@ -145,16 +146,12 @@ async fn commit(
 ) -> Result<usize, StoreError> {
     let mut writes: Vec<_> = chunk
         .iter()
-        .map(|(p, d)| match (whole, d.whole) {
-            (true, true) => store.delta_write(p, d, Precondition::Exists(false)),
-            (false, true) => {
-                let added = DocDelta {
-                    whole: false,
-                    ..d.clone()
-                };
-                store.delta_write(p, &added, Precondition::None)
+        .map(|(p, d)| {
+            if whole && d.whole {
+                store.replace_write(p, d.document(), Precondition::Exists(false))
+            } else {
+                store.update_write(p, d, Precondition::None)
             }
-            _ => store.delta_write(p, d, Precondition::None),
         })
         .collect();
     writes.push(store.verify_write(&lease.path, Precondition::UpdateTime(lease.update_time)));

@@ -388,6 +388,18 @@ impl Store {
         if delta.whole {
             return self.replace_write(path, delta.document(), precondition);
         }
+        self.update_write(path, delta, precondition)
+    }
+
+    /// The write adding `delta` to the document at `path`, whether or not the delta is
+    /// `whole`: an upsert of the set fields (other fields untouched) with increment and
+    /// array-union transforms.
+    pub fn update_write(
+        &self,
+        path: &str,
+        delta: &DocDelta,
+        precondition: Precondition,
+    ) -> pb::Write {
         let fields = delta
             .sets
             .iter()

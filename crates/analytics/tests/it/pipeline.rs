@@ -626,8 +626,9 @@ async fn instances_stopping_during_rebalances_leave_every_session_complete() {
 /// second, whatever the number of instances, and every aggregate is exact. A writer's
 /// flushes start at least the shipped 1.1 s apart and write a document once each; their
 /// writes land a variable time after the start (`make bench-scale` measured at most 10 in
-/// any 10 s; the bound leaves one flush of margin for a slow test machine: 11). Derived-metric markers included: only their
-/// writer's flushes write them, and only the owner of partition 0 writes derived documents.
+/// any 10 s; the bound leaves one flush of margin for a slow test machine: 11).
+/// Derived-metric markers included: only their writer's flushes write them, and only the
+/// owner of partition 0 writes derived documents.
 /// Instances sharing a document would write it about three times as often.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_write_no_document_more_than_once_a_second() {
