@@ -75,6 +75,10 @@ bench-analytics: ## Analytics end to end vs Kafka's ConsumerPerformance, writes 
 bench-scale: ## 1, 2 and 3 analytics instances: throughput, writes per event, hottest documents' write rates
 	scripts/bench-scale.sh
 
+.PHONY: probe-emulator
+probe-emulator: ## The Firestore emulator's CPU per document and per value, for each form of document analytics writes (~4 min)
+	scripts/probe-emulator.sh
+
 .PHONY: bench-dashboard
 bench-dashboard: ## Benchmark: freshness from production to an open page at 2,000 events/s with 1 and with 10 pages, beside analytics' own; the dashboard's and the browser's CPU, RSS (~8 min)
 	scripts/bench-dashboard.sh

@@ -33,9 +33,10 @@ use store::{DocDelta, Store, StoreError};
 
 /// A shard is written whole once a flush changes at least 1/`WHOLE_AT` of its counters: a
 /// field written whole costs the emulator about a third of an increment, whose field path it
-/// parses with a regular expression (`make probe-emulator`: 3.2-5.6 against 10.5-15 µs per
-/// top-level counter, 8-11 against 26-28 µs per counter of a map entry). At 5,000 events/s
-/// those paths took a third of the emulator's CPU with the threshold at a half.
+/// parses with a regular expression (`make probe-emulator`, warm rounds: 3.1-3.7 against
+/// 10.3-12.2 µs per top-level counter, 4.2-5.2 against 16-19 µs per counter of a map entry).
+/// At 5,000 events/s those paths took a third of the emulator's CPU with the threshold at a
+/// half.
 const WHOLE_AT: usize = 3;
 
 /// Whether a shard of `total` counters, `changed` of them by this flush, costs the emulator
