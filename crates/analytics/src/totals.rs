@@ -1,9 +1,9 @@
 //! The totals of this instance's counter shards, so that a flush can replace a shard whole
 //! instead of incrementing its fields one transform at a time.
 //!
-//! The emulator spends about 11 µs on each field a write names (every increment is a field
-//! path it parses) and about 5 µs on each field of a document written whole (README,
-//! "Session 12" and "Session 13"). A shard has one writer, the owner of the partition it is
+//! The emulator spends three to four times as much on each field a write names (every
+//! increment is a field path it parses) as on each field of a document written whole
+//! (`make probe-emulator`; README, "Session 15"). A shard has one writer, the owner of the partition it is
 //! named after (see [`store::schema::shard_counters`]), so that writer can know its totals:
 //! it reads a shard once, when it first writes it, and adds each flush's increments. A
 //! shard whose flush changes at least a third of its fields is then written whole; the
@@ -38,15 +38,15 @@ use store::{DocDelta, Store, StoreError};
 /// At 5,000 events/s those paths took a third of the emulator's CPU with the threshold at a
 /// half.
 const WHOLE_AT: usize = 3;
+/// Totals of a shard not written for this many flushes are forgotten (an hour's, a day's
+/// once it is over); writing it again reads it again.
+const FORGET_AFTER_FLUSHES: u64 = 600;
 
 /// Whether a shard of `total` counters, `changed` of them by this flush, costs the emulator
 /// less written whole than incremented.
 fn whole_is_cheaper(changed: usize, total: usize) -> bool {
     changed > 0 && changed * WHOLE_AT >= total
 }
-/// Totals of a shard not written for this many flushes are forgotten (an hour's, a day's
-/// once it is over); writing it again reads it again.
-const FORGET_AFTER_FLUSHES: u64 = 600;
 
 /// The totals of the shards of one writer.
 #[derive(Debug)]
