@@ -2,11 +2,11 @@
 //! instead of incrementing its fields one transform at a time.
 //!
 //! The emulator spends three to four times as much on each field a write names (every
-//! increment is a field path it parses) as on each field of a document written whole
-//! (`make probe-emulator`; README, "Session 15"). A shard has one writer, the owner of the partition it is
-//! named after (see [`store::schema::shard_counters`]), so that writer can know its totals:
-//! it reads a shard once, when it first writes it, and adds each flush's increments. A
-//! shard whose flush changes at least a third of its fields is then written whole; the
+//! increment is a field path it parses) as on each field of a document written whole (`make
+//! probe-emulator`; README, "Session 15"). A shard has one writer, the owner of the partition
+//! it is named after (see [`store::schema::shard_counters`]), so that writer can know its
+//! totals: it reads a shard once, when it first writes it, and adds each flush's increments.
+//! A shard whose flush changes at least a third of its fields is then written whole; the
 //! others keep their increments. Both give the same document.
 //!
 //! Why the totals are exact, which whole writes need (an increment is right whatever the

@@ -214,10 +214,12 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .context("EMULATOR_PID")?;
     let store = Store::connect(&format!("probe-{form}"), Duration::from_secs(60)).await?;
-    let docs = if form.starts_with("shard") {
-        SHARDS
+    // Shards are incremented or replaced, all alike; sessions created (as analytics does),
+    // each with ids of its own.
+    let (docs, precondition, same) = if form.starts_with("shard") {
+        (SHARDS, Precondition::None, Some(shard(&form)?))
     } else {
-        SESSIONS
+        (SESSIONS, Precondition::Exists(false), None)
     };
     for round in 1..=ROUNDS {
         let before = cpu(pid)?;
@@ -228,19 +230,12 @@ async fn main() -> anyhow::Result<()> {
         for (c, chunk) in paths.chunks(PER_COMMIT).enumerate() {
             let mut writes = Vec::with_capacity(chunk.len());
             for (j, p) in chunk.iter().enumerate() {
-                let (delta, n) = if form.starts_with("shard") {
-                    shard(&form)?
-                } else {
-                    session(c * PER_COMMIT + j, &form)
+                let (delta, n) = match &same {
+                    Some((delta, n)) => (delta.clone(), *n),
+                    None => session(c * PER_COMMIT + j, &form),
                 };
                 values += n;
-                // Shards are incremented or replaced; sessions created (as analytics does).
-                let pre = if form.starts_with("session") {
-                    Precondition::Exists(false)
-                } else {
-                    Precondition::None
-                };
-                writes.push(store.delta_write(p, &delta, pre));
+                writes.push(store.delta_write(p, &delta, precondition.clone()));
             }
             store.commit(writes).await?;
         }
