@@ -18,7 +18,7 @@ pub const HISTORY_DETAIL_BYTES: u64 = 400 * 1024;
 
 /// The size a detail element counts against [`HISTORY_DETAIL_BYTES`].
 fn detail_bytes(element: &FieldValue) -> u64 {
-    serde_json::to_string(element).map_or(0, |s| s.len() as u64)
+    store::deltas::json_bytes(element) as u64
 }
 
 /// The element an event adds to its session's detail arrays, and the array's name.
@@ -123,23 +123,30 @@ impl<'a> Targets<'a> {
 /// entries of its country (`` countries.`{cc}`.… ``), so an hour costs no document per
 /// country.
 fn inc_headline(out: &mut Deltas, to: &Targets<'_>, fields: &[(&str, i64)]) {
+    // Each document looked up once, its counters then (paths are long to hash and compare).
     for d in &to.global {
+        let doc = out.doc(d);
         for (f, v) in fields {
-            out.inc(d, f, *v);
+            doc.inc(f, *v);
         }
     }
+    let hour = out.doc(&to.hour);
     for (field, v) in fields {
-        out.inc(&to.hour, field, *v);
-        out.inc(&to.hour, &f::nested(f::BY_COUNTRY, to.cc, field), *v);
+        hour.inc(field, *v);
+        hour.inc(&f::nested(f::BY_COUNTRY, to.cc, field), *v);
     }
 }
 
 /// The counters of `kind/{id}` (`products.{id}.…`), globally and in the user's country.
 fn inc_entity(out: &mut Deltas, to: &Targets<'_>, kind: Entity, id: &str, fields: &[(&str, i64)]) {
-    for (f, v) in fields {
-        let nested = f::nested(kind.collection(), id, f);
-        for d in &to.global {
-            out.inc(d, &nested, *v);
+    let nested: Vec<(String, i64)> = fields
+        .iter()
+        .map(|(f, v)| (f::nested(kind.collection(), id, f), *v))
+        .collect();
+    for d in &to.global {
+        let doc = out.doc(d);
+        for (field, v) in &nested {
+            doc.inc(field, *v);
         }
     }
 }

@@ -144,20 +144,22 @@ async fn commit(
     whole: bool,
     stop: &CancellationToken,
 ) -> Result<usize, StoreError> {
-    let mut writes: Vec<_> = chunk
-        .iter()
-        .map(|(p, d)| {
-            if whole && d.whole {
-                store.replace_write(p, d.document(), Precondition::Exists(false))
-            } else {
-                store.update_write(p, d, Precondition::None)
-            }
-        })
-        .collect();
-    writes.push(store.verify_write(&lease.path, Precondition::UpdateTime(lease.update_time)));
-    let n = writes.len();
-    with_retry("sessions", stop, || store.commit(writes.clone())).await?;
-    Ok(n)
+    // Built for each attempt, not built once and copied for each.
+    let writes = || -> Vec<_> {
+        chunk
+            .iter()
+            .map(|(p, d)| {
+                if whole && d.whole {
+                    store.replace_write(p, d.document(), Precondition::Exists(false))
+                } else {
+                    store.update_write(p, d, Precondition::None)
+                }
+            })
+            .chain([store.verify_write(&lease.path, Precondition::UpdateTime(lease.update_time))])
+            .collect()
+    };
+    with_retry("sessions", stop, || store.commit(writes())).await?;
+    Ok(chunk.len() + 1)
 }
 
 #[cfg(test)]

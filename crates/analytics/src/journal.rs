@@ -351,14 +351,17 @@ pub async fn flush(
         // The failpoint sends every flush with deltas through the journal.
         Ok(chunk) if !chunk.is_empty() && failpoint_set() => chunk.into_iter().collect(),
         Ok(chunk) => {
-            let mut writes: Vec<pb::Write> = chunk
-                .iter()
-                .map(|(p, d)| store.delta_write(p, d, Precondition::None))
-                .collect();
-            let markers_at = writes.len();
-            writes.extend(markers);
-            let results = with_retry("flush", stop, || store.commit(writes.clone())).await?;
-            stats.writes = writes.len() as u64;
+            // Built for each attempt, not built once and copied for each.
+            let writes = || -> Vec<pb::Write> {
+                chunk
+                    .iter()
+                    .map(|(p, d)| store.delta_write(p, d, Precondition::None))
+                    .chain(markers.iter().cloned())
+                    .collect()
+            };
+            let markers_at = chunk.len();
+            let results = with_retry("flush", stop, || store.commit(writes())).await?;
+            stats.writes = (markers_at + markers.len()) as u64;
             stats.commits = 1;
             stats.apply_time = t0.elapsed();
             stats.account(&chunk, stats.apply_time);
@@ -549,13 +552,15 @@ async fn apply_chunk(
     stop: &CancellationToken,
 ) -> Result<(usize, Duration), StoreError> {
     let t0 = std::time::Instant::now();
-    let mut writes: Vec<_> = chunk
-        .iter()
-        .map(|(p, d)| store.delta_write(p, d, Precondition::None))
-        .collect();
-    writes.push(store.delete_write(journal_path, Precondition::Exists(true)));
-    let n = writes.len();
-    match with_retry("apply", stop, || store.commit(writes.clone())).await {
+    let writes = || -> Vec<_> {
+        chunk
+            .iter()
+            .map(|(p, d)| store.delta_write(p, d, Precondition::None))
+            .chain([store.delete_write(journal_path, Precondition::Exists(true))])
+            .collect()
+    };
+    let n = chunk.len() + 1;
+    match with_retry("apply", stop, || store.commit(writes())).await {
         Ok(_) => Ok((n, t0.elapsed())),
         Err(StoreError::Conflict { .. }) => {
             tracing::info!(journal = journal_path, "journal chunk already applied");

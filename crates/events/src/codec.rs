@@ -111,11 +111,15 @@ pub fn decode_with_limit(bytes: &[u8], limit: usize) -> Result<Event, DecodeErro
     Ok(event)
 }
 
+/// A valid field is parsed once, untracked; only a failing one is parsed again, tracking the
+/// path its error names (tracking cost a fifth of the decoding of every event).
 fn field<T: DeserializeOwned>(raw: &RawValue, name: &str) -> Result<T, DecodeError> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        DecodeError::from_serde(name, &path, e.inner())
+    serde_json::from_str(raw.get()).or_else(|_| {
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            DecodeError::from_serde(name, &path, e.inner())
+        })
     })
 }
 

@@ -167,7 +167,12 @@ impl DocDelta {
 
     /// Serialized size in the journal (JSON), an upper bound of its size in Firestore.
     pub fn journal_bytes(&self) -> usize {
-        serde_json::to_string(self).map_or(0, |s| s.len())
+        json_bytes(self)
+    }
+
+    /// Add `by` to the counter `field`.
+    pub fn inc(&mut self, field: &str, by: i64) {
+        *self.increments.entry_ref(field).or_default() += by;
     }
 
     /// Split into deltas of at most about `max_bytes` each (journalled) that applied in any
@@ -195,7 +200,7 @@ impl DocDelta {
         let mut size = first.journal_bytes();
         for (field, values) in unions {
             for v in values {
-                let add = serde_json::to_string(&v).map_or(0, |s| s.len()) + field.len() + 8;
+                let add = json_bytes(&v) + field.len() + 8;
                 if size + add > max_bytes && !first.is_empty() {
                     out.push(std::mem::take(&mut first));
                     size = 2;
@@ -211,6 +216,23 @@ impl DocDelta {
     }
 }
 
+/// The length of `value` serialized as JSON, counted without building the text (sizes are
+/// taken of every delta a flush writes and of every detail element of a session).
+pub fn json_bytes(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(0, |()| count.0)
+}
+
 /// Changes to many documents, keyed by document path (`collection/id/...`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Deltas {
@@ -224,7 +246,7 @@ impl Deltas {
     }
 
     pub fn inc(&mut self, path: &str, field: &str, by: i64) {
-        *self.doc(path).increments.entry_ref(field).or_default() += by;
+        self.doc(path).inc(field, by);
     }
 
     pub fn set(&mut self, path: &str, field: &str, value: impl Into<FieldValue>) {
@@ -316,6 +338,21 @@ mod tests {
         want.increments.remove("zero");
         merged.increments.retain(|_, v| *v != 0);
         assert_eq!(merged, want);
+    }
+
+    #[test]
+    fn json_bytes_is_the_length_of_the_json_text() {
+        let mut d = DocDelta::default();
+        d.inc("n", 3);
+        d.sets
+            .insert("s".into(), FieldValue::from("a \"quoted\" \u{e9}\n"));
+        d.unions.insert(
+            "a".into(),
+            vec![FieldValue::Double(0.1), FieldValue::Int(-7)],
+        );
+        let text = serde_json::to_string(&d).unwrap();
+        assert_eq!(d.journal_bytes(), text.len());
+        assert_eq!(json_bytes(&FieldValue::from("x")), r#"{"Str":"x"}"#.len());
     }
 
     #[test]

@@ -287,8 +287,19 @@ pub mod field {
     /// `` products.`{id}`.views_count ``. The key is quoted: ids and state names are not
     /// plain identifiers.
     pub fn nested(map: &str, key: &str, field: &str) -> String {
-        let key = key.replace('\\', "\\\\").replace('`', "\\`");
-        format!("{map}.`{key}`.{field}")
+        // Spelled out: several per event.
+        let mut path = String::with_capacity(map.len() + key.len() + field.len() + 4);
+        path.push_str(map);
+        path.push_str(".`");
+        for c in key.chars() {
+            if matches!(c, '\\' | '`') {
+                path.push('\\');
+            }
+            path.push(c);
+        }
+        path.push_str("`.");
+        path.push_str(field);
+        path
     }
 
     // statistics/{b}, countries/{cc}/statistics/{b}
