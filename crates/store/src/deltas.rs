@@ -350,7 +350,7 @@ mod tests {
             "a".into(),
             vec![FieldValue::Double(0.1), FieldValue::Int(-7)],
         );
-        let text = serde_json::to_string(&d).unwrap();
+        let text = serde_json::to_string(&d).expect("a delta serializes");
         assert_eq!(d.journal_bytes(), text.len());
         assert_eq!(json_bytes(&FieldValue::from("x")), r#"{"Str":"x"}"#.len());
     }
