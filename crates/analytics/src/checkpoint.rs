@@ -150,7 +150,7 @@ async fn commit(
             .iter()
             .map(|(p, d)| {
                 if whole && d.whole {
-                    store.replace_write(p, d.document(), Precondition::Exists(false))
+                    store.whole_write(p, d, Precondition::Exists(false))
                 } else {
                     store.update_write(p, d, Precondition::None)
                 }

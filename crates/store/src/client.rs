@@ -386,9 +386,20 @@ impl Store {
         precondition: Precondition,
     ) -> pb::Write {
         if delta.whole {
-            return self.replace_write(path, delta.document(), precondition);
+            return self.whole_write(path, delta, precondition);
         }
         self.update_write(path, delta, precondition)
+    }
+
+    /// The write replacing the document at `path` with the whole document `delta` is (see
+    /// [`DocDelta::document`]), made from the delta without copying it first.
+    pub fn whole_write(
+        &self,
+        path: &str,
+        delta: &DocDelta,
+        precondition: Precondition,
+    ) -> pb::Write {
+        self.document_write(path, whole_fields(delta), precondition)
     }
 
     /// The write adding `delta` to the document at `path`, whether or not the delta is
@@ -442,13 +453,23 @@ impl Store {
         fields: BTreeMap<String, FieldValue>,
         precondition: Precondition,
     ) -> pb::Write {
+        let fields = fields.iter().map(|(k, v)| (k.clone(), value(v))).collect();
+        self.document_write(path, fields, precondition)
+    }
+
+    fn document_write(
+        &self,
+        path: &str,
+        fields: HashMap<String, pb::Value>,
+        precondition: Precondition,
+    ) -> pb::Write {
         pb::Write {
             update_mask: None,
             update_transforms: vec![],
             current_document: precondition.into_pb(),
             operation: Some(pb::write::Operation::Update(pb::Document {
                 name: self.name(path),
-                fields: fields.iter().map(|(k, v)| (k.clone(), value(v))).collect(),
+                fields,
                 create_time: None,
                 update_time: None,
             })),
@@ -511,6 +532,27 @@ fn timestamp(t: &DateTime<Utc>) -> Timestamp {
 }
 
 /// Our value as a Firestore value.
+/// The fields of the whole document `delta` is, as [`DocDelta::document`] has them.
+fn whole_fields(delta: &DocDelta) -> HashMap<String, pb::Value> {
+    // In `DocDelta::document`'s order: a later field of the same name wins.
+    delta
+        .sets
+        .iter()
+        .map(|(k, v)| (k.clone(), value(v)))
+        .chain(delta.unions.iter().map(|(k, vs)| {
+            let values = vs.iter().map(value).collect();
+            let array = ValueType::ArrayValue(pb::ArrayValue { values });
+            (
+                k.clone(),
+                pb::Value {
+                    value_type: Some(array),
+                },
+            )
+        }))
+        .chain(delta.increments.iter().map(|(k, v)| (k.clone(), int(*v))))
+        .collect()
+}
+
 pub fn value(v: &FieldValue) -> pb::Value {
     let vt = match v {
         FieldValue::Int(n) => ValueType::IntegerValue(*n),
@@ -556,5 +598,41 @@ pub fn str_array(doc: &pb::Document, field: &str) -> Vec<String> {
             })
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_write_holds_the_document_its_delta_is() {
+        let mut d = DocDelta {
+            whole: true,
+            ..DocDelta::default()
+        };
+        d.inc("n", 4);
+        d.inc("both", 1);
+        d.sets.insert("s".into(), FieldValue::from("x"));
+        d.sets.insert("both".into(), FieldValue::from("set"));
+        d.sets.insert(
+            "m".into(),
+            FieldValue::map([
+                ("a", FieldValue::Int(1)),
+                ("t", FieldValue::Time(Utc::now())),
+            ]),
+        );
+        d.unions.insert(
+            "a".into(),
+            vec![FieldValue::from("y"), FieldValue::Double(0.5)],
+        );
+        d.unions.insert("s".into(), vec![FieldValue::Int(9)]);
+        let document: HashMap<String, pb::Value> = d
+            .document()
+            .iter()
+            .map(|(k, v)| (k.clone(), value(v)))
+            .collect();
+        assert_eq!(whole_fields(&d), document);
+        assert_eq!(document.len(), 5);
     }
 }
