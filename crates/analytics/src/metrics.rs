@@ -89,10 +89,9 @@ pub enum Health {
 
 /// The freshness of every record, in milliseconds, to three significant digits (exact below
 /// 2,048 ms, at most 0.1% high above): constant memory and constant time per record and per
-/// quantile. (Until
-/// 2026-12-07 the first 2 million records were kept and sorted at every scrape: the quantiles
-/// froze after some 7 minutes at 5,000 events/s, and each scrape cost tens of milliseconds
-/// under the lock a landing flush takes.)
+/// quantile. (Until 2026-12-07 the first 2 million records were kept and sorted at every
+/// scrape: the quantiles froze after some 7 minutes at 5,000 events/s, and each scrape cost
+/// tens of milliseconds under the lock a landing flush takes.)
 #[derive(Debug)]
 struct Freshness(hdrhistogram::Histogram<u64>);
 

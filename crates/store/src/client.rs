@@ -531,7 +531,6 @@ fn timestamp(t: &DateTime<Utc>) -> Timestamp {
     }
 }
 
-/// Our value as a Firestore value.
 /// The fields of the whole document `delta` is, as [`DocDelta::document`] has them.
 fn whole_fields(delta: &DocDelta) -> HashMap<String, pb::Value> {
     // In `DocDelta::document`'s order: a later field of the same name wins.
@@ -553,6 +552,7 @@ fn whole_fields(delta: &DocDelta) -> HashMap<String, pb::Value> {
         .collect()
 }
 
+/// Our value as a Firestore value.
 pub fn value(v: &FieldValue) -> pb::Value {
     let vt = match v {
         FieldValue::Int(n) => ValueType::IntegerValue(*n),
