@@ -427,9 +427,7 @@ impl Store {
             .collect();
         transforms.extend(delta.unions.iter().map(|(k, vs)| FieldTransform {
             field_path: k.clone(),
-            transform_type: Some(TransformType::AppendMissingElements(pb::ArrayValue {
-                values: vs.iter().map(value).collect(),
-            })),
+            transform_type: Some(TransformType::AppendMissingElements(array(vs))),
         }));
         pb::Write {
             update_mask: Some(pb::DocumentMask {
@@ -539,8 +537,7 @@ fn whole_fields(delta: &DocDelta) -> HashMap<String, pb::Value> {
         .iter()
         .map(|(k, v)| (k.clone(), value(v)))
         .chain(delta.unions.iter().map(|(k, vs)| {
-            let values = vs.iter().map(value).collect();
-            let array = ValueType::ArrayValue(pb::ArrayValue { values });
+            let array = ValueType::ArrayValue(array(vs));
             (
                 k.clone(),
                 pb::Value {
@@ -550,6 +547,13 @@ fn whole_fields(delta: &DocDelta) -> HashMap<String, pb::Value> {
         }))
         .chain(delta.increments.iter().map(|(k, v)| (k.clone(), int(*v))))
         .collect()
+}
+
+/// Our array as a Firestore array.
+fn array(values: &[FieldValue]) -> pb::ArrayValue {
+    pb::ArrayValue {
+        values: values.iter().map(value).collect(),
+    }
 }
 
 /// Our value as a Firestore value.
@@ -562,9 +566,7 @@ pub fn value(v: &FieldValue) -> pb::Value {
         FieldValue::Map(m) => ValueType::MapValue(pb::MapValue {
             fields: m.iter().map(|(k, v)| (k.clone(), value(v))).collect(),
         }),
-        FieldValue::Array(a) => ValueType::ArrayValue(pb::ArrayValue {
-            values: a.iter().map(value).collect(),
-        }),
+        FieldValue::Array(a) => ValueType::ArrayValue(array(a)),
     };
     pb::Value {
         value_type: Some(vt),
