@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 
 use events::{Event, Location, Payload, Product};
 
-use store::schema::{day_bucket, event_id_page, field as f, hour_bucket, path, Entity, LIFETIME};
+use store::schema::{event_id_page, field as f, path, Entity};
 use store::{Deltas, FieldValue};
+
+use crate::tally::{Bucket, Doc, DocId, Field, Tally};
 
 /// Budget of a session's detail arrays (`products_viewed`, ..., `purchase`), in journal bytes
 /// ([`detail_bytes`]). Events beyond it are counted everywhere but listed only in
@@ -84,36 +86,32 @@ fn history_detail(event: &Event) -> Option<(&'static str, FieldValue)> {
     }
 }
 
-/// The two buckets an event counts in: lifetime and its day (`YYYY-MM-DD`, UTC).
-pub fn buckets(event: &Event) -> [String; 2] {
-    [LIFETIME.to_owned(), day_bucket(event.timestamp)]
-}
-
-/// The statistics documents an event's counters go to, spelled once per event.
+/// The statistics documents an event's counters go to, numbered in the batch's tally.
 struct Targets<'a> {
     /// `statistics/{bucket}` and `countries/{cc}/statistics/{bucket}` of both buckets: every
     /// counter of an event is in these four documents (entities' counters as map entries),
     /// so a flush writes a handful of documents per bucket, not one per entity.
-    global: [String; 4],
+    global: [DocId; 4],
     /// `statistics/{hour}`.
-    hour: String,
+    hour: DocId,
     /// The user's country.
     cc: &'a str,
 }
 
 impl<'a> Targets<'a> {
-    fn of(event: &'a Event) -> Self {
-        let cc = event.location.country.as_str();
-        let [lifetime, day] = buckets(event);
+    fn of(event: &'a Event, tally: &mut Tally) -> Self {
+        let cc = event.location.country;
+        let t = event.timestamp;
+        let mut doc = |bucket, country| tally.doc(Doc { bucket, country });
         Targets {
             global: [
-                path::statistics(&lifetime),
-                path::country_statistics(cc, &lifetime),
-                path::statistics(&day),
-                path::country_statistics(cc, &day),
+                doc(Bucket::Lifetime, None),
+                doc(Bucket::Lifetime, Some(cc)),
+                doc(Bucket::day(t), None),
+                doc(Bucket::day(t), Some(cc)),
             ],
-            hour: path::statistics(&hour_bucket(event.timestamp)),
-            cc,
+            hour: doc(Bucket::hour(t), None),
+            cc: event.location.country.as_str(),
         }
     }
 }
@@ -122,31 +120,38 @@ impl<'a> Targets<'a> {
 /// documents, and in the event's hour bucket `statistics/{hour}`, globally and as the
 /// entries of its country (`` countries.`{cc}`.… ``), so an hour costs no document per
 /// country.
-fn inc_headline(out: &mut Deltas, to: &Targets<'_>, fields: &[(&str, i64)]) {
-    // Each document looked up once, its counters then (paths are long to hash and compare).
-    for d in &to.global {
-        let doc = out.doc(d);
-        for (f, v) in fields {
-            doc.inc(f, *v);
-        }
-    }
-    let hour = out.doc(&to.hour);
+fn inc_headline(out: &mut Tally, to: &Targets<'_>, fields: &[(&'static str, i64)]) {
     for (field, v) in fields {
-        hour.inc(field, *v);
-        hour.inc(&f::nested(f::BY_COUNTRY, to.cc, field), *v);
+        let top = out.field(Field::Top(field));
+        for d in to.global {
+            out.add(d, top, *v);
+        }
+        out.add(to.hour, top, *v);
+        let nested = out.field(Field::Nested {
+            map: f::BY_COUNTRY,
+            key: to.cc,
+            field,
+        });
+        out.add(to.hour, nested, *v);
     }
 }
 
 /// The counters of `kind/{id}` (`products.{id}.…`), globally and in the user's country.
-fn inc_entity(out: &mut Deltas, to: &Targets<'_>, kind: Entity, id: &str, fields: &[(&str, i64)]) {
-    let nested: Vec<(String, i64)> = fields
-        .iter()
-        .map(|(f, v)| (f::nested(kind.collection(), id, f), *v))
-        .collect();
-    for d in &to.global {
-        let doc = out.doc(d);
-        for (field, v) in &nested {
-            doc.inc(field, *v);
+fn inc_entity(
+    out: &mut Tally,
+    to: &Targets<'_>,
+    kind: Entity,
+    id: &str,
+    fields: &[(&'static str, i64)],
+) {
+    for (field, v) in fields {
+        let nested = out.field(Field::Nested {
+            map: kind.collection(),
+            key: id,
+            field,
+        });
+        for d in to.global {
+            out.add(d, nested, *v);
         }
     }
 }
@@ -191,15 +196,17 @@ fn name_entities(out: &mut Deltas, event: &Event, product: Option<&Product>) {
 /// Add the deltas of one (valid, deduplicated) event to `out`, as the first event of a
 /// session (see [`apply_with`]).
 pub fn apply(event: &Event, out: &mut Deltas) {
-    let mut session = Deltas::default();
+    let (mut counters, mut session) = (Tally::default(), Deltas::default());
     apply_with(
         event,
         Sink {
             shared: out,
+            counters: &mut counters,
             session: &mut session,
         },
         &mut History::default(),
     );
+    counters.spell_into(out);
     out.merge(session);
 }
 
@@ -240,7 +247,7 @@ impl Funnel {
             *steps |= step;
             first.then_some((counter, 1))
         };
-        let mut counters: Vec<(&str, i64)> = Vec::new();
+        let mut counters: Vec<(&'static str, i64)> = Vec::new();
         match &event.payload {
             Payload::SessionStarted(_) => self.start_ms = Some(event.timestamp.timestamp_millis()),
             Payload::ProductViewed(_) => {
@@ -272,7 +279,8 @@ impl Funnel {
             Payload::CategoryViewed(_) => {}
         }
         if !counters.is_empty() {
-            inc_headline(sink.shared, &Targets::of(event), &counters);
+            let to = Targets::of(event, sink.counters);
+            inc_headline(sink.counters, &to, &counters);
         }
         let session = path::session(event.session_id);
         if self.steps != before.steps {
@@ -284,11 +292,15 @@ impl Funnel {
     }
 }
 
-/// Where an event's deltas go: the documents every session shares (counters, entities),
-/// written at every flush, and its own session's documents, checkpointed less often.
+/// Where an event's deltas go: what every session shares (counters, and the names of
+/// entities), written at every flush, and its own session's documents, checkpointed less
+/// often.
 #[derive(Debug)]
 pub struct Sink<'a> {
+    /// Names: fields set on the documents of entities.
     pub shared: &'a mut Deltas,
+    /// Counters.
+    pub counters: &'a mut Tally,
     pub session: &'a mut Deltas,
 }
 
@@ -332,6 +344,7 @@ impl History {
 pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
     let Sink {
         shared: out,
+        counters,
         session: own,
     } = sink;
     let session = path::session(event.session_id);
@@ -355,11 +368,11 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
         }
     }
     history.write(&session, own);
-    let to = Targets::of(event);
+    let to = Targets::of(event, counters);
     match &event.payload {
         Payload::SessionStarted(p) => {
             name_entities(out, event, None);
-            inc_headline(out, &to, &[(f::STARTED_SESSIONS, 1)]);
+            inc_headline(counters, &to, &[(f::STARTED_SESSIONS, 1)]);
             own.set(&session, f::START_TIME, event.timestamp);
             own.set(&session, f::USER_ID, event.user_id.to_string());
             own.set(&session, f::LOCATION, location_value(&event.location));
@@ -373,7 +386,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 p.category.name.as_str(),
             );
             inc_entity(
-                out,
+                counters,
                 &to,
                 Entity::Category,
                 p.category.id.as_str(),
@@ -383,14 +396,14 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
         Payload::ProductViewed(p) => {
             name_entities(out, event, Some(&p.product));
             inc_entity(
-                out,
+                counters,
                 &to,
                 Entity::Product,
                 p.product.id.as_str(),
                 &[(f::VIEWS, 1)],
             );
             inc_entity(
-                out,
+                counters,
                 &to,
                 Entity::Category,
                 p.product.category.id.as_str(),
@@ -407,9 +420,15 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
             name_entities(out, event, Some(&p.product));
             let q = i64::from(p.quantity.get());
             let fields = [(qty_field, q), (count_field, 1)];
-            inc_entity(out, &to, Entity::Product, p.product.id.as_str(), &fields);
+            inc_entity(
+                counters,
+                &to,
+                Entity::Product,
+                p.product.id.as_str(),
+                &fields,
+            );
             let category = p.product.category.id.as_str();
-            inc_entity(out, &to, Entity::Category, category, &fields);
+            inc_entity(counters, &to, Entity::Category, category, &fields);
         }
         Payload::Purchase(p) => {
             name_entities(out, event, None);
@@ -420,7 +439,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 cents(p.shipping_cost),
             );
             inc_headline(
-                out,
+                counters,
                 &to,
                 &[
                     (f::PURCHASES, 1),
@@ -439,7 +458,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 pm.name.as_str(),
             );
             inc_entity(
-                out,
+                counters,
                 &to,
                 Entity::Payment,
                 pm.id.as_str(),
@@ -455,15 +474,23 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 .saturating_add(30)
                 / 60;
             // Deliveries count in the country shipped to, by state.
-            for b in buckets(event) {
-                let doc = path::country_statistics(sc, &b);
+            for bucket in [Bucket::Lifetime, Bucket::day(event.timestamp)] {
+                let doc = Doc {
+                    bucket,
+                    country: Some(ship.country),
+                };
                 for (field, v) in [
                     (f::SHIPPING_COUNT, 1),
                     (f::ITEMS_DELIVERED, items),
                     (f::SHIPPING_COST_CENTS, shipping),
                     (f::DELIVERY_HOURS_WAITING, hours),
                 ] {
-                    out.inc(&doc, &f::nested(f::SHIPPING, ss, field), v);
+                    let nested = Field::Nested {
+                        map: f::SHIPPING,
+                        key: ss,
+                        field,
+                    };
+                    counters.inc(doc, nested, v);
                 }
             }
 
@@ -473,7 +500,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 let q = i64::from(item.quantity.get());
                 let sub = cents(item.subtotal);
                 inc_entity(
-                    out,
+                    counters,
                     &to,
                     Entity::Product,
                     item.product.id.as_str(),
@@ -484,7 +511,7 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                     ],
                 );
                 inc_entity(
-                    out,
+                    counters,
                     &to,
                     Entity::Category,
                     item.product.category.id.as_str(),
@@ -493,14 +520,14 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 categories.insert(item.product.category.id.as_str());
             }
             for c in categories {
-                inc_entity(out, &to, Entity::Category, c, &[(f::ORDERS, 1)]);
+                inc_entity(counters, &to, Entity::Category, c, &[(f::ORDERS, 1)]);
             }
         }
         Payload::SessionEnded(p) => {
             name_entities(out, event, None);
             let d = i64::try_from(p.seconds_duration.get()).unwrap_or(i64::MAX);
             inc_headline(
-                out,
+                counters,
                 &to,
                 &[(f::ENDED_SESSIONS, 1), (f::SESSIONS_DURATION_SECONDS, d)],
             );

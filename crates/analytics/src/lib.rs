@@ -9,7 +9,8 @@
 //! - [`settings`]: flags and environment, and the pipeline's configuration.
 //! - [`worker`]: decode, validate ([`rules`], pure), deduplicate, aggregate; [`deadletter`]:
 //!   what cannot be counted goes to the dead-letter topic, with its reason.
-//! - [`aggregate`]: per event type, the exact [`store::deltas`] (pure, no I/O).
+//! - [`aggregate`]: per event type, the exact [`store::deltas`] (pure, no I/O); [`tally`]:
+//!   a batch's counters, keyed by what they count until the batch is handed over.
 //! - [`journal`]: the two-step atomic flush that makes replays no-ops, and crash recovery;
 //!   [`totals`]: the totals of this instance's counter shards, to write them whole.
 //! - [`figures`]: derived figures (averages, conversion, trending, interest) from a bucket's
@@ -32,5 +33,6 @@ pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod settings;
+pub mod tally;
 pub mod totals;
 pub mod worker;

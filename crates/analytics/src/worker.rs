@@ -30,6 +30,7 @@ use crate::aggregate;
 use crate::deadletter::{self, Rejection};
 use crate::metrics::Metrics;
 use crate::rules::{self, EventWindow};
+use crate::tally::Tally;
 
 /// A message from the coordinator.
 #[allow(missing_debug_implementations)]
@@ -228,6 +229,8 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
     let mut sessions: HashMap<Uuid, Session> = HashMap::new();
     let mut unsaved: HashMap<i32, Unsaved> = HashMap::new();
     let mut batch = WorkerBatch::default();
+    // The batch's counters, spelled into its deltas when it is handed over.
+    let mut counters = Tally::default();
     let mut failure: Option<Failure> = None;
     // The batch being filled. The coordinator persists the counters of batch n-1 and the
     // session documents of batch n-2 before it collects batch n.
@@ -280,6 +283,7 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                         sessions: &mut sessions,
                         preloaded: &mut preloaded,
                         batch: &mut batch,
+                        counters: &mut counters,
                         unsaved: &mut unsaved,
                         open,
                     };
@@ -292,6 +296,7 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                         Some(e) => Err(e),
                         None => {
                             let mut out = std::mem::take(&mut batch);
+                            std::mem::take(&mut counters).spell_into(&mut out.deltas);
                             for p in checkpoint.iter() {
                                 let to = out.sessions.entry(*p).or_default();
                                 hand_over(&mut unsaved, &mut sessions, *p, open, to);
@@ -308,6 +313,7 @@ pub async fn run(ctx: WorkerContext, mut inbox: mpsc::Receiver<Work>) {
                     unsaved.clear();
                     preloaded.clear();
                     batch = WorkerBatch::default();
+                    counters = Tally::default();
                     failure = None;
                     let _ = reply.send(());
                 }
@@ -397,6 +403,7 @@ struct Counting<'a> {
     sessions: &'a mut HashMap<Uuid, Session>,
     preloaded: &'a mut HashMap<Uuid, Session>,
     batch: &'a mut WorkerBatch,
+    counters: &'a mut Tally,
     unsaved: &'a mut HashMap<i32, Unsaved>,
     open: u64,
 }
@@ -472,6 +479,7 @@ async fn process(
         sessions,
         preloaded,
         batch,
+        counters,
         unsaved,
         open,
     } = counting;
@@ -535,21 +543,23 @@ async fn process(
     if own.sessions.insert(event.session_id) && !session.unsaved.contains(&record.partition) {
         session.unsaved.push(record.partition);
     }
-    let mut replayed = Deltas::default();
+    let (mut replayed, mut replayed_counters) = (Deltas::default(), Tally::default());
     // A replayed event's counters are persisted already: only its session is rebuilt.
-    let shared = if record.replay {
-        &mut replayed
+    let (shared, counters) = if record.replay {
+        (&mut replayed, &mut replayed_counters)
     } else {
-        &mut batch.deltas
+        (&mut batch.deltas, counters)
     };
     let sink = aggregate::Sink {
         shared: &mut *shared,
+        counters: &mut *counters,
         session: &mut own.deltas,
     };
     session.history.events = index;
     aggregate::apply_with(&event, sink, &mut session.history);
     let sink = aggregate::Sink {
         shared,
+        counters,
         session: &mut own.deltas,
     };
     session.funnel.step(&event, sink);

@@ -1,4 +1,5 @@
 use analytics::aggregate::{apply, apply_with, History, Sink};
+use analytics::tally::Tally;
 use chrono::{TimeZone, Utc};
 use events::Payload;
 use proptest::prelude::*;
@@ -271,12 +272,14 @@ fn distinct_events_with_identical_content_are_both_in_the_history() {
     twin.event_id = uuid::Uuid::new_v4();
     let (mut d, mut history) = (Deltas::default(), History::default());
     for e in [&view, &twin] {
-        let mut own = Deltas::default();
+        let (mut counters, mut own) = (Tally::default(), Deltas::default());
         let sink = Sink {
             shared: &mut d,
+            counters: &mut counters,
             session: &mut own,
         };
         apply_with(e, sink, &mut history);
+        counters.spell_into(&mut d);
         d.merge(own);
     }
     let sid = format!("sessions_history/{}", view.session_id);
@@ -298,17 +301,20 @@ fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
         .find(|e| matches!(e.payload, Payload::ProductViewed(_)))
         .expect("a view");
     let (mut d, mut own, mut history) = (Deltas::default(), Deltas::default(), History::default());
+    let mut counters = Tally::default();
     let n = 20_000u64;
     for i in 0..n {
         let mut e = view.clone();
         e.event_id = uuid::Uuid::new_v4();
         let sink = Sink {
             shared: &mut d,
+            counters: &mut counters,
             session: &mut own,
         };
         apply_with(&e, sink, &mut history);
         assert_eq!(history.events, i + 1);
     }
+    counters.spell_into(&mut d);
     let sid = format!("sessions_history/{}", view.session_id);
     // The session's own documents (checkpointed apart from the counters) and only they.
     assert!(
@@ -361,6 +367,7 @@ fn a_long_session_keeps_bounded_documents_and_counts_every_event() {
 fn funnel_counters(events: &[events::Event], split: usize) -> Deltas {
     use analytics::aggregate::{Funnel, Sink};
     let mut shared = Deltas::default();
+    let mut counters = Tally::default();
     let mut own = Deltas::default();
     let mut f = Funnel::default();
     for (i, e) in events.iter().enumerate() {
@@ -381,10 +388,12 @@ fn funnel_counters(events: &[events::Event], split: usize) -> Deltas {
             e,
             Sink {
                 shared: &mut shared,
+                counters: &mut counters,
                 session: &mut own,
             },
         );
     }
+    counters.spell_into(&mut shared);
     shared
 }
 
