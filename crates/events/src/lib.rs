@@ -20,7 +20,9 @@ pub mod error;
 pub mod model;
 pub mod values;
 
-pub use codec::{decode, decode_with_limit, encode, MAX_EVENT_BYTES, SCHEMA_VERSION};
+pub use codec::{
+    decode, decode_field_by_field, decode_with_limit, encode, MAX_EVENT_BYTES, SCHEMA_VERSION,
+};
 pub use error::{DecodeError, FieldErrorKind};
 pub use model::{
     CartParameters, Category, CategoryParameters, EndSessionParameters, Event, EventType, Location,

@@ -1,6 +1,9 @@
 //! Property tests of the codec: every valid event round-trips exactly, and no byte string
 //! makes decode panic.
-use events::{decode, decode_with_limit, encode, DecodeError, Money};
+use events::{
+    decode, decode_field_by_field, decode_with_limit, encode, DecodeError, EventType, Money,
+    MAX_EVENT_BYTES,
+};
 use proptest::prelude::*;
 
 use crate::helpers::event_strategy;
@@ -43,6 +46,54 @@ proptest! {
         let cut = at.index(bytes.len());
         let err = decode(&bytes[..cut]).expect_err("a strict prefix is never a complete object");
         prop_assert!(matches!(err, DecodeError::InvalidJson { .. }), "{:?}", err);
+    }
+
+    /// The one-pass fast path accepts exactly what the field-by-field decoder accepts, with
+    /// the same event, and leaves every rejection to it: valid events, their fields
+    /// reordered (parameters ahead of their type), duplicated or removed, another event
+    /// type named, a byte changed.
+    #[test]
+    fn decoding_in_one_pass_is_decoding_field_by_field(
+        event in event_strategy(),
+        edit in 0..6usize,
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let canonical = encode(&event);
+        let serde_json::Value::Object(fields) = serde_json::from_slice(&canonical).expect("json")
+        else {
+            panic!("an event is an object");
+        };
+        let mut fields: Vec<(String, serde_json::Value)> = fields.into_iter().collect();
+        let i = at.index(fields.len());
+        match edit {
+            1 => fields.rotate_left(i),
+            2 => fields.insert(i, fields[at.index(i + 1)].clone()),
+            3 => {
+                fields.remove(i);
+            }
+            4 => {
+                let other = EventType::ALL[at.index(EventType::ALL.len())].as_str();
+                if let Some((_, v)) = fields.iter_mut().find(|(k, _)| k == "event_type") {
+                    *v = other.into();
+                }
+            }
+            _ => {}
+        }
+        let text: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(k.as_str())))
+            .collect();
+        let mut bytes = format!("{{{}}}", text.join(",")).into_bytes();
+        if edit == 5 {
+            let j = at.index(bytes.len());
+            bytes[j] = byte;
+        }
+        let reference = decode_field_by_field(&bytes, MAX_EVENT_BYTES);
+        if edit == 0 {
+            prop_assert_eq!(reference.as_ref().ok(), Some(&event));
+        }
+        prop_assert_eq!(decode(&bytes), reference, "{}", String::from_utf8_lossy(&bytes));
     }
 
     #[test]
