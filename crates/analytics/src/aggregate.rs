@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use events::{Event, Location, Payload, Product};
 
 use store::schema::{event_id_page, field as f, path, Entity};
-use store::{Deltas, FieldValue};
+use store::{Deltas, DocDelta, FieldValue};
 
 use crate::tally::{Bucket, Doc, DocId, Field, Tally};
 
@@ -282,12 +282,14 @@ impl Funnel {
             let to = Targets::of(event, sink.counters);
             inc_headline(sink.counters, &to, &counters);
         }
-        let session = path::session(event.session_id);
-        if self.steps != before.steps {
-            sink.session.set(&session, f::FUNNEL_STEPS, self.steps);
-        }
-        if self.cart_units != before.cart_units {
-            sink.session.set(&session, f::CART_UNITS, self.cart_units);
+        if *self != before {
+            let doc = sink.session.doc(&path::session(event.session_id));
+            if self.steps != before.steps {
+                doc.set(f::FUNNEL_STEPS, self.steps);
+            }
+            if self.cart_units != before.cart_units {
+                doc.set(f::CART_UNITS, self.cart_units);
+            }
         }
     }
 }
@@ -326,11 +328,15 @@ impl History {
 
     /// Its fields in the session's document, set to what it holds now.
     pub fn write(&self, session: &str, out: &mut Deltas) {
+        self.write_to(out.doc(session));
+    }
+
+    fn write_to(&self, doc: &mut DocDelta) {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        out.set(session, f::EVENT_COUNT, n(self.events));
-        out.set(session, f::HISTORY_BYTES, n(self.bytes));
+        doc.set(f::EVENT_COUNT, n(self.events));
+        doc.set(f::HISTORY_BYTES, n(self.bytes));
         if self.truncated > 0 {
-            out.set(session, f::HISTORY_TRUNCATED_EVENTS, n(self.truncated));
+            doc.set(f::HISTORY_TRUNCATED_EVENTS, n(self.truncated));
         }
     }
 }
@@ -347,36 +353,37 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
         counters,
         session: own,
     } = sink;
-    let session = path::session(event.session_id);
     let id = FieldValue::from(event.event_id.to_string());
-    match event_id_page(history.events) {
-        None => own.union(&session, f::EVENT_IDS, id),
-        Some(page) => own.union(
-            &path::session_ids_page(event.session_id, page),
-            f::PAGE_IDS,
-            id,
-        ),
+    let page = event_id_page(history.events);
+    if let Some(page) = page {
+        let ids = path::session_ids_page(event.session_id, page);
+        own.union(&ids, f::PAGE_IDS, id.clone());
+    }
+    // The session's document, looked up once.
+    let session = own.doc(&path::session(event.session_id));
+    if page.is_none() {
+        session.union(f::EVENT_IDS, id);
     }
     history.events += 1;
     if let Some((array, element)) = history_detail(event) {
         let size = detail_bytes(&element);
         if history.bytes + size <= HISTORY_DETAIL_BYTES {
             history.bytes += size;
-            own.union(&session, array, element);
+            session.union(array, element);
         } else {
             history.truncated += 1;
         }
     }
-    history.write(&session, own);
+    history.write_to(session);
     let to = Targets::of(event, counters);
     match &event.payload {
         Payload::SessionStarted(p) => {
             name_entities(out, event, None);
             inc_headline(counters, &to, &[(f::STARTED_SESSIONS, 1)]);
-            own.set(&session, f::START_TIME, event.timestamp);
-            own.set(&session, f::USER_ID, event.user_id.to_string());
-            own.set(&session, f::LOCATION, location_value(&event.location));
-            own.set(&session, f::AGENT, p.user_agent.as_str());
+            session.set(f::START_TIME, event.timestamp);
+            session.set(f::USER_ID, event.user_id.to_string());
+            session.set(f::LOCATION, location_value(&event.location));
+            session.set(f::AGENT, p.user_agent.as_str());
         }
         Payload::CategoryViewed(p) => {
             name_entities(out, event, None);
@@ -531,8 +538,8 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 &to,
                 &[(f::ENDED_SESSIONS, 1), (f::SESSIONS_DURATION_SECONDS, d)],
             );
-            own.set(&session, f::END_TIME, event.timestamp);
-            own.set(&session, f::SESSION_DURATION_SECONDS, d);
+            session.set(f::END_TIME, event.timestamp);
+            session.set(f::SESSION_DURATION_SECONDS, d);
         }
     }
 }

@@ -175,6 +175,30 @@ impl DocDelta {
         *self.increments.entry_ref(field).or_default() += by;
     }
 
+    /// Set `field` to `value` (a later set wins).
+    pub fn set(&mut self, field: &str, value: impl Into<FieldValue>) {
+        let value = value.into();
+        match self.sets.get_mut(field) {
+            Some(v) => *v = value,
+            None => {
+                self.sets.insert(field.to_owned(), value);
+            }
+        }
+    }
+
+    /// Add `value` to the array `field`, a union in Firestore. The caller adds an element
+    /// once: a session's elements carry their event's id, and events are deduplicated
+    /// before they are counted (a check here made a session of n events cost n² compares).
+    /// [`DocDelta::merge`] keeps the union of two deltas.
+    pub fn union(&mut self, field: &str, value: FieldValue) {
+        match self.unions.get_mut(field) {
+            Some(v) => v.push(value),
+            None => {
+                self.unions.insert(field.to_owned(), vec![value]);
+            }
+        }
+    }
+
     /// Split into deltas of at most about `max_bytes` each (journalled) that applied in any
     /// order have the same effect: increments and sets go with the first, the array
     /// elements are spread over as many as needed. A single element larger than
@@ -250,21 +274,12 @@ impl Deltas {
     }
 
     pub fn set(&mut self, path: &str, field: &str, value: impl Into<FieldValue>) {
-        let sets = &mut self.doc(path).sets;
-        let value = value.into();
-        match sets.get_mut(field) {
-            Some(v) => *v = value,
-            None => {
-                sets.insert(field.to_owned(), value);
-            }
-        }
+        self.doc(path).set(field, value);
     }
 
+    /// See [`DocDelta::union`].
     pub fn union(&mut self, path: &str, field: &str, value: FieldValue) {
-        let v = self.doc(path).unions.entry(field.to_owned()).or_default();
-        if !v.contains(&value) {
-            v.push(value);
-        }
+        self.doc(path).union(field, value);
     }
 
     pub fn merge(&mut self, other: Deltas) {
