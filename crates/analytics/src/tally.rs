@@ -1,9 +1,9 @@
 //! A batch's counters keyed by what they count (bucket, country, entity, field), not by
 //! their document and field paths. An event adds to a dozen or more counters: with paths as
 //! keys each one was a path formatted, allocated, hashed whole and compared whole (a third
-//! of analytics' CPU while draining). Here an event's counters are looked up by short keys
-//! borrowed from the event, and each counter's paths are spelled once per batch, by
-//! [`Tally::spell_into`].
+//! of analytics' CPU while draining). Here documents and fields are numbered by short keys
+//! borrowed from the event, a counter is a pair of numbers, and each path is spelled once
+//! per batch, by [`Tally::spell_into`].
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
 use hashbrown::{Equivalent, HashMap};
@@ -167,10 +167,6 @@ impl Tally {
     pub fn inc(&mut self, doc: Doc, field: Field<'_>, by: i64) {
         let (doc, field) = (self.doc(doc), self.field(field));
         self.add(doc, field, by);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.counters.is_empty()
     }
 
     /// Add every counter to `out`, under its document and field paths (each document's and
