@@ -481,23 +481,25 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
                 .saturating_add(30)
                 / 60;
             // Deliveries count in the country shipped to, by state.
-            for bucket in [Bucket::Lifetime, Bucket::day(event.timestamp)] {
-                let doc = Doc {
+            let docs = [Bucket::Lifetime, Bucket::day(event.timestamp)].map(|bucket| {
+                counters.doc(Doc {
                     bucket,
                     country: Some(ship.country),
-                };
-                for (field, v) in [
-                    (f::SHIPPING_COUNT, 1),
-                    (f::ITEMS_DELIVERED, items),
-                    (f::SHIPPING_COST_CENTS, shipping),
-                    (f::DELIVERY_HOURS_WAITING, hours),
-                ] {
-                    let nested = Field::Nested {
-                        map: f::SHIPPING,
-                        key: ss,
-                        field,
-                    };
-                    counters.inc(doc, nested, v);
+                })
+            });
+            for (field, v) in [
+                (f::SHIPPING_COUNT, 1),
+                (f::ITEMS_DELIVERED, items),
+                (f::SHIPPING_COST_CENTS, shipping),
+                (f::DELIVERY_HOURS_WAITING, hours),
+            ] {
+                let nested = counters.field(Field::Nested {
+                    map: f::SHIPPING,
+                    key: ss,
+                    field,
+                });
+                for d in docs {
+                    counters.add(d, nested, v);
                 }
             }
 

@@ -163,12 +163,6 @@ impl Tally {
             .or_default() += by;
     }
 
-    /// Add `by` to the counter `field` of `doc`, looking both up.
-    pub fn inc(&mut self, doc: Doc, field: Field<'_>, by: i64) {
-        let (doc, field) = (self.doc(doc), self.field(field));
-        self.add(doc, field, by);
-    }
-
     /// Add every counter to `out`, under its document and field paths (each document's and
     /// each field's path spelled once).
     pub fn spell_into(self, out: &mut Deltas) {
@@ -201,6 +195,11 @@ mod tests {
     use super::*;
     use store::schema::field as f;
 
+    fn inc(tally: &mut Tally, doc: Doc, field: Field<'_>, by: i64) {
+        let (doc, field) = (tally.doc(doc), tally.field(field));
+        tally.add(doc, field, by);
+    }
+
     fn cc(s: &str) -> CountryCode {
         CountryCode::try_from(s.to_owned()).expect("a country code")
     }
@@ -219,8 +218,9 @@ mod tests {
         };
         let id = String::from("p`1");
         for _ in 0..3 {
-            tally.inc(hour, Field::Top(f::PURCHASES), 2);
-            tally.inc(
+            inc(&mut tally, hour, Field::Top(f::PURCHASES), 2);
+            inc(
+                &mut tally,
                 day_de,
                 Field::Nested {
                     map: f::PRODUCTS,
@@ -230,7 +230,8 @@ mod tests {
                 1,
             );
         }
-        tally.inc(
+        inc(
+            &mut tally,
             Doc {
                 bucket: Bucket::Lifetime,
                 country: None,
