@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$REPO_ROOT"
 
-FORMS="${PROBE_FORMS:-shard-whole-nested shard-increments-nested shard-increments-nested-tenth shard-whole-top shard-increments-top session-whole session-without-event-ids session-without-details session-details-columnar}"
+FORMS="${PROBE_FORMS:-shard-whole-nested shard-increments-nested shard-increments-nested-tenth shard-whole-top shard-increments-top session-whole session-elements-as-maps session-ids-packed session-without-event-ids session-without-details session-details-columnar}"
 export FIRESTORE_PORT=8691 FIRESTORE_STATE="$LOCAL_DIR/probe-emulator"
 trap 'stop_tracked "$FIRESTORE_STATE/pid" 30' EXIT
 

@@ -8,29 +8,25 @@ use std::collections::BTreeSet;
 
 use events::{Event, Location, Payload, Product};
 
-use store::schema::{event_id_page, field as f, path, Entity};
+use store::schema::{detail_text, event_id_page, field as f, path, Entity};
 use store::{Deltas, DocDelta, FieldValue};
 
 use crate::tally::{Bucket, Doc, DocId, Field, Tally};
 
-/// Budget of a session's detail arrays (`products_viewed`, ..., `purchase`), in journal bytes
-/// ([`detail_bytes`]). Events beyond it are counted everywhere but listed only in
-/// `history_truncated_events`.
+/// Budget of a session's detail arrays (`products_viewed`, ..., `purchase`), in bytes of
+/// their elements' text ([`store::schema::detail_text`]). Events beyond it are counted
+/// everywhere but listed only in `history_truncated_events`.
 pub const HISTORY_DETAIL_BYTES: u64 = 400 * 1024;
 
-/// The size a detail element counts against [`HISTORY_DETAIL_BYTES`].
-fn detail_bytes(element: &FieldValue) -> u64 {
-    store::deltas::json_bytes(element) as u64
-}
-
-/// The element an event adds to its session's detail arrays, and the array's name.
-fn history_detail(event: &Event) -> Option<(&'static str, FieldValue)> {
+/// The element an event adds to its session's detail arrays (the original system's map, as
+/// the schema stores it: [`store::schema::detail_text`]), and the array's name.
+fn history_detail(event: &Event) -> Option<(&'static str, String)> {
     let ts = FieldValue::Time(event.timestamp);
     let id = FieldValue::from(event.event_id.to_string());
     let element = |array: &'static str, mut entries: Vec<(&str, FieldValue)>| {
         entries.push((f::EVENT_ID, id.clone()));
         entries.push((f::TIMESTAMP, ts.clone()));
-        Some((array, FieldValue::map(entries)))
+        Some((array, detail_text(&FieldValue::map(entries))))
     };
     match &event.payload {
         Payload::SessionStarted(_) | Payload::SessionEnded(_) => None,
@@ -366,10 +362,10 @@ pub fn apply_with(event: &Event, sink: Sink<'_>, history: &mut History) {
     }
     history.events += 1;
     if let Some((array, element)) = history_detail(event) {
-        let size = detail_bytes(&element);
+        let size = element.len() as u64;
         if history.bytes + size <= HISTORY_DETAIL_BYTES {
             history.bytes += size;
-            session.union(array, element);
+            session.union(array, FieldValue::Str(element));
         } else {
             history.truncated += 1;
         }

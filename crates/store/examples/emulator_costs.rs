@@ -37,6 +37,8 @@ const FORMS: &[&str] = &[
     "session-without-event-ids",
     "session-without-details",
     "session-details-columnar",
+    "session-elements-as-maps",
+    "session-ids-packed",
 ];
 
 /// The emulator's CPU seconds so far.
@@ -97,7 +99,8 @@ fn shard(form: &str) -> anyhow::Result<(DocDelta, usize)> {
 }
 
 /// A session document of [`SESSION_EVENTS`] events as analytics writes it whole (ids, detail
-/// elements with their event ids, state fields), or a variant of it.
+/// elements as text with their event ids, state fields), or a variant of it: the elements as
+/// maps, the ids packed into one string, no ids, no details, the details as columns.
 fn session(i: usize, form: &str) -> (DocDelta, usize) {
     let id = |k: usize| format!("{i:08x}-0000-4000-8000-{k:012x}");
     let now = FieldValue::Time(Utc::now());
@@ -136,7 +139,10 @@ fn session(i: usize, form: &str) -> (DocDelta, usize) {
     ] {
         set(&mut d, name, FieldValue::Int(n));
     }
-    if form != "session-without-event-ids" {
+    if form == "session-ids-packed" {
+        let ids: Vec<String> = (0..SESSION_EVENTS).map(id).collect();
+        set(&mut d, field::EVENT_IDS, FieldValue::Str(ids.join(" ")));
+    } else if form != "session-without-event-ids" {
         let ids = (0..SESSION_EVENTS)
             .map(|k| FieldValue::Str(id(k)))
             .collect();
@@ -172,6 +178,8 @@ fn session(i: usize, form: &str) -> (DocDelta, usize) {
                 }
                 FieldValue::Map(m)
             }
+            // Each element a map (the original system's layout, and analytics' before its
+            // elements became text), or the text analytics writes.
             _ => FieldValue::Array(
                 events
                     .clone()
@@ -184,7 +192,12 @@ fn session(i: usize, form: &str) -> (DocDelta, usize) {
                         if quantity {
                             m.insert(field::QUANTITY.to_owned(), FieldValue::Int(2));
                         }
-                        FieldValue::Map(m)
+                        let element = FieldValue::Map(m);
+                        if form == "session-elements-as-maps" {
+                            element
+                        } else {
+                            FieldValue::Str(store::schema::detail_text(&element))
+                        }
                     })
                     .collect(),
             ),

@@ -603,8 +603,54 @@ pub fn str_array(doc: &pb::Document, field: &str) -> Vec<String> {
     }
 }
 
+/// Integers beyond what a JavaScript number holds exactly.
+const JS_SAFE: i64 = (1 << 53) - 1;
+
+/// A Firestore value as JSON, for people and browsers: integers beyond JavaScript's exact
+/// range as strings, timestamps as RFC 3339, bytes by their length, maps with sorted keys.
+pub fn json_of(v: &pb::Value) -> serde_json::Value {
+    use serde_json::{json, Value};
+    match &v.value_type {
+        None | Some(ValueType::NullValue(_)) => Value::Null,
+        Some(ValueType::BooleanValue(b)) => json!(b),
+        Some(ValueType::IntegerValue(i)) if i.abs() <= JS_SAFE => json!(i),
+        Some(ValueType::IntegerValue(i)) => json!(i.to_string()),
+        Some(ValueType::DoubleValue(d)) => json!(d),
+        Some(ValueType::TimestampValue(t)) => json!(rfc3339(t)),
+        Some(ValueType::StringValue(s)) => json!(s),
+        Some(ValueType::BytesValue(b)) => json!(format!("<{} bytes>", b.len())),
+        Some(ValueType::ReferenceValue(r)) => json!(r),
+        Some(ValueType::GeoPointValue(g)) => {
+            json!({"latitude": g.latitude, "longitude": g.longitude})
+        }
+        Some(ValueType::ArrayValue(a)) => Value::Array(a.values.iter().map(json_of).collect()),
+        Some(ValueType::MapValue(m)) => json_of_fields(&m.fields),
+        Some(other) => json!(format!("{other:?}")),
+    }
+}
+
+/// A document's (or a map's) fields as a JSON object, keys sorted.
+pub fn json_of_fields(map: &HashMap<String, pb::Value>) -> serde_json::Value {
+    let mut sorted: Vec<_> = map.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    serde_json::Value::Object(
+        sorted
+            .into_iter()
+            .map(|(k, v)| (k.clone(), json_of(v)))
+            .collect(),
+    )
+}
+
+/// A Firestore timestamp as RFC 3339 (UTC, `+00:00`).
+pub fn rfc3339(t: &Timestamp) -> String {
+    DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
+        .map_or_else(|| format!("{}s", t.seconds), |d| d.to_rfc3339())
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -636,5 +682,35 @@ mod tests {
             .collect();
         assert_eq!(whole_fields(&d), document);
         assert_eq!(document.len(), 5);
+    }
+
+    #[test]
+    fn values_become_json_without_losing_precision() {
+        let v = |t| pb::Value {
+            value_type: Some(t),
+        };
+        assert_eq!(json_of(&v(ValueType::IntegerValue(42))), json!(42));
+        assert_eq!(
+            json_of(&v(ValueType::IntegerValue(i64::MAX))),
+            json!(i64::MAX.to_string())
+        );
+        assert_eq!(
+            json_of(&v(ValueType::StringValue("<b>".into()))),
+            json!("<b>")
+        );
+        let map = pb::MapValue {
+            fields: [("b".to_owned(), v(ValueType::BooleanValue(true)))]
+                .into_iter()
+                .collect(),
+        };
+        assert_eq!(json_of(&v(ValueType::MapValue(map))), json!({"b": true}));
+        let t = firestore::gcloud_sdk::prost_types::Timestamp {
+            seconds: 0,
+            nanos: 0,
+        };
+        assert_eq!(
+            json_of(&v(ValueType::TimestampValue(t))),
+            json!("1970-01-01T00:00:00+00:00")
+        );
     }
 }

@@ -7,7 +7,10 @@
 pub use firestore::gcloud_sdk::google::firestore::v1::Document;
 use serde::Serialize;
 
-use crate::client::{int_field, str_array, str_field};
+use std::collections::BTreeMap;
+
+use crate::client::{int_field, json_of, json_of_fields, str_array, str_field};
+use crate::FieldValue;
 
 /// The bucket of every counter that is not per day.
 pub const LIFETIME: &str = "lifetime";
@@ -643,11 +646,7 @@ pub fn counters_of(fields: &Fields) -> Option<std::collections::BTreeMap<String,
 
 /// The inverse of [`counters_of`]: the top-level fields of a shard holding `counters`, for
 /// a whole-document write; `None` if a field path is of neither form.
-pub fn counter_fields(
-    counters: &std::collections::BTreeMap<String, i64>,
-) -> Option<std::collections::BTreeMap<String, crate::FieldValue>> {
-    use crate::FieldValue;
-    use std::collections::BTreeMap;
+pub fn counter_fields(counters: &BTreeMap<String, i64>) -> Option<BTreeMap<String, FieldValue>> {
     let mut out: BTreeMap<String, FieldValue> = BTreeMap::new();
     for (path, n) in counters {
         if !path.contains(['.', '`']) {
@@ -886,6 +885,82 @@ impl SessionState {
     }
 }
 
+/// A session's detail arrays, in the order the schema lists them.
+pub const DETAIL_ARRAYS: [&str; 5] = [
+    field::CATEGORIES_VIEWED,
+    field::PRODUCTS_VIEWED,
+    field::ADDED_TO_CART,
+    field::REMOVED_FROM_CART,
+    field::PURCHASE,
+];
+
+/// A session's detail element as its document stores it: the original system's map
+/// (`{product, event_id, timestamp}`, a purchase with its items, ...) as compact JSON text,
+/// keys sorted, timestamps RFC 3339 (as [`crate::client::json_of`] gives them). The Firestore
+/// emulator charges per value: a text costs it about what one value of the map did, and a
+/// session's document about half (`make probe-emulator`). An array union still adds an
+/// element once: the same event always gives the same text, and each carries its event id.
+pub fn detail_text(element: &FieldValue) -> String {
+    serde_json::to_string(&Plain(element)).unwrap_or_default()
+}
+
+/// A [`FieldValue`] as plain JSON (numbers, strings, objects, arrays).
+struct Plain<'a>(&'a FieldValue);
+
+impl Serialize for Plain<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            FieldValue::Int(i) => s.serialize_i64(*i),
+            FieldValue::Double(d) => s.serialize_f64(*d),
+            FieldValue::Str(v) => s.serialize_str(v),
+            FieldValue::Time(t) => s.serialize_str(&t.to_rfc3339()),
+            FieldValue::Map(m) => s.collect_map(m.iter().map(|(k, v)| (k, Plain(v)))),
+            FieldValue::Array(a) => s.collect_seq(a.iter().map(Plain)),
+        }
+    }
+}
+
+/// A session's detail arrays as readers see them, each element the original system's map as
+/// JSON: decoded from this layout's texts ([`detail_text`]), or converted from the maps of
+/// documents written before it. An absent array is empty.
+pub fn session_details(doc: &Document) -> BTreeMap<&'static str, Vec<serde_json::Value>> {
+    use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
+    DETAIL_ARRAYS
+        .into_iter()
+        .map(|array| {
+            let elements = match doc.fields.get(array).and_then(|v| v.value_type.as_ref()) {
+                Some(ValueType::ArrayValue(a)) => a
+                    .values
+                    .iter()
+                    .map(|v| match &v.value_type {
+                        Some(ValueType::StringValue(text)) => serde_json::from_str(text)
+                            .unwrap_or_else(|_| serde_json::Value::from(text.as_str())),
+                        _ => json_of(v),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (array, elements)
+        })
+        .collect()
+}
+
+/// A document's fields as JSON for people (the dashboard's data browser): a session's detail
+/// elements as the original system's maps ([`session_details`]).
+pub fn readable_fields(path: &str, doc: &Document) -> serde_json::Value {
+    let mut fields = json_of_fields(&doc.fields);
+    if DocKind::of(path) == DocKind::Session {
+        if let serde_json::Value::Object(o) = &mut fields {
+            for (array, elements) in session_details(doc) {
+                if o.contains_key(array) {
+                    o.insert(array.to_owned(), serde_json::Value::Array(elements));
+                }
+            }
+        }
+    }
+    fields
+}
+
 /// The event ids of an overflow page, read with the [`PAGE_MASK`].
 pub fn page_ids(doc: &Document) -> Vec<String> {
     str_array(doc, field::PAGE_IDS)
@@ -895,6 +970,62 @@ pub const PAGE_MASK: &[&str] = &[field::PAGE_IDS];
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_detail_element_is_stored_as_text_and_read_as_the_original_map() {
+        use firestore::gcloud_sdk::google::firestore::v1::{value::ValueType, ArrayValue, Value};
+
+        use crate::client::value;
+        use crate::FieldValue;
+
+        let t = chrono::DateTime::from_timestamp(1_790_000_000, 123_000_000).expect("time");
+        let element = FieldValue::map([
+            ("product", FieldValue::from("p-1 \"Ünïcode\"")),
+            ("quantity", FieldValue::Int(3)),
+            ("latitude", FieldValue::Double(48.8566)),
+            ("timestamp", FieldValue::Time(t)),
+            (
+                "items",
+                FieldValue::Array(vec![FieldValue::map([(
+                    "subtotal_cents",
+                    FieldValue::Int(-5),
+                )])]),
+            ),
+        ]);
+        let text = super::detail_text(&element);
+        assert_eq!(text, super::detail_text(&element.clone()), "deterministic");
+        let want = serde_json::json!({
+            "items": [{"subtotal_cents": -5}],
+            "latitude": 48.8566,
+            "product": "p-1 \"Ünïcode\"",
+            "quantity": 3,
+            "timestamp": "2026-09-21T14:13:20.123+00:00",
+        });
+        // As this layout stores it (text), and as documents written before it hold it (the
+        // map itself): readers get the same.
+        let doc = |v: Value| super::Document {
+            fields: [(
+                super::field::PRODUCTS_VIEWED.to_owned(),
+                Value {
+                    value_type: Some(ValueType::ArrayValue(ArrayValue { values: vec![v] })),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        for stored in [value(&FieldValue::Str(text.clone())), value(&element)] {
+            let read = super::session_details(&doc(stored));
+            assert_eq!(read[super::field::PRODUCTS_VIEWED], vec![want.clone()]);
+            assert!(read[super::field::PURCHASE].is_empty());
+        }
+        let shown =
+            super::readable_fields("sessions_history/s", &doc(value(&FieldValue::Str(text))));
+        assert_eq!(
+            shown[super::field::PRODUCTS_VIEWED],
+            serde_json::json!([want])
+        );
+    }
+
     #[test]
     fn buckets_are_spelled_as_chrono_formats_them() {
         use chrono::TimeZone;

@@ -383,8 +383,61 @@ pub use testkit::Guard;
 pub struct Expected {
     pub counters: BTreeMap<(String, String), i64>,
     pub session_events: BTreeMap<String, usize>,
+    /// Each session's detail elements (`products_viewed[]`, ...) as the original system
+    /// shaped them, by array.
+    pub session_details: BTreeMap<String, BTreeMap<&'static str, Vec<serde_json::Value>>>,
     pub poison: usize,
     pub duplicates: usize,
+}
+
+/// The element an event adds to its session's detail arrays, as the original system shaped
+/// it (money in cents, and each element's event id), spelled here apart from analytics.
+fn detail(e: &events::Event) -> Option<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let t = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339();
+    let (array, mut element) = match &e.payload {
+        Payload::SessionStarted(_) | Payload::SessionEnded(_) => return None,
+        Payload::CategoryViewed(p) => (
+            "categories_viewed",
+            json!({"category": p.category.id.as_str()}),
+        ),
+        Payload::ProductViewed(p) => ("products_viewed", json!({"product": p.product.id.as_str()})),
+        Payload::ProductAddedToCart(p) => (
+            "added_to_cart",
+            json!({"product": p.product.id.as_str(), "quantity": p.quantity.get()}),
+        ),
+        Payload::ProductRemovedFromCart(p) => (
+            "removed_from_cart",
+            json!({"product": p.product.id.as_str(), "quantity": p.quantity.get()}),
+        ),
+        Payload::Purchase(p) => {
+            let a = &p.shipping_address;
+            let items: Vec<_> = p
+                .items
+                .iter()
+                .map(|i| json!({"product": i.product.id.as_str(), "quantity": i.quantity.get(), "subtotal_cents": i.subtotal.minor()}))
+                .collect();
+            (
+                "purchase",
+                json!({
+                    "transaction_id": p.transaction_id.to_string(),
+                    "items": items,
+                    "total_amount_cents": p.total_amount.minor(),
+                    "discount_amount_cents": p.discount_amount.minor(),
+                    "shipping_cost_cents": p.shipping_cost.minor(),
+                    "payment_method": p.payment_method.id.as_str(),
+                    "shipping_address": {
+                        "country": a.country.as_str(), "state": a.state.as_str(), "city": a.city.as_str(),
+                        "latitude": a.latitude.get(), "longitude": a.longitude.get(),
+                    },
+                    "estimated_delivery_date": t(p.estimated_delivery_date),
+                }),
+            )
+        }
+    };
+    element["event_id"] = json!(e.event_id.to_string());
+    element["timestamp"] = json!(t(e.timestamp));
+    Some((array, element))
 }
 
 /// A session's progress through the funnel, as the oracle follows it.
@@ -439,6 +492,14 @@ pub fn expected(records: &[Rec]) -> Expected {
         *x.session_events
             .entry(e.session_id.to_string())
             .or_default() += 1;
+        if let Some((array, element)) = detail(&e) {
+            x.session_details
+                .entry(e.session_id.to_string())
+                .or_default()
+                .entry(array)
+                .or_default()
+                .push(element);
+        }
         let cc = e.location.country.as_str().to_owned();
         let day = e.timestamp.format("%Y-%m-%d").to_string();
         let hour = e.timestamp.format("%Y-%m-%dT%H").to_string();
@@ -781,8 +842,10 @@ pub async fn assert_matches(store: &Store, x: &Expected) -> Compared {
         .keys()
         .map(|sid| format!("sessions_history/{sid}"))
         .collect();
+    let mut mask = vec!["event_ids", "event_count", "history_truncated_events"];
+    mask.extend(store::schema::DETAIL_ARRAYS);
     let sessions = store
-        .get_many(&session_paths, &["event_ids", "event_count"])
+        .get_many(&session_paths, &mask)
         .await
         .expect("read sessions");
     compared.documents += session_paths.len();
@@ -804,6 +867,45 @@ pub async fn assert_matches(store: &Store, x: &Expected) -> Compared {
         }
         if got != *n {
             mismatches.push(format!("{path}: {got} event ids, expected {n}"));
+        }
+        // Its detail arrays, as readers get them, hold each of its events' elements once (in
+        // any order), unless the history was truncated (long sessions): then some of them.
+        let sid = path.trim_start_matches("sessions_history/");
+        let no_details = BTreeMap::new();
+        let want = x.session_details.get(sid).unwrap_or(&no_details);
+        let got = doc.map(store::schema::session_details).unwrap_or_default();
+        let truncated = doc
+            .and_then(|d| int_field(d, "history_truncated_events"))
+            .unwrap_or(0);
+        let key = |v: &serde_json::Value| v.to_string();
+        let (mut kept, mut wanted) = (0, 0);
+        for array in store::schema::DETAIL_ARRAYS {
+            let mut w: Vec<String> = want.get(array).into_iter().flatten().map(key).collect();
+            let mut g: Vec<String> = got.get(array).into_iter().flatten().map(key).collect();
+            w.sort();
+            g.sort();
+            compared.fields += 1;
+            kept += g.len();
+            wanted += w.len();
+            let subset = g.iter().all(|e| w.binary_search(e).is_ok()) && {
+                let mut d = g.clone();
+                d.dedup();
+                d.len() == g.len()
+            };
+            if (truncated == 0 && g != w) || !subset {
+                mismatches.push(format!(
+                    "{path}.{array}: {} elements, expected {}; first got {:?}, first expected {:?}",
+                    g.len(),
+                    w.len(),
+                    g.first(),
+                    w.first()
+                ));
+            }
+        }
+        if kept as i64 + truncated != wanted as i64 {
+            mismatches.push(format!(
+                "{path}: {kept} detail elements and {truncated} truncated, expected {wanted}"
+            ));
         }
     }
     assert!(
