@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use events::{Event, Location, Payload, Product};
 
-use store::schema::{detail_text, event_id_page, field as f, path, Entity};
+use store::schema::{event_id_page, field as f, path, Element, Entity, Val};
 use store::{Deltas, DocDelta, FieldValue};
 
 use crate::tally::{Bucket, Doc, DocId, Field, Tally};
@@ -19,24 +19,17 @@ use crate::tally::{Bucket, Doc, DocId, Field, Tally};
 pub const HISTORY_DETAIL_BYTES: u64 = 400 * 1024;
 
 /// The element an event adds to its session's detail arrays (the original system's map, as
-/// the schema stores it: [`store::schema::detail_text`]), and the array's name.
+/// the schema stores it: [`Element`]), and the array's name.
 fn history_detail(event: &Event) -> Option<(&'static str, String)> {
-    let ts = FieldValue::Time(event.timestamp);
-    let id = FieldValue::from(event.event_id.to_string());
-    let element = |array: &'static str, mut entries: Vec<(&str, FieldValue)>| {
-        entries.push((f::EVENT_ID, id.clone()));
-        entries.push((f::TIMESTAMP, ts.clone()));
-        Some((array, detail_text(&FieldValue::map(entries))))
-    };
-    match &event.payload {
-        Payload::SessionStarted(_) | Payload::SessionEnded(_) => None,
-        Payload::CategoryViewed(p) => element(
+    let (array, element) = match &event.payload {
+        Payload::SessionStarted(_) | Payload::SessionEnded(_) => return None,
+        Payload::CategoryViewed(p) => (
             f::CATEGORIES_VIEWED,
-            vec![(f::CATEGORY, p.category.id.as_str().into())],
+            Element::default().with(f::CATEGORY, Val::Str(p.category.id.as_str())),
         ),
-        Payload::ProductViewed(p) => element(
+        Payload::ProductViewed(p) => (
             f::PRODUCTS_VIEWED,
-            vec![(f::PRODUCT, p.product.id.as_str().into())],
+            Element::default().with(f::PRODUCT, Val::Str(p.product.id.as_str())),
         ),
         Payload::ProductAddedToCart(p) | Payload::ProductRemovedFromCart(p) => {
             let array = if matches!(event.payload, Payload::ProductAddedToCart(_)) {
@@ -44,42 +37,51 @@ fn history_detail(event: &Event) -> Option<(&'static str, String)> {
             } else {
                 f::REMOVED_FROM_CART
             };
-            element(
-                array,
-                vec![
-                    (f::PRODUCT, p.product.id.as_str().into()),
-                    (f::QUANTITY, i64::from(p.quantity.get()).into()),
-                ],
-            )
+            let element = Element::default()
+                .with(f::PRODUCT, Val::Str(p.product.id.as_str()))
+                .with(f::QUANTITY, Val::Int(i64::from(p.quantity.get())));
+            (array, element)
         }
         Payload::Purchase(p) => {
-            let items = FieldValue::Array(
-                p.items
-                    .iter()
-                    .map(|i| {
-                        FieldValue::map([
-                            (f::PRODUCT, i.product.id.as_str().into()),
-                            (f::QUANTITY, i64::from(i.quantity.get()).into()),
-                            (f::SUBTOTAL_CENTS, cents(i.subtotal).into()),
-                        ])
-                    })
-                    .collect(),
-            );
-            element(
-                f::PURCHASE,
-                vec![
-                    (f::TRANSACTION_ID, p.transaction_id.to_string().into()),
-                    (f::ITEMS, items),
-                    (f::AMOUNT_CENTS, cents(p.total_amount).into()),
-                    (f::DISCOUNT_AMOUNT_CENTS, cents(p.discount_amount).into()),
-                    (f::SHIPPING_COST_AMOUNT_CENTS, cents(p.shipping_cost).into()),
-                    (f::PAYMENT_METHOD, p.payment_method.id.as_str().into()),
-                    (f::SHIPPING_ADDRESS, location_value(&p.shipping_address)),
-                    (f::ESTIMATED_DELIVERY_DATE, p.estimated_delivery_date.into()),
-                ],
-            )
+            let items = p
+                .items
+                .iter()
+                .map(|i| {
+                    Element::default()
+                        .with(f::PRODUCT, Val::Str(i.product.id.as_str()))
+                        .with(f::QUANTITY, Val::Int(i64::from(i.quantity.get())))
+                        .with(f::SUBTOTAL_CENTS, Val::Int(cents(i.subtotal)))
+                })
+                .collect();
+            let a = &p.shipping_address;
+            let address = Element::default()
+                .with(f::COUNTRY, Val::Str(a.country.as_str()))
+                .with(f::STATE, Val::Str(a.state.as_str()))
+                .with(f::CITY, Val::Str(a.city.as_str()))
+                .with(f::LATITUDE, Val::Double(a.latitude.get()))
+                .with(f::LONGITUDE, Val::Double(a.longitude.get()));
+            let element = Element::default()
+                .with(f::TRANSACTION_ID, Val::Shown(&p.transaction_id))
+                .with(f::ITEMS, Val::List(items))
+                .with(f::AMOUNT_CENTS, Val::Int(cents(p.total_amount)))
+                .with(f::DISCOUNT_AMOUNT_CENTS, Val::Int(cents(p.discount_amount)))
+                .with(
+                    f::SHIPPING_COST_AMOUNT_CENTS,
+                    Val::Int(cents(p.shipping_cost)),
+                )
+                .with(f::PAYMENT_METHOD, Val::Str(p.payment_method.id.as_str()))
+                .with(f::SHIPPING_ADDRESS, Val::Map(address))
+                .with(
+                    f::ESTIMATED_DELIVERY_DATE,
+                    Val::Time(p.estimated_delivery_date),
+                );
+            (f::PURCHASE, element)
         }
-    }
+    };
+    let element = element
+        .with(f::EVENT_ID, Val::Shown(&event.event_id))
+        .with(f::TIMESTAMP, Val::Time(event.timestamp));
+    Some((array, element.text()))
 }
 
 /// The statistics documents an event's counters go to, numbered in the batch's tally.

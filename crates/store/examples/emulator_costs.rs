@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use chrono::Utc;
-use store::schema::field;
+use store::schema::{field, Element, Val};
 use store::{DocDelta, FieldValue, Precondition, Store};
 
 /// Counters in a shard of the counter forms (a statistics shard of a few hundred products).
@@ -103,7 +103,8 @@ fn shard(form: &str) -> anyhow::Result<(DocDelta, usize)> {
 /// maps, the ids packed into one string, no ids, no details, the details as columns.
 fn session(i: usize, form: &str) -> (DocDelta, usize) {
     let id = |k: usize| format!("{i:08x}-0000-4000-8000-{k:012x}");
-    let now = FieldValue::Time(Utc::now());
+    let stamp = Utc::now();
+    let now = FieldValue::Time(stamp);
     let mut d = DocDelta {
         whole: true,
         ..DocDelta::default()
@@ -192,12 +193,18 @@ fn session(i: usize, form: &str) -> (DocDelta, usize) {
                         if quantity {
                             m.insert(field::QUANTITY.to_owned(), FieldValue::Int(2));
                         }
-                        let element = FieldValue::Map(m);
                         if form == "session-elements-as-maps" {
-                            element
-                        } else {
-                            FieldValue::Str(store::schema::detail_text(&element))
+                            return FieldValue::Map(m);
                         }
+                        let (product, event) = (format!("p-{k}"), id(k));
+                        let mut text = Element::default()
+                            .with(key, Val::Str(&product))
+                            .with(field::EVENT_ID, Val::Str(&event))
+                            .with(field::TIMESTAMP, Val::Time(stamp));
+                        if quantity {
+                            text = text.with(field::QUANTITY, Val::Int(2));
+                        }
+                        FieldValue::Str(text.text())
                     })
                     .collect(),
             ),

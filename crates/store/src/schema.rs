@@ -900,28 +900,75 @@ pub const DETAIL_ARRAYS: [&str; 5] = [
 /// emulator charges per value: a text costs it about what one value of the map did, and a
 /// session's document about half (`make probe-emulator`). An array union still adds an
 /// element once: the same event always gives the same text, and each carries its event id.
-pub fn detail_text(element: &FieldValue) -> String {
-    serde_json::to_string(&Plain(element)).unwrap_or_default()
+///
+/// Built entry by entry from borrowed values, and written once ([`Element::text`]).
+#[derive(Default)]
+pub struct Element<'a>(Vec<(&'static str, Val<'a>)>);
+
+/// A value of an [`Element`].
+pub enum Val<'a> {
+    Str(&'a str),
+    /// Written as its `Display` form (an id).
+    Shown(&'a (dyn std::fmt::Display + Sync)),
+    Int(i64),
+    Double(f64),
+    Time(chrono::DateTime<chrono::Utc>),
+    Map(Element<'a>),
+    List(Vec<Element<'a>>),
 }
 
-/// A [`FieldValue`] as plain JSON (numbers, strings, objects, arrays).
-struct Plain<'a>(&'a FieldValue);
+impl<'a> Element<'a> {
+    /// With `key` set to `value`; entries stay sorted by key.
+    pub fn with(mut self, key: &'static str, value: Val<'a>) -> Self {
+        let at = self.0.partition_point(|(k, _)| *k < key);
+        if self.0.get(at).is_some_and(|(k, _)| *k == key) {
+            self.0[at].1 = value;
+        } else {
+            self.0.insert(at, (key, value));
+        }
+        self
+    }
 
-impl Serialize for Plain<'_> {
+    /// Its text, as the session's document stores it.
+    pub fn text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Element<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl Serialize for Element<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            FieldValue::Int(i) => s.serialize_i64(*i),
-            FieldValue::Double(d) => s.serialize_f64(*d),
-            FieldValue::Str(v) => s.serialize_str(v),
-            FieldValue::Time(t) => s.serialize_str(&t.to_rfc3339()),
-            FieldValue::Map(m) => s.collect_map(m.iter().map(|(k, v)| (k, Plain(v)))),
-            FieldValue::Array(a) => s.collect_seq(a.iter().map(Plain)),
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl std::fmt::Debug for Val<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+impl Serialize for Val<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Val::Str(v) => s.serialize_str(v),
+            Val::Shown(v) => s.collect_str(v),
+            Val::Int(i) => s.serialize_i64(*i),
+            Val::Double(d) => s.serialize_f64(*d),
+            Val::Time(t) => s.serialize_str(&t.to_rfc3339()),
+            Val::Map(m) => m.serialize(s),
+            Val::List(l) => s.collect_seq(l),
         }
     }
 }
 
 /// A session's detail arrays as readers see them, each element the original system's map as
-/// JSON: decoded from this layout's texts ([`detail_text`]), or converted from the maps of
+/// JSON: decoded from this layout's texts ([`Element`]), or converted from the maps of
 /// documents written before it. An absent array is empty.
 pub fn session_details(doc: &Document) -> BTreeMap<&'static str, Vec<serde_json::Value>> {
     use firestore::gcloud_sdk::google::firestore::v1::value::ValueType;
@@ -974,34 +1021,52 @@ mod tests {
     fn a_detail_element_is_stored_as_text_and_read_as_the_original_map() {
         use firestore::gcloud_sdk::google::firestore::v1::{value::ValueType, ArrayValue, Value};
 
+        use super::{Element, Val};
         use crate::client::value;
         use crate::FieldValue;
 
         let t = chrono::DateTime::from_timestamp(1_790_000_000, 123_000_000).expect("time");
-        let element = FieldValue::map([
-            ("product", FieldValue::from("p-1 \"Ünïcode\"")),
-            ("quantity", FieldValue::Int(3)),
-            ("latitude", FieldValue::Double(48.8566)),
-            ("timestamp", FieldValue::Time(t)),
-            (
-                "items",
-                FieldValue::Array(vec![FieldValue::map([(
-                    "subtotal_cents",
-                    FieldValue::Int(-5),
-                )])]),
-            ),
-        ]);
-        let text = super::detail_text(&element);
-        assert_eq!(text, super::detail_text(&element.clone()), "deterministic");
+        let id = 7_u128;
+        // Entries in any order; an entry set twice keeps its last value.
+        let element = || {
+            Element::default()
+                .with("timestamp", Val::Time(t))
+                .with("quantity", Val::Int(1))
+                .with("product", Val::Str("p-1 \"Ünïcode\""))
+                .with("quantity", Val::Int(3))
+                .with("latitude", Val::Double(48.8566))
+                .with(
+                    "items",
+                    Val::List(vec![Element::default()
+                        .with("subtotal_cents", Val::Int(-5))
+                        .with("id", Val::Shown(&id))]),
+                )
+        };
+        let text = element().text();
+        assert_eq!(text, element().text(), "deterministic");
         let want = serde_json::json!({
-            "items": [{"subtotal_cents": -5}],
+            "items": [{"id": "7", "subtotal_cents": -5}],
             "latitude": 48.8566,
             "product": "p-1 \"Ünïcode\"",
             "quantity": 3,
             "timestamp": "2026-09-21T14:13:20.123+00:00",
         });
-        // As this layout stores it (text), and as documents written before it hold it (the
-        // map itself): readers get the same.
+        // Canonical: what serde_json writes of the same object (its maps sort their keys).
+        assert_eq!(text, want.to_string());
+        // The map itself, as documents written before this layout hold it.
+        let map = FieldValue::map([
+            (
+                "items",
+                FieldValue::Array(vec![FieldValue::map([
+                    ("id", FieldValue::from("7")),
+                    ("subtotal_cents", FieldValue::Int(-5)),
+                ])]),
+            ),
+            ("latitude", FieldValue::Double(48.8566)),
+            ("product", FieldValue::from("p-1 \"Ünïcode\"")),
+            ("quantity", FieldValue::Int(3)),
+            ("timestamp", FieldValue::Time(t)),
+        ]);
         let doc = |v: Value| super::Document {
             fields: [(
                 super::field::PRODUCTS_VIEWED.to_owned(),
@@ -1013,7 +1078,8 @@ mod tests {
             .collect(),
             ..Default::default()
         };
-        for stored in [value(&FieldValue::Str(text.clone())), value(&element)] {
+        // Readers get the same from either.
+        for stored in [value(&FieldValue::Str(text.clone())), value(&map)] {
             let read = super::session_details(&doc(stored));
             assert_eq!(read[super::field::PRODUCTS_VIEWED], vec![want.clone()]);
             assert!(read[super::field::PURCHASE].is_empty());
