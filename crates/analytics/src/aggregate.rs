@@ -14,7 +14,7 @@ use store::{Deltas, DocDelta, FieldValue};
 use crate::tally::{Bucket, Doc, DocId, Field, Tally};
 
 /// Budget of a session's detail arrays (`products_viewed`, ..., `purchase`), in bytes of
-/// their elements' text ([`store::schema::detail_text`]). Events beyond it are counted
+/// their elements' text ([`Element::text`]). Events beyond it are counted
 /// everywhere but listed only in `history_truncated_events`.
 pub const HISTORY_DETAIL_BYTES: u64 = 400 * 1024;
 
