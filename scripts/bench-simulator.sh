@@ -49,7 +49,7 @@ export KAFKA_SSL_CA_LOCATION="$CERTS_DIR/ca.crt" RUST_LOG=warn
 "$SIM" --dry-run --users 50 --sessions 2000 --rate 0 --seed 1 > "$WORK/payloads.jsonl" 2>/dev/null
 record_size=$(awk '{ n++; s += length($0) } END { printf "%d", s / n }' "$WORK/payloads.jsonl")
 render_client_properties simulator "$WORK/producer.properties" acks=all enable.idempotence=true \
-  compression.type=zstd linger.ms=20 batch.size=1000000
+  compression.type=zstd linger.ms=250 batch.size=1000000  # the simulator's defaults (crates/simulator/src/sink.rs)
 
 # Brokers start cold (JIT, page cache): a warm-up run first, then the two contenders take
 # turns, so neither gets only the warm or only the cold half of the machine's time.

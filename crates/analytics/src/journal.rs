@@ -537,10 +537,15 @@ pub(crate) async fn concurrently<T, F>(calls: Vec<F>) -> Result<Vec<T>, StoreErr
 where
     F: std::future::Future<Output = Result<T, StoreError>>,
 {
-    stream::iter(calls)
-        .buffer_unordered(CONCURRENT_COMMITS)
-        .try_collect()
-        .await
+    at_most(CONCURRENT_COMMITS, calls).await
+}
+
+/// Run `calls`, `n` at a time; the first error wins.
+pub(crate) async fn at_most<T, F>(n: usize, calls: Vec<F>) -> Result<Vec<T>, StoreError>
+where
+    F: std::future::Future<Output = Result<T, StoreError>>,
+{
+    stream::iter(calls).buffer_unordered(n).try_collect().await
 }
 
 /// Apply one journal chunk and delete it in one commit. A chunk already applied (deleted)
