@@ -392,8 +392,9 @@ async fn a_checkpoint_writes_the_same_documents_however_often_and_never_without_
     let first = checkpoint::save(&store, by_partition(&sessions), &stop)
         .await
         .expect("saved");
-    // 600 of partition 0 in two commits, 600 of partition 1 in two more.
-    assert_eq!(first.commits, 4, "{first:?}");
+    // 600 of partition 0 in six commits (`checkpoint::SESSIONS_PER_COMMIT`), 600 of
+    // partition 1 in six more.
+    assert_eq!(first.commits, 12, "{first:?}");
     // Written again (a retry, or a replay after a crash): the same documents.
     checkpoint::save(&store, by_partition(&sessions), &stop)
         .await
