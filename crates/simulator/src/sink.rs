@@ -128,7 +128,7 @@ impl std::fmt::Debug for Sink {
 /// A record waits up to `linger.ms` for others to the same partition. At 5,000 events/s on
 /// six partitions, 20 ms made batches of some 15 records: the three brokers used 32–36 s of
 /// CPU in 37 s, the simulator 14 s, and analytics' freshness p99 was 5–9 s on this 2-core
-/// machine; 250 ms brought them to 19–20 s, 5 s and 2.0–2.6 s (each record's Kafka timestamp
+/// machine; 250 ms brought them to 8–20 s, 5 s and 1.8–2.6 s (each record's Kafka timestamp
 /// is taken when it is produced, so the wait is inside that figure). See the README's
 /// "Session 19".
 const TUNING: &[(&str, &str)] = &[
