@@ -138,9 +138,9 @@ const TUNING: &[(&str, &str)] = &[
 ];
 
 /// The simulator's producer: the batching of [`TUNING`] where `config` (the pass-through)
-/// does not set it, then its guarantees, which nothing overrides: idempotence (no
-/// duplicates or reordering on retry) with `acks=all`, and `message.timeout.ms` bounding how
-/// long an undeliverable record is retried.
+/// does not set it, then what nothing overrides: idempotence (no duplicates or reordering
+/// on retry) with `acks=all`, `message.timeout.ms` bounding how long an undeliverable record
+/// is retried, and a queue that holds [`MAX_IN_FLIGHT`] records with room to spare.
 fn producer_config(mut config: ClientConfig) -> ClientConfig {
     for (key, value) in TUNING {
         if config.get(key).is_none() {
