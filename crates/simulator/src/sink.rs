@@ -159,7 +159,7 @@ fn producer_config(mut config: ClientConfig) -> ClientConfig {
 }
 
 impl Sink {
-    /// An idempotent producer tuned for throughput ([`producer_config`]).
+    /// An idempotent producer tuned for throughput (see `producer_config`).
     pub fn kafka(
         settings: &KafkaSettings,
         topic: &str,
