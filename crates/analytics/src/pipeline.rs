@@ -83,14 +83,13 @@ pub async fn run(
     // Failover: a killed instance's partitions move after the session timeout. The broker's
     // minimum (group.min.session.timeout.ms) is 6 s by default; heartbeats every 1.5 s keep a
     // live member well inside it. KAFKA_CLIENT_CONFIG may override both.
-    for (key, value) in [
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "1500"),
-    ] {
-        if config.get(key).is_none() {
-            config.set(key, value);
-        }
-    }
+    platform::kafka::set_defaults(
+        &mut config,
+        &[
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "1500"),
+        ],
+    );
     let consumer: BaseConsumer<AnalyticsContext> = config
         .set("group.id", &cfg.group)
         // Offsets are committed by the flush, after Firestore has the data.

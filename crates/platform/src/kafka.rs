@@ -291,6 +291,17 @@ impl KafkaSettings {
     }
 }
 
+/// Set each of `defaults` in `config` unless it is set already (by the pass-through,
+/// `KAFKA_CLIENT_CONFIG`): a service's tuning, which operators may override, unlike the
+/// properties it sets after.
+pub fn set_defaults(config: &mut ClientConfig, defaults: &[(&str, &str)]) {
+    for (key, value) in defaults {
+        if config.get(key).is_none() {
+            config.set(*key, *value);
+        }
+    }
+}
+
 impl KafkaArgs {
     /// Validated settings, or the start-up message a service prints before refusing to run.
     pub fn require(self) -> Result<KafkaSettings, String> {
@@ -398,6 +409,15 @@ mod tests {
             Some("https")
         );
         assert_eq!(config.get("linger.ms"), Some("5"));
+    }
+
+    #[test]
+    fn defaults_fill_in_only_what_the_pass_through_left_unset() {
+        let mut config = ClientConfig::new();
+        config.set("linger.ms", "5");
+        set_defaults(&mut config, &[("linger.ms", "250"), ("batch.size", "1000")]);
+        assert_eq!(config.get("linger.ms"), Some("5"));
+        assert_eq!(config.get("batch.size"), Some("1000"));
     }
 
     #[test]

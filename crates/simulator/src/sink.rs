@@ -142,11 +142,7 @@ const TUNING: &[(&str, &str)] = &[
 /// on retry) with `acks=all`, `message.timeout.ms` bounding how long an undeliverable record
 /// is retried, and a queue that holds [`MAX_IN_FLIGHT`] records with room to spare.
 fn producer_config(mut config: ClientConfig) -> ClientConfig {
-    for (key, value) in TUNING {
-        if config.get(key).is_none() {
-            config.set(*key, *value);
-        }
-    }
+    platform::kafka::set_defaults(&mut config, TUNING);
     config
         .set("enable.idempotence", "true")
         .set("acks", "all")
